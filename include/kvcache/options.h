@@ -1,0 +1,51 @@
+// Options: how a cache is built. Every field has a default that suits a general-purpose cache.
+//
+// Contract: Options is a plain struct read once by NewCache(); changing it afterwards has no
+// effect on a cache already built.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace kvcache {
+
+struct Options {
+  // The memory budget in bytes: item memory as the allocator hands it out, plus the hash index
+  // and the eviction policy's metadata. The cache never holds more than this plus one item.
+  size_t capacity_bytes = 64 << 20;
+
+  // When nonzero, the cache is bounded by this many items instead of by bytes: every item costs
+  // one unit and metadata is not counted. This is how trace simulations state cache sizes.
+  size_t capacity_items = 0;
+
+  // Eviction policy by name: "lru", "lfu", "fifo", "s3fifo", "sieve", "wtinylfu", "arc",
+  // "lirs", "twoq", or "default" for the policy with the best measured hit ratio on real traces
+  // (see DefaultPolicyName()). Unknown names make NewCache fail with InvalidArgument.
+  std::string policy = "default";
+
+  // Number of shards (each with its own lock, index and policy state). 0 picks a power of two
+  // from the capacity and the number of hardware threads, so that small caches are not split
+  // into shards too small for the policy to work well. Must be a power of two up to 1024.
+  uint32_t shards = 0;
+
+  // Time to live for Put() calls that do not give one. Zero means items never expire.
+  std::chrono::milliseconds default_ttl{0};
+
+  // Longest key accepted, in bytes (at most 65535). Longer keys get InvalidArgument.
+  size_t max_key_bytes = 65535;
+
+  // Source of the current time in milliseconds since the Unix epoch. Empty means the system
+  // clock. Tests set it to control expiry without sleeping.
+  std::function<int64_t()> clock;
+};
+
+// The name of the policy "default" stands for.
+const char* DefaultPolicyName();
+
+// Every policy name NewCache accepts (without "default"), in a stable order.
+const char* const* PolicyNames(size_t* count);
+
+}  // namespace kvcache

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds kvcache (Release with debug info) and runs every test: the unit tests beside the code,
+# the concurrency stress test again under ThreadSanitizer, and the black-box tests in tests/
+# that run the real binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+JOBS=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$JOBS"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+# ThreadSanitizer build of the library and the stress test only (tools are not needed there).
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKV_SANITIZE=thread \
+  -DKV_BUILD_TOOLS=OFF >/dev/null
+cmake --build build-tsan -j "$JOBS" --target cache_stress_test
+TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/cache_stress_test --gtest_filter='Policies/Stress.*'
+
+/usr/bin/python3 -m pytest -q tests/

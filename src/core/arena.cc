@@ -1,0 +1,177 @@
+// Arena and SlabAllocator: virtual memory reservation, pages and size-class chunks.
+#include "core/arena.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace kvcache::internal {
+
+namespace size_class {
+namespace {
+
+struct Table {
+  std::array<uint32_t, kCount> units{};
+  std::array<uint8_t, kMaxBytes / kUnit + 1> by_units{};
+  Table() {
+    int n = 0;
+    for (uint32_t u = 2; u <= 32; ++u) units[n++] = u;  // 16..256 bytes, 8 apart
+    for (uint32_t lo = 32; lo < kMaxBytes / kUnit; lo *= 2) {
+      for (uint32_t i = 1; i <= 16; ++i) units[n++] = lo + i * (lo / 16);
+    }
+    int cls = 0;
+    for (uint32_t u = 0; u <= kMaxBytes / kUnit; ++u) {
+      while (units[cls] < u) ++cls;
+      by_units[u] = static_cast<uint8_t>(cls);
+    }
+  }
+};
+const Table& T() {
+  static const Table t;
+  return t;
+}
+
+}  // namespace
+
+int ForBytes(size_t bytes) {
+  if (bytes > kMaxBytes) return -1;
+  return T().by_units[(bytes + kUnit - 1) / kUnit];
+}
+size_t ChunkBytes(int cls) { return size_t{T().units[cls]} * kUnit; }
+
+}  // namespace size_class
+
+static_assert(size_class::kCount == 31 + 6 * 16);
+
+Arena::Arena(size_t bytes) {
+  size_t pages = bytes / kPageBytes + 2;
+  // An ItemRef addresses 2^32 units of 8 bytes.
+  pages = std::min<size_t>(pages, (size_t{1} << 32) / kPageUnits);
+  void* p = mmap(nullptr, pages * kPageBytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;
+  void* m = mmap(nullptr, pages * sizeof(PageMeta), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) {
+    munmap(p, pages * kPageBytes);
+    return;
+  }
+  base_ = static_cast<char*>(p);
+  reserved_bytes_ = pages * kPageBytes;
+  page_count_ = static_cast<uint32_t>(pages);
+  pages_ = static_cast<PageMeta*>(m);
+}
+
+Arena::~Arena() {
+  if (base_ == nullptr) return;
+  munmap(base_, reserved_bytes_);
+  munmap(pages_, size_t{page_count_} * sizeof(PageMeta));
+}
+
+uint32_t Arena::AcquirePage() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!free_pages_.empty()) {
+    uint32_t id = free_pages_.back();
+    free_pages_.pop_back();
+    return id;
+  }
+  if (high_water_ >= page_count_) return 0;
+  return high_water_++;
+}
+
+void Arena::ReleasePage(uint32_t id) {
+  // Before the page is visible to other shards again; the next toucher gets zeroed memory.
+  madvise(base_ + size_t{id} * kPageBytes, kPageBytes, MADV_DONTNEED);
+  std::lock_guard<std::mutex> l(mu_);
+  free_pages_.push_back(id);
+}
+
+size_t Arena::pages_in_use() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return high_water_ - 1 - free_pages_.size();
+}
+
+SlabAllocator::~SlabAllocator() {
+  for (int cls = 0; cls < size_class::kCount; ++cls) {
+    while (uint32_t id = partial_[cls]) {
+      RemovePartial(cls, id);
+      arena_->ReleasePage(id);
+    }
+  }
+}
+
+void SlabAllocator::PushPartial(int cls, uint32_t id) {
+  PageMeta& m = arena_->page(id);
+  m.prev = 0;
+  m.next = partial_[cls];
+  if (m.next) arena_->page(m.next).prev = id;
+  partial_[cls] = id;
+}
+
+void SlabAllocator::RemovePartial(int cls, uint32_t id) {
+  PageMeta& m = arena_->page(id);
+  if (m.prev) {
+    arena_->page(m.prev).next = m.next;
+  } else {
+    partial_[cls] = m.next;
+  }
+  if (m.next) arena_->page(m.next).prev = m.prev;
+  m.prev = m.next = 0;
+}
+
+ItemRef SlabAllocator::Allocate(int cls) {
+  uint32_t id = partial_[cls];
+  if (id == 0) {
+    id = arena_->AcquirePage();
+    if (id == 0) return kNullRef;
+    ++pages_held_;
+    PageMeta& m = arena_->page(id);
+    m = PageMeta{};
+    m.cls = static_cast<uint16_t>(cls);
+    m.owner = owner_;
+    m.chunks = static_cast<uint32_t>(Arena::kPageBytes / size_class::ChunkBytes(cls));
+    PushPartial(cls, id);
+  }
+  PageMeta& m = arena_->page(id);
+  ItemRef ref;
+  if (m.free_head != kNullRef) {
+    ref = m.free_head;
+    m.free_head = arena_->At(ref)->next;
+  } else {
+    ref = (id << Arena::kPageShift) +
+          m.bump * static_cast<uint32_t>(size_class::ChunkBytes(cls) / size_class::kUnit);
+    ++m.bump;
+  }
+  ++m.live;
+  if (m.free_head == kNullRef && m.bump == m.chunks) RemovePartial(cls, id);
+  Item* it = arena_->At(ref);
+  it->state.store(0, std::memory_order_relaxed);
+  it->prev = it->next = kNullRef;
+  it->sizes = 0;
+  return ref;
+}
+
+bool SlabAllocator::Free(ItemRef ref) {
+  uint32_t id = Arena::PageOf(ref);
+  PageMeta& m = arena_->page(id);
+  int cls = m.cls;
+  bool was_full = m.free_head == kNullRef && m.bump == m.chunks;
+  Item* it = arena_->At(ref);
+  it->state.store(0, std::memory_order_relaxed);  // not linked: stale refs to it are ignored
+  it->sizes = 0;
+  it->next = m.free_head;
+  m.free_head = ref;
+  --m.live;
+  if (was_full) PushPartial(cls, id);
+  // Keep the last page with room of each class: an insert right after would need it again.
+  if (m.live == 0 && !(partial_[cls] == id && m.next == 0)) {
+    RemovePartial(cls, id);
+    --pages_held_;
+    arena_->ReleasePage(id);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace kvcache::internal

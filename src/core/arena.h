@@ -1,0 +1,114 @@
+// Arena: the item memory of one cache, and the slab allocator each shard carves it with.
+//
+// The arena reserves one range of virtual memory (committed page by page as it is touched)
+// and hands it out in 64 KiB pages. A shard's SlabAllocator takes pages for one size class at
+// a time and cuts them into equal chunks; size classes are 8 bytes apart up to 256 bytes and
+// 16 per doubling above, so a chunk wastes at most about 6% of an item. Pages whose chunks are
+// all free go back to the arena, which returns their memory to the operating system, so the
+// process's resident memory follows what the cache holds.
+//
+// Because all items live in one range, an item is named by a 32-bit offset (in 8-byte units),
+// half the size of a pointer, in the index and in the policies' links.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "core/item.h"
+
+namespace kvcache::internal {
+
+namespace size_class {
+inline constexpr size_t kUnit = 8;
+inline constexpr size_t kMaxBytes = 16384;  // larger items go to an external block
+inline constexpr int kCount = 127;
+// The class whose chunk holds `bytes`, or -1 if bytes > kMaxBytes.
+int ForBytes(size_t bytes);
+size_t ChunkBytes(int cls);
+}  // namespace size_class
+
+struct PageMeta {
+  ItemRef free_head;   // first free chunk (chunks link through Item::next)
+  uint32_t bump;       // chunks never handed out start here
+  uint32_t live;       // chunks in use
+  uint32_t chunks;     // chunks per page for this class
+  uint16_t cls;
+  uint16_t owner;      // shard id
+  uint32_t prev, next; // the owner's list of pages of this class with free chunks
+};
+
+class Arena {
+ public:
+  static constexpr size_t kPageBytes = 64 << 10;
+  static constexpr uint32_t kPageUnits = kPageBytes / size_class::kUnit;
+  static constexpr uint32_t kPageShift = 13;  // log2(kPageUnits)
+  static_assert((1u << kPageShift) == kPageUnits);
+
+  // Reserves room for about `bytes` of items (virtual memory only). ok() tells whether the
+  // reservation succeeded.
+  explicit Arena(size_t bytes);
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+
+  Item* At(ItemRef r) const { return reinterpret_cast<Item*>(base_ + size_t{r} * size_class::kUnit); }
+  ItemRef RefOf(const void* p) const {
+    return static_cast<ItemRef>((static_cast<const char*>(p) - base_) / size_class::kUnit);
+  }
+  static uint32_t PageOf(ItemRef r) { return r >> kPageShift; }
+  PageMeta& page(uint32_t id) { return pages_[id]; }
+  const PageMeta& page(uint32_t id) const { return pages_[id]; }
+
+  // A free page id, or 0 when the reservation is used up.
+  uint32_t AcquirePage();
+  // Gives a page back; its memory is returned to the operating system.
+  void ReleasePage(uint32_t id);
+
+  size_t pages_in_use() const;
+
+ private:
+  char* base_ = nullptr;
+  size_t reserved_bytes_ = 0;
+  uint32_t page_count_ = 0;
+  PageMeta* pages_ = nullptr;
+
+  mutable std::mutex mu_;
+  uint32_t high_water_ = 1;  // page 0 is never used: ItemRef 0 means null
+  std::vector<uint32_t> free_pages_;
+};
+
+// One shard's view of the arena. Not synchronized: the shard calls it under its exclusive lock.
+class SlabAllocator {
+ public:
+  SlabAllocator(Arena* arena, uint16_t owner) : arena_(arena), owner_(owner) {}
+  ~SlabAllocator();
+  SlabAllocator(const SlabAllocator&) = delete;
+  SlabAllocator& operator=(const SlabAllocator&) = delete;
+
+  // A chunk of class `cls`, its header zeroed, or kNullRef when the arena has no page left.
+  ItemRef Allocate(int cls);
+  // Returns the chunk. Returns true when this emptied a page that then left the shard, which
+  // makes any stale ItemRef into it invalid.
+  bool Free(ItemRef ref);
+  size_t ChunkBytes(ItemRef ref) const {
+    return size_class::ChunkBytes(arena_->page(Arena::PageOf(ref)).cls);
+  }
+  // Bytes of the pages this shard holds (used or not).
+  size_t page_bytes() const { return pages_held_ * Arena::kPageBytes; }
+
+ private:
+  void PushPartial(int cls, uint32_t id);
+  void RemovePartial(int cls, uint32_t id);
+
+  Arena* arena_;
+  uint16_t owner_;
+  size_t pages_held_ = 0;
+  std::array<uint32_t, size_class::kCount> partial_{};  // head page id per class, 0 = none
+};
+
+}  // namespace kvcache::internal

@@ -1,0 +1,114 @@
+// NewCache: option checks, the shard layout, and the policy registry.
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "core/cache_impl.h"
+#include "core/policy/registry.h"
+#include "kvcache/cache.h"
+#include "kvcache/options.h"
+
+namespace kvcache {
+
+namespace {
+
+using internal::PolicyEntry;
+
+// Order matters only for display; "default" resolves through DefaultPolicyName().
+constexpr PolicyEntry kPolicies[] = {
+    {"lru", internal::NewLruCache},         {"lfu", internal::NewLfuCache},
+    {"fifo", internal::NewFifoCache},       {"s3fifo", internal::NewS3FifoCache},
+    {"sieve", internal::NewSieveCache},     {"wtinylfu", internal::NewWTinyLfuCache},
+    {"arc", internal::NewArcCache},         {"lirs", internal::NewLirsCache},
+    {"twoq", internal::NewTwoQCache},
+};
+
+const char* const kPolicyNames[] = {"lru",      "lfu", "fifo", "s3fifo", "sieve",
+                                    "wtinylfu", "arc", "lirs", "twoq"};
+static_assert(std::size(kPolicyNames) == std::size(kPolicies));
+
+// Shards hold at least this much, so that a policy's queues stay meaningful per shard.
+constexpr uint64_t kMinShardBytes = 4 << 20;
+constexpr uint64_t kMinShardItems = 4096;
+constexpr uint32_t kMaxShards = 1024;
+
+}  // namespace
+
+const char* DefaultPolicyName() { return "s3fifo"; }
+
+const char* const* PolicyNames(size_t* count) {
+  *count = std::size(kPolicyNames);
+  return kPolicyNames;
+}
+
+std::string Status::ToString() const {
+  static const char* const kNames[] = {"OK",          "NotFound", "InvalidArgument", "NoSpace",
+                                       "Unavailable", "IOError",  "Aborted"};
+  if (ok()) return "OK";
+  return std::string(kNames[static_cast<int>(code_)]) + ": " + message_;
+}
+
+namespace internal {
+
+Status PlanLayout(const Options& o, CacheLayout* layout) {
+  layout->count_items = o.capacity_items != 0;
+  const uint64_t total = layout->count_items ? o.capacity_items : o.capacity_bytes;
+  if (total == 0) return Status::InvalidArgument("capacity must be positive");
+  if (o.max_key_bytes == 0 || o.max_key_bytes > 65535) {
+    return Status::InvalidArgument("max_key_bytes must be between 1 and 65535");
+  }
+  if (o.default_ttl.count() < 0) return Status::InvalidArgument("default_ttl must not be negative");
+
+  uint32_t shards = o.shards;
+  if (shards == 0) {
+    uint64_t by_size = total / (layout->count_items ? kMinShardItems : kMinShardBytes);
+    uint32_t hw = std::max(1u, std::thread::hardware_concurrency());
+    uint64_t cap = std::min<uint64_t>(64, std::bit_ceil(uint64_t{hw}) * 16);
+    shards = static_cast<uint32_t>(std::bit_floor(std::clamp<uint64_t>(by_size, 1, cap)));
+  }
+  if (!std::has_single_bit(shards) || shards > kMaxShards) {
+    return Status::InvalidArgument("shards must be a power of two between 1 and 1024");
+  }
+  if (total < shards) return Status::InvalidArgument("capacity is smaller than the shard count");
+  layout->shard_bits = static_cast<uint32_t>(std::countr_zero(shards));
+  layout->shard_capacity = total / shards;
+
+  // Virtual address space only; pages are committed as items are written. In an item-bounded
+  // cache items are small (trace simulation), so 256 bytes each is plenty.
+  constexpr uint64_t kMaxArena = uint64_t{32} << 30;
+  uint64_t arena = layout->count_items ? total * 256 : total * 2;
+  arena += uint64_t{shards} * (8 << 20) + (16 << 20);
+  layout->arena_bytes = static_cast<size_t>(std::min(arena, kMaxArena));
+  return Status::OK();
+}
+
+}  // namespace internal
+
+std::unique_ptr<Cache> NewCache(const Options& options, Status* status) {
+  std::string name = options.policy == "default" ? DefaultPolicyName() : options.policy;
+  const PolicyEntry* entry = nullptr;
+  for (const PolicyEntry& e : kPolicies) {
+    if (name == e.name) entry = &e;
+  }
+  if (entry == nullptr) {
+    std::string known;
+    for (const char* n : kPolicyNames) known += std::string(known.empty() ? "" : ", ") + n;
+    if (status) {
+      *status = Status::InvalidArgument("unknown policy '" + options.policy +
+                                        "' (known: default, " + known + ")");
+    }
+    return nullptr;
+  }
+  internal::CacheLayout layout;
+  Status st = internal::PlanLayout(options, &layout);
+  if (!st.ok()) {
+    if (status) *status = st;
+    return nullptr;
+  }
+  if (status) *status = Status::OK();
+  return entry->make(options, layout, status);
+}
+
+}  // namespace kvcache

@@ -1,0 +1,192 @@
+// Behaviour of the public Cache API that holds for every policy.
+#include "kvcache/cache.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kvcache {
+namespace {
+
+std::vector<std::string> AllPolicies() {
+  size_t n = 0;
+  const char* const* names = PolicyNames(&n);
+  return std::vector<std::string>(names, names + n);
+}
+
+std::unique_ptr<Cache> Make(const std::string& policy, size_t bytes = 8 << 20, uint32_t shards = 1) {
+  Options o;
+  o.policy = policy;
+  o.capacity_bytes = bytes;
+  o.shards = shards;
+  Status st;
+  auto c = NewCache(o, &st);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return c;
+}
+
+class EveryPolicy : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryPolicy, PutGetOverwriteErase) {
+  auto c = Make(GetParam());
+  ASSERT_TRUE(c->Put("alpha", "one").ok());
+  Handle h = c->Get("alpha");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h.value(), "one");
+  EXPECT_EQ(h.key(), "alpha");
+  ASSERT_TRUE(c->Put("alpha", "two-two").ok());
+  EXPECT_EQ(h.value(), "one") << "a pinned value must not change under an overwrite";
+  EXPECT_EQ(c->Get("alpha").value(), "two-two");
+  EXPECT_TRUE(c->Erase("alpha"));
+  EXPECT_FALSE(c->Erase("alpha"));
+  EXPECT_FALSE(c->Get("alpha"));
+  EXPECT_EQ(h.value(), "one") << "a pinned value must survive an erase";
+  CacheStats s = c->Stats();
+  EXPECT_EQ(s.items, 0u);
+  EXPECT_EQ(s.hits, 2u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.inserts, 2u);
+  EXPECT_GT(s.pinned_bytes, 0u);
+  h.Reset();
+  EXPECT_EQ(c->Stats().pinned_bytes, 0u);
+  EXPECT_EQ(c->Stats().item_bytes, 0u);
+}
+
+TEST_P(EveryPolicy, ByteBoundHoldsUnderChurn) {
+  const size_t cap = 1 << 20;
+  auto c = Make(GetParam(), cap);
+  std::string value(300, 'v');
+  size_t largest = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string key = "key" + std::to_string(i % 7000);
+    value.resize(50 + (i * 37) % 900);
+    ASSERT_TRUE(c->Put(key, value).ok());
+    if (i % 3 == 0) c->Get("key" + std::to_string((i * 7) % 7000));
+    CacheStats s = c->Stats();
+    largest = std::max<size_t>(largest, s.bytes);
+    ASSERT_LE(s.bytes, cap + 2048) << "at step " << i;
+  }
+  CacheStats s = c->Stats();
+  EXPECT_GT(s.evictions, 0u);
+  EXPECT_GT(largest, cap / 2) << "the cache should fill up to its budget";
+}
+
+TEST_P(EveryPolicy, LargeValuesLiveOutsideTheSlabs) {
+  auto c = Make(GetParam(), 64 << 20);
+  std::string big(1 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + i % 26);
+  ASSERT_TRUE(c->Put("big", big).ok());
+  Handle h = c->Get("big");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h.value(), big);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(h.value().data()) % 64, 0u);
+  EXPECT_GE(c->Stats().item_bytes, big.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, EveryPolicy, ::testing::ValuesIn(AllPolicies()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Cache, TextbookLruExample) {
+  Options o;
+  o.policy = "lru";
+  o.capacity_items = 3;
+  o.shards = 1;
+  auto c = NewCache(o);
+  ASSERT_TRUE(c);
+  for (const char* k : {"key1", "key2", "key3"}) ASSERT_TRUE(c->Put(k, "v").ok());
+  for (const char* k : {"key1", "key2", "key3"}) ASSERT_TRUE(c->Get(k));
+  ASSERT_TRUE(c->Put("key4", "v").ok());
+  EXPECT_FALSE(c->Contains("key1"));
+  EXPECT_TRUE(c->Contains("key2"));
+  EXPECT_TRUE(c->Contains("key3"));
+  EXPECT_TRUE(c->Contains("key4"));
+}
+
+TEST(Cache, BadInputIsRefusedAndChangesNothing) {
+  auto c = Make("lru", 1 << 20);
+  ASSERT_TRUE(c->Put("k", "v").ok());
+  Status st = c->Put("", "v");
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  st = c->Put(std::string(70000, 'k'), "v");
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  st = c->Put("k", std::string(2 << 20, 'v'));
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("larger than"), std::string::npos);
+  st = c->Put("k", "v2", Ttl(-5));
+  EXPECT_TRUE(st.IsInvalidArgument());
+  EXPECT_EQ(c->Get("k").value(), "v");
+  EXPECT_EQ(c->Stats().items, 1u);
+
+  Options o;
+  o.policy = "no-such-policy";
+  Status bad;
+  EXPECT_EQ(NewCache(o, &bad), nullptr);
+  EXPECT_TRUE(bad.IsInvalidArgument());
+  EXPECT_NE(bad.message().find("no-such-policy"), std::string::npos);
+  o.policy = "lru";
+  o.shards = 3;
+  EXPECT_EQ(NewCache(o, &bad), nullptr);
+  EXPECT_TRUE(bad.IsInvalidArgument());
+}
+
+TEST(Cache, TtlExpiresLazilyAndBySweep) {
+  std::atomic<int64_t> now{1'000'000};
+  Options o;
+  o.policy = "lru";
+  o.shards = 1;
+  o.clock = [&] { return now.load(); };
+  auto c = NewCache(o);
+  ASSERT_TRUE(c->Put("short", "v", Ttl(100)).ok());
+  ASSERT_TRUE(c->Put("forever", "v").ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(c->Put("swept" + std::to_string(i), "v", Ttl(50)).ok());
+  Handle h = c->Get("short");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h.expires_at_ms(), 1'000'100);
+  now += 100;
+  EXPECT_FALSE(c->Get("short"));
+  EXPECT_TRUE(c->Get("forever"));
+  EXPECT_EQ(h.value(), "v");
+  size_t removed = c->EvictExpired(1 << 20);
+  EXPECT_EQ(removed, 100u);
+  CacheStats s = c->Stats();
+  EXPECT_EQ(s.items, 1u);
+  EXPECT_EQ(s.expirations, 101u);
+}
+
+TEST(Cache, GetOrLoadCallsTheLoaderOnceForConcurrentMisses) {
+  auto c = Make("s3fifo" == std::string(DefaultPolicyName()) ? "default" : "lru", 8 << 20, 4);
+  std::atomic<int> calls{0};
+  std::atomic<bool> release{false};
+  Loader slow = [&](std::string_view key, std::string* value, Ttl*) {
+    calls++;
+    while (!release.load()) std::this_thread::yield();
+    *value = "loaded:" + std::string(key);
+    return Status::OK();
+  };
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      Handle h;
+      if (c->GetOrLoad("k", slow, &h).ok() && h.value() == "loaded:k") ok++;
+    });
+  }
+  while (calls.load() == 0) std::this_thread::yield();
+  release = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(ok.load(), 8);
+
+  Loader failing = [](std::string_view, std::string*, Ttl*) { return Status::IOError("down"); };
+  Handle h;
+  Status st = c->GetOrLoad("missing", failing, &h);
+  EXPECT_EQ(st.code(), Status::Code::kIOError);
+  EXPECT_FALSE(h);
+  EXPECT_FALSE(c->Contains("missing"));
+}
+
+}  // namespace
+}  // namespace kvcache

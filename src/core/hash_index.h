@@ -1,0 +1,118 @@
+// HashIndex: one shard's map from key to ItemRef.
+//
+// Open addressing in groups of 16 slots, Swiss-table style: a control byte per slot holds 7
+// bits of the key's hash (or marks the slot empty or deleted), and one SSE2 compare finds the
+// candidate slots of a group; the keys themselves live in the items and are compared only on a
+// tag match. A slot costs 5 bytes (tag + 32-bit ref). The table size is any number of groups
+// (the group is picked by multiply-shift, not a mask), so it grows by 1.5x rather than 2x,
+// which keeps the load between 58% and 87.5%.
+//
+// Growth is incremental: a new table is allocated and every later write moves a few groups of
+// the old one across, so no single operation pays for a whole rehash. Lookups check the new
+// table, then the old one while it exists.
+//
+// Not synchronized: Find may run concurrently with other Finds; everything else needs the
+// shard's exclusive lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/arena.h"
+#include "core/item.h"
+#include "core/large_array.h"
+
+namespace kvcache::internal {
+
+class HashIndex {
+ public:
+  explicit HashIndex(const Arena* arena);
+  ~HashIndex();
+  HashIndex(const HashIndex&) = delete;
+  HashIndex& operator=(const HashIndex&) = delete;
+
+  // The item whose key equals `key`, or kNullRef.
+  ItemRef Find(uint64_t hash, std::string_view key) const;
+
+  // REQUIRES: no item with this key is indexed.
+  void Insert(uint64_t hash, ItemRef ref);
+  // Points the slot holding `old_ref` at `new_ref` (the same key).
+  void Replace(uint64_t hash, ItemRef old_ref, ItemRef new_ref);
+  // Removes the slot holding `ref`. Returns false if it was not found.
+  bool Erase(uint64_t hash, ItemRef ref);
+  // Removes every entry (the items are the caller's to free).
+  void Clear();
+
+  // Bytes the next Insert allocates for growth (0 if it does not grow). The shard makes room
+  // for them in its budget first.
+  size_t GrowthBytes() const;
+  // Moves a few groups of the old table, if a growth is under way.
+  void MigrateStep();
+
+  size_t size() const { return cur_.live + old_.live; }
+  size_t slot_count() const { return cur_.groups * kGroupSize; }
+  size_t memory_bytes() const { return cur_.bytes() + old_.bytes(); }
+
+  // Calls fn(ref) for the items in the next `slots` slots from the cursor, which wraps around
+  // the table; for the bounded expiry sweep. fn may not modify the index. More than
+  // slot_count() slots would show an item twice.
+  template <typename Fn>
+  void Scan(size_t slots, Fn&& fn) {
+    for (size_t i = 0; i < slots && cur_.groups != 0; ++i) {
+      if (scan_cursor_ >= cur_.groups * kGroupSize) scan_cursor_ = 0;
+      size_t s = scan_cursor_++;
+      if (IsFull(cur_.ctrl[s])) fn(cur_.refs[s]);
+    }
+  }
+  // Calls fn(ref) for every indexed item.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const Table* t : {&cur_, &old_}) {
+      for (size_t s = 0; s < t->groups * kGroupSize; ++s) {
+        if (IsFull(t->ctrl[s])) fn(t->refs[s]);
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kGroupSize = 16;
+  static constexpr uint8_t kEmpty = 0x80;
+  static constexpr uint8_t kDeleted = 0xFE;
+  static bool IsFull(uint8_t c) { return c < 0x80; }
+
+  struct Table {
+    LargeArray<uint8_t> mem;  // ctrl bytes, then refs
+    uint8_t* ctrl = nullptr;
+    ItemRef* refs = nullptr;
+    size_t groups = 0;
+    size_t live = 0;
+    size_t deleted = 0;
+    size_t bytes() const { return groups * kGroupSize * (1 + sizeof(ItemRef)); }
+    size_t max_used() const { return groups * kGroupSize * 7 / 8; }
+  };
+
+  static uint8_t Tag(uint64_t hash) { return static_cast<uint8_t>((hash >> 32) & 0x7F); }
+  static size_t HomeGroup(uint64_t hash, size_t groups) {
+    return static_cast<size_t>((uint64_t{static_cast<uint32_t>(hash)} * groups) >> 32);
+  }
+  static Table Allocate(size_t groups);
+  static void Free(Table& t);
+
+  ItemRef FindIn(const Table& t, uint64_t hash, std::string_view key) const;
+  // The slot index holding ref in t, or SIZE_MAX.
+  size_t SlotOf(const Table& t, uint64_t hash, ItemRef ref) const;
+  void InsertInto(Table& t, uint64_t hash, ItemRef ref);
+  void EraseSlot(Table& t, size_t slot);
+  size_t NextGroupCount() const;
+  void StartGrowth();
+  void FinishGrowth();
+
+  const Arena* arena_;
+  Table cur_;
+  Table old_;
+  size_t migrate_cursor_ = 0;  // next group of old_ to move
+  size_t scan_cursor_ = 0;
+};
+
+}  // namespace kvcache::internal

@@ -1,0 +1,146 @@
+// Item: the layout of one cached key-value pair in arena memory.
+//
+// One allocation per item: a 16-byte header, an optional 8-byte expiry, then the value
+// (8-byte aligned) followed by the key. Items too large for a slab chunk keep only the header,
+// the expiry and a pointer to an external block holding key and value (value 64-byte aligned).
+// Items are addressed by a 32-bit ItemRef (an offset in 8-byte units into the cache's arena),
+// which is what the index and the policy links store: half the size of a pointer.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace kvcache::internal {
+
+using ItemRef = uint32_t;
+inline constexpr ItemRef kNullRef = 0;
+
+// The state word, changed with atomic read-modify-writes only: readers pin (refcount) and set
+// hot bits under the shard's shared lock, Handles unpin with no lock at all, and writers change
+// the rest under the exclusive lock.
+namespace state {
+inline constexpr uint32_t kRefMask = (1u << 20) - 1;  // pins + 1 while linked in the index
+inline constexpr uint32_t kLinked = 1u << 20;         // in the index and the policy
+inline constexpr uint32_t kHotShift = 21;             // 2 bits set by readers on a hit
+inline constexpr uint32_t kHotMask = 3u << kHotShift;
+inline constexpr uint32_t kPolicyShift = 24;          // 8 bits owned by the eviction policy
+inline constexpr uint32_t kPolicyMask = 0xFFu << kPolicyShift;
+// Pins are refused before the count could overflow into the flag bits.
+inline constexpr uint32_t kMaxRefs = kRefMask - 64;
+}  // namespace state
+
+// The sizes word: key length, inline value length and flags. Written only while the item is
+// not visible to readers, or under the shard's exclusive lock.
+namespace sizes {
+inline constexpr uint32_t kLenBits = 14;
+inline constexpr uint32_t kLenMask = (1u << kLenBits) - 1;
+inline constexpr uint32_t kExternal = 1u << 28;
+inline constexpr uint32_t kHasTtl = 1u << 29;
+inline constexpr uint32_t kKindShift = 30;  // 2 bits of value kind for the layers above
+}  // namespace sizes
+
+// Key and value of an item too large for a slab chunk.
+struct ExternalBlock {
+  uint64_t key_size;
+  uint64_t value_size;
+  // key at offset 16, value at ValueOffset(key_size)
+  static size_t ValueOffset(size_t key_size) { return (sizeof(ExternalBlock) + key_size + 63) & ~size_t{63}; }
+  char* key() { return reinterpret_cast<char*>(this + 1); }
+  char* value() { return reinterpret_cast<char*>(this) + ValueOffset(key_size); }
+};
+
+struct Item {
+  std::atomic<uint32_t> state;
+  ItemRef prev;  // policy links; `next` also links free chunks
+  ItemRef next;
+  uint32_t sizes;
+
+  static size_t HeaderBytes(bool ttl) { return sizeof(Item) + (ttl ? sizeof(int64_t) : 0); }
+  // Bytes an inline item needs in a slab chunk.
+  static size_t InlineBytes(size_t key_size, size_t value_size, bool ttl) {
+    return HeaderBytes(ttl) + ((value_size + 7) & ~size_t{7}) + key_size;
+  }
+  static size_t ExternalStubBytes(bool ttl) { return HeaderBytes(ttl) + sizeof(void*); }
+
+  bool external() const { return sizes & sizes::kExternal; }
+  bool has_ttl() const { return sizes & sizes::kHasTtl; }
+  uint32_t kind() const { return sizes >> sizes::kKindShift; }
+
+  char* body() { return reinterpret_cast<char*>(this) + HeaderBytes(has_ttl()); }
+  const char* body() const { return reinterpret_cast<const char*>(this) + HeaderBytes(has_ttl()); }
+
+  int64_t expires_at() const {
+    if (!has_ttl()) return 0;
+    int64_t t;
+    std::memcpy(&t, reinterpret_cast<const char*>(this) + sizeof(Item), sizeof(t));
+    return t;
+  }
+  void set_expires_at(int64_t t) {
+    std::memcpy(reinterpret_cast<char*>(this) + sizeof(Item), &t, sizeof(t));
+  }
+
+  ExternalBlock* ext() const {
+    ExternalBlock* b;
+    std::memcpy(&b, body(), sizeof(b));
+    return b;
+  }
+
+  std::string_view value() const {
+    if (external()) {
+      ExternalBlock* b = ext();
+      return {b->value(), b->value_size};
+    }
+    return {body(), (sizes >> sizes::kLenBits) & sizes::kLenMask};
+  }
+  std::string_view key() const {
+    if (external()) {
+      ExternalBlock* b = ext();
+      return {b->key(), b->key_size};
+    }
+    size_t vlen = (sizes >> sizes::kLenBits) & sizes::kLenMask;
+    return {body() + ((vlen + 7) & ~size_t{7}), sizes & sizes::kLenMask};
+  }
+
+  uint32_t load_state() const { return state.load(std::memory_order_relaxed); }
+  bool linked() const { return load_state() & state::kLinked; }
+  uint32_t hot() const { return (load_state() & state::kHotMask) >> state::kHotShift; }
+  uint8_t policy_byte() const { return static_cast<uint8_t>(load_state() >> state::kPolicyShift); }
+
+  // Writer-side (exclusive lock) updates of the policy byte and hot bits; atomic because
+  // Handles may unpin concurrently.
+  void set_policy_byte(uint8_t v) {
+    uint32_t cur = state.load(std::memory_order_relaxed);
+    while (!state.compare_exchange_weak(
+        cur, (cur & ~state::kPolicyMask) | (uint32_t{v} << state::kPolicyShift),
+        std::memory_order_relaxed)) {
+    }
+  }
+  void set_hot(uint32_t v) {
+    uint32_t cur = state.load(std::memory_order_relaxed);
+    while (!state.compare_exchange_weak(
+        cur, (cur & ~state::kHotMask) | (v << state::kHotShift), std::memory_order_relaxed)) {
+    }
+  }
+  // Reader-side: raises the hot counter by one, saturating at 3.
+  void BumpHot() {
+    uint32_t cur = state.load(std::memory_order_relaxed);
+    while ((cur & state::kHotMask) != state::kHotMask) {
+      if (state.compare_exchange_weak(cur, cur + (1u << state::kHotShift),
+                                      std::memory_order_relaxed)) {
+        return;
+      }
+    }
+  }
+  // Reader-side: sets the hot counter to at least 1.
+  void MarkHot() {
+    if ((state.load(std::memory_order_relaxed) & state::kHotMask) == 0) {
+      state.fetch_or(1u << state::kHotShift, std::memory_order_relaxed);
+    }
+  }
+};
+static_assert(sizeof(Item) == 16, "the item header is part of the per-item overhead budget");
+
+}  // namespace kvcache::internal

@@ -1,0 +1,203 @@
+// W-TinyLFU (Einziger et al., ACM ToS 2017), as libCacheSim defines it: a window LRU takes 1%
+// of the capacity and every new item; the main cache is a segmented LRU (probation 20%,
+// protected 80%). When room is needed, the window's oldest item is a candidate for the main
+// cache: it moves in freely while the main cache has room, and otherwise is admitted only if
+// the frequency filter rates it strictly above the main cache's victim, which then leaves; a
+// rejected candidate leaves instead. One eviction round admits candidates until one is
+// rejected. Hits in the main cache and every insert count in the filter; after 32x the main
+// cache's size in main-cache hits, all counts are halved.
+//
+// Unlike libCacheSim, the window and the segments never round below one item, so small shards
+// keep working (libCacheSim's W-TinyLFU stores nothing below 100 objects). Hits are replayed
+// from the read buffer. A hit in probation can push the protected segment's oldest item back to
+// probation, and an overfull probation segment then loses its oldest item: such evictions go
+// to the shard through TakePendingVictim. Metadata: the filter, ~14.4 bytes per item.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "core/policy/counting_bloom_filter.h"
+#include "core/policy/policy.h"
+
+namespace kvcache::internal {
+
+class WTinyLfuPolicy {
+ public:
+  static constexpr const char* kName = "wtinylfu";
+  static constexpr bool kBufferedHits = true;
+
+  explicit WTinyLfuPolicy(const PolicyContext* c) : c_(c) {}
+  static void OnReadHit(Item*) {}
+
+  void SetCapacity(uint64_t capacity) {
+    capacity_ = capacity;
+    Retarget();
+  }
+  void BeforeInsert(uint64_t) {}
+
+  void Insert(ItemRef r, uint64_t) {
+    Item* it = c_->At(r);
+    it->set_policy_byte(kWindow);
+    window_.PushHead(*c_, r, c_->Weight(r));
+    filter_.Add(it->key());
+    if ((++inserts_ & 1023) == 0) Retarget();
+  }
+
+  void Touch(ItemRef r) {
+    Item* it = c_->At(r);
+    uint8_t where = it->policy_byte();
+    if (where == kWindow) {
+      window_.MoveToHead(*c_, r);
+      return;
+    }
+    if (where == kProtected) {
+      protected_.MoveToHead(*c_, r);
+    } else {
+      uint64_t w = c_->Weight(r);
+      probation_.Remove(*c_, r, w);
+      it->set_policy_byte(kProtected);
+      protected_.PushHead(*c_, r, w);
+      while (protected_.weight > protected_target_ && protected_.count > 1) {
+        ItemRef d = protected_.tail;
+        uint64_t dw = c_->Weight(d);
+        protected_.Remove(*c_, d, dw);
+        c_->At(d)->set_policy_byte(kProbation);
+        probation_.PushHead(*c_, d, dw);
+        while (probation_.weight > probation_target_ && !probation_.empty()) {
+          pending_.push_back(MainEvict());
+        }
+      }
+    }
+    filter_.Add(it->key());
+    if (++main_hits_ >= decay_after_) {
+      main_hits_ = 0;
+      filter_.Decay();
+    }
+  }
+
+  void Remove(ItemRef r) { List(r).Remove(*c_, r, c_->Weight(r)); }
+
+  void Replace(ItemRef from, ItemRef to) {
+    c_->At(to)->set_policy_byte(c_->At(from)->policy_byte());
+    List(from).ReplaceNode(*c_, from, to, c_->Weight(from), c_->Weight(to));
+    Touch(to);
+  }
+
+  ItemRef Evict() {
+    while (!window_.empty()) {
+      ItemRef candidate = window_.tail;
+      uint64_t cw = c_->Weight(candidate);
+      std::string_view key = c_->At(candidate)->key();
+      if (MainWeight() + cw <= main_target_) {
+        window_.Remove(*c_, candidate, cw);
+        MainInsert(candidate, cw);
+        filter_.Add(key);
+        continue;
+      }
+      ItemRef victim = MainVictim();
+      if (victim == kNullRef) break;
+      if (filter_.Estimate(key) > filter_.Estimate(c_->At(victim)->key())) {
+        pending_.push_back(MainEvict());
+        window_.Remove(*c_, candidate, cw);
+        MainInsert(candidate, cw);
+        filter_.Add(key);
+        continue;
+      }
+      window_.Remove(*c_, candidate, cw);
+      filter_.Add(key);
+      return candidate;
+    }
+    // The window ran dry (every candidate was admitted): the main cache gives one more.
+    if (MainVictim() != kNullRef) return MainEvict();
+    return TakePendingVictim();
+  }
+
+  ItemRef TakePendingVictim() {
+    if (pending_.empty()) return kNullRef;
+    ItemRef v = pending_.back();
+    pending_.pop_back();
+    return v;
+  }
+
+  size_t metadata_bytes() const { return filter_.memory_bytes(); }
+
+  void Clear() {
+    window_.Clear();
+    probation_.Clear();
+    protected_.Clear();
+    filter_.Clear();
+    pending_.clear();
+    main_hits_ = 0;
+  }
+
+ private:
+  static constexpr uint8_t kWindow = 0;
+  static constexpr uint8_t kProbation = 1;
+  static constexpr uint8_t kProtected = 2;
+
+  ItemList& List(ItemRef r) {
+    switch (c_->At(r)->policy_byte()) {
+      case kWindow: return window_;
+      case kProtected: return protected_;
+      default: return probation_;
+    }
+  }
+  uint64_t MainWeight() const { return probation_.weight + protected_.weight; }
+  ItemRef MainVictim() const {
+    return probation_.tail != kNullRef ? probation_.tail : protected_.tail;
+  }
+  // Unlinks and returns the main cache's victim. REQUIRES: the main cache is not empty.
+  ItemRef MainEvict() {
+    ItemRef v = MainVictim();
+    List(v).Remove(*c_, v, c_->Weight(v));
+    return v;
+  }
+  // The first segment with room takes the item (protected fills up while the cache warms);
+  // when neither has room, probation takes it over its share.
+  void MainInsert(ItemRef r, uint64_t w) {
+    bool to_probation = probation_.weight + w <= probation_target_ ||
+                        protected_.weight + w > protected_target_;
+    c_->At(r)->set_policy_byte(to_probation ? kProbation : kProtected);
+    (to_probation ? probation_ : protected_).PushHead(*c_, r, w);
+  }
+
+  // Targets in weight units (at least one item of the average weight each); the filter is
+  // sized for the number of items the main cache holds at that weight.
+  void Retarget() {
+    uint64_t avg = std::max<uint64_t>(
+        1, uint64_t(c_->AverageWeight(window_.count + probation_.count + protected_.count,
+                                      window_.weight + MainWeight())));
+    window_target_ = std::max<uint64_t>(capacity_ / 100, avg);
+    main_target_ = capacity_ > window_target_ ? capacity_ - window_target_ : avg;
+    probation_target_ = std::max<uint64_t>(uint64_t(double(main_target_) / 5), avg);
+    protected_target_ = std::max<uint64_t>(uint64_t(4.0 / 5 * double(main_target_)), avg);
+    uint64_t main_items = std::max<uint64_t>(1, main_target_ / avg);
+    decay_after_ = 32 * main_items;
+    if (main_items != filter_items_) {
+      // Re-sizing forgets the counts: only when the estimate moved by 2x (or the first time).
+      if (filter_items_ == 0 || main_items > 2 * filter_items_ || 2 * main_items < filter_items_) {
+        filter_.Resize(main_items);
+        filter_items_ = main_items;
+      }
+    }
+  }
+
+  const PolicyContext* c_;
+  ItemList window_;
+  ItemList probation_;
+  ItemList protected_;
+  CountingBloomFilter filter_;
+  std::vector<ItemRef> pending_;
+  uint64_t capacity_ = 0;
+  uint64_t window_target_ = 1;
+  uint64_t main_target_ = 0;
+  uint64_t probation_target_ = 0;
+  uint64_t protected_target_ = 0;
+  uint64_t filter_items_ = 0;
+  uint64_t decay_after_ = 32;
+  uint64_t main_hits_ = 0;
+  uint64_t inserts_ = 0;
+};
+
+}  // namespace kvcache::internal

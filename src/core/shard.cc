@@ -1,0 +1,128 @@
+// ShardCore: item lifetime (pins, retirement, freeing) and single-flight bookkeeping.
+#include "core/shard.h"
+
+#include <malloc.h>
+#include <time.h>
+
+#include <cstdlib>
+
+#include "core/hash.h"
+
+namespace kvcache::internal {
+
+ShardCore::ShardCore(Arena* arena, const ShardConfig& config)
+    : arena_(arena),
+      slabs_(arena, config.id),
+      index_(arena),
+      capacity_(config.capacity),
+      count_items_(config.count_items),
+      clock_(config.clock) {
+  PolicyContext::arena = arena;
+  PolicyContext::count_items = config.count_items;
+}
+
+ShardCore::~ShardCore() {
+  // External blocks are the only memory outside the arena; linked items hold them.
+  index_.ForEach([&](ItemRef ref) {
+    Item* it = arena_->At(ref);
+    if (it->external()) std::free(it->ext());
+  });
+}
+
+int64_t ShardCore::Now() const {
+  if (clock_ != nullptr && *clock_) return (*clock_)();
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t ShardCore::Weight(ItemRef ref) const {
+  if (count_items_) return 1;
+  const Item* it = arena_->At(ref);
+  uint64_t w = slabs_.ChunkBytes(ref);
+  if (it->external()) w += malloc_usable_size(it->ext());
+  return w;
+}
+
+uint64_t ShardCore::HashOf(ItemRef ref) const { return HashKey(arena_->At(ref)->key()); }
+
+void ShardCore::FillHandle(Handle* out, Item* it) {
+  out->Reset();
+  out->shard_ = this;
+  out->item_ = it;
+  std::string_view v = it->value();
+  std::string_view k = it->key();
+  out->value_ = v.data();
+  out->value_size_ = v.size();
+  out->key_ = k.data();
+  out->key_size_ = k.size();
+  out->expires_at_ms_ = it->expires_at();
+}
+
+Handle ShardCore::Clone(const Handle& h) {
+  Item* it = static_cast<Item*>(h.item_);
+  it->state.fetch_add(1, std::memory_order_relaxed);
+  Handle out;
+  FillHandle(&out, it);
+  return out;
+}
+
+void ShardCore::FreeItem(ItemRef ref) {
+  Item* it = arena_->At(ref);
+  item_weight_ -= Weight(ref);
+  if (it->external()) std::free(it->ext());
+  if (slabs_.Free(ref)) read_buffer_.Clear();  // its refs may point into the page that left
+}
+
+void ShardCore::DropIndexRef(ItemRef ref) {
+  Item* it = arena_->At(ref);
+  uint32_t prev = it->state.fetch_and(~state::kLinked, std::memory_order_relaxed);
+  if (prev & state::kLinked) {
+    --items_;
+    if (it->has_ttl()) --ttl_items_;
+  }
+  prev = it->state.fetch_sub(1, std::memory_order_acq_rel);
+  if ((prev & state::kRefMask) == 1) {
+    FreeItem(ref);
+  } else {
+    pinned_weight_ += Weight(ref);
+  }
+}
+
+void ShardCore::Release(Item* it) {
+  uint32_t prev = it->state.fetch_sub(1, std::memory_order_acq_rel);
+  if ((prev & state::kRefMask) != 1) return;
+  // The index had already let go: this was a retired item's last pin.
+  ItemRef ref = arena_->RefOf(it);
+  lock_.lock();
+  pinned_weight_ -= Weight(ref);
+  FreeItem(ref);
+  lock_.unlock();
+}
+
+std::shared_ptr<Flight> ShardCore::JoinFlight(std::string_view key, bool* leader) {
+  std::lock_guard<std::mutex> l(flight_mu_);
+  auto [it, inserted] = flights_.try_emplace(std::string(key));
+  if (inserted) it->second = std::make_shared<Flight>();
+  *leader = inserted;
+  return it->second;
+}
+
+void ShardCore::EndFlight(std::string_view key) {
+  std::lock_guard<std::mutex> l(flight_mu_);
+  flights_.erase(std::string(key));
+}
+
+}  // namespace kvcache::internal
+
+namespace kvcache {
+
+void Handle::Reset() {
+  if (item_ != nullptr) {
+    shard_->Release(static_cast<internal::Item*>(item_));
+    item_ = nullptr;
+    shard_ = nullptr;
+  }
+}
+
+}  // namespace kvcache

@@ -1,0 +1,104 @@
+// ShardCore: the part of a shard that does not depend on the eviction policy — its lock, item
+// memory, index, read buffer, budget and counters — and Handle pins.
+//
+// Lock rules: `lock_` shared for lookups (Find, pin, hot bits, read-buffer push); exclusive for
+// everything that changes the index, the policy, the slab allocator or the counters below it.
+// Lookups are counted by the lock word itself (one atomic add admits and counts a reader);
+// misses are an atomic beside it, on the lock's cache line, which a lookup has just written.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/arena.h"
+#include "core/hash_index.h"
+#include "core/item.h"
+#include "core/policy/policy.h"
+#include "core/read_buffer.h"
+#include "core/rw_spinlock.h"
+#include "kvcache/cache.h"
+#include "kvcache/stats.h"
+
+namespace kvcache::internal {
+
+struct ShardConfig {
+  uint64_t capacity = 0;    // in weight units: bytes, or items when count_items
+  bool count_items = false;
+  uint16_t id = 0;
+  const std::function<int64_t()>* clock = nullptr;
+};
+
+// A load in progress for GetOrLoad: the first caller loads, the others wait here.
+struct Flight {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  Handle handle;  // the stored value, pinned, when status is OK
+};
+
+class ShardCore : public PolicyContext {
+ public:
+  ShardCore(Arena* arena, const ShardConfig& config);
+  ~ShardCore() override;
+
+  // Unpins an item (Handle::Reset). Frees it if it was the last reference.
+  void Release(Item* it);
+  // A second pin on the item `h` holds. REQUIRES: h is not empty.
+  Handle Clone(const Handle& h);
+
+  uint64_t Weight(ItemRef ref) const override;
+  uint64_t HashOf(ItemRef ref) const override;
+
+  uint64_t capacity() const { return capacity_; }
+  int64_t Now() const;
+
+  // Single-flight registry for GetOrLoad.
+  std::shared_ptr<Flight> JoinFlight(std::string_view key, bool* leader);
+  void EndFlight(std::string_view key);
+
+ protected:
+  // REQUIRES: the item is alive and the caller holds a pin for the Handle to own.
+  void FillHandle(Handle* out, Item* it);
+  // REQUIRES: exclusive lock. The index's reference is dropped; the item is freed unless a
+  // Handle still pins it.
+  void DropIndexRef(ItemRef ref);
+  // REQUIRES: exclusive lock; the item's last reference is gone.
+  void FreeItem(ItemRef ref);
+  bool IsExpired(const Item* it, int64_t now) const {
+    return it->has_ttl() && it->expires_at() <= now;
+  }
+
+  // ---- cache line 0: touched by every lookup
+  alignas(64) RwSpinLock lock_;
+  std::atomic<uint64_t> misses_{0};
+  ReadBuffer read_buffer_;
+
+  // ---- the rest: exclusive lock
+  alignas(64) Arena* arena_;
+  SlabAllocator slabs_;
+  HashIndex index_;
+  const uint64_t capacity_;
+  const bool count_items_;
+  const std::function<int64_t()>* clock_;
+  uint64_t item_weight_ = 0;    // every allocated item, including retired ones still pinned
+  uint64_t pinned_weight_ = 0;  // retired items still pinned
+  uint64_t items_ = 0;          // linked items
+  uint64_t ttl_items_ = 0;      // linked items with an expiry
+  uint64_t inserts_ = 0;
+  uint64_t evictions_ = 0;
+  uint64_t expirations_ = 0;
+
+ private:
+  std::mutex flight_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+};
+
+}  // namespace kvcache::internal

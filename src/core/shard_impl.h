@@ -1,0 +1,341 @@
+// Shard<P>: one shard's operations for eviction policy P.
+//
+// Included only by the policy translation units (src/core/policy/*.cc), each of which
+// instantiates it once: the hot path is compiled per policy with no virtual call inside it.
+#pragma once
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/shard.h"
+
+namespace kvcache::internal {
+
+template <EvictionPolicy P>
+class Shard final : public ShardCore {
+ public:
+  Shard(Arena* arena, const ShardConfig& config) : ShardCore(arena, config), policy_(this) {
+    policy_.SetCapacity(capacity_);
+  }
+
+  // The largest weight an item may have: everything else can be evicted to make room for it,
+  // and an eighth of the budget stays for the index and the policy's metadata.
+  uint64_t max_item_weight() const { return count_items_ ? capacity_ : capacity_ - capacity_ / 8; }
+
+  // Pins the live item of `key` into *out. `record` false: not an access (no stats, no policy).
+  bool Get(uint64_t hash, std::string_view key, Handle* out, bool record = true) {
+    // A recorded lookup is counted by the lock itself; hits = lookups - misses.
+    if (record) {
+      lock_.lock_shared_counted();
+    } else {
+      lock_.lock_shared();
+    }
+    ItemRef ref = index_.Find(hash, key);
+    if (ref == kNullRef) {
+      lock_.unlock_shared();
+      if (record) misses_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    Item* it = arena_->At(ref);
+    if (it->has_ttl() && IsExpired(it, Now())) {
+      lock_.unlock_shared();
+      if (record) misses_.fetch_add(1, std::memory_order_relaxed);
+      RemoveIfExpired(hash, key);
+      return false;
+    }
+    uint32_t prev = it->state.fetch_add(1, std::memory_order_relaxed);
+    if ((prev & state::kRefMask) >= state::kMaxRefs) {  // pathological pin count: act as a miss
+      it->state.fetch_sub(1, std::memory_order_relaxed);
+      lock_.unlock_shared();
+      if (record) misses_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    bool drain = false;
+    if (record) {
+      if constexpr (P::kBufferedHits) {
+        drain = read_buffer_.Push(ref);
+      } else {
+        P::OnReadHit(it);
+      }
+    }
+    lock_.unlock_shared();
+    if (drain) {
+      lock_.lock();
+      DrainLocked();
+      lock_.unlock();
+    }
+    FillHandle(out, it);
+    return true;
+  }
+
+  bool Contains(uint64_t hash, std::string_view key) {
+    lock_.lock_shared();
+    ItemRef ref = index_.Find(hash, key);
+    bool live = ref != kNullRef && !IsExpired(arena_->At(ref), Now());
+    lock_.unlock_shared();
+    return live;
+  }
+
+  // Stores an item. `ext`, when given, already holds key and value (built outside the lock);
+  // the shard takes ownership of it, also on failure. `pin`, when given, receives the new item.
+  Status Put(uint64_t hash, std::string_view key, std::string_view value, int64_t expires_at,
+             ExternalBlock* ext, Handle* pin) {
+    const bool ttl = expires_at != 0;
+    const int cls = ext != nullptr ? size_class::ForBytes(Item::ExternalStubBytes(ttl))
+                                   : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), ttl));
+    const uint64_t weight =
+        count_items_ ? 1
+                     : size_class::ChunkBytes(cls) + (ext != nullptr ? malloc_usable_size(ext) : 0);
+    if (weight > max_item_weight()) {
+      std::free(ext);
+      return Status::InvalidArgument(TooLargeMessage(weight));
+    }
+
+    lock_.lock();
+    DrainLocked();
+    ItemRef old = index_.Find(hash, key);
+    if (old != kNullRef && IsExpired(arena_->At(old), Now())) {
+      RemoveLocked(hash, old);
+      ++expirations_;
+      old = kNullRef;
+    }
+    if (old != kNullRef && pin == nullptr && OverwriteInPlace(old, cls, ext, value, ttl, expires_at)) {
+      lock_.unlock();
+      return Status::OK();
+    }
+    if (old == kNullRef) {
+      policy_.BeforeInsert(hash);
+      EvictPendingLocked();
+    }
+    // Make room before inserting, as a simulator does: the new item is never its own victim.
+    for (;;) {
+      uint64_t need = weight + (old == kNullRef && !count_items_ ? index_.GrowthBytes() : 0);
+      if (Used() + need <= capacity_) break;
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) break;
+      if (victim == old) old = kNullRef;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+      if (old != kNullRef && !arena_->At(old)->linked()) old = kNullRef;
+    }
+    if (Used() + weight > capacity_) {
+      lock_.unlock();
+      std::free(ext);
+      return Status::NoSpace("cannot make room: the remaining items are pinned by readers");
+    }
+    ItemRef ref = slabs_.Allocate(cls);
+    if (ref == kNullRef) {
+      lock_.unlock();
+      std::free(ext);
+      return Status::NoSpace("item memory is exhausted (fragmented across size classes)");
+    }
+    Item* it = arena_->At(ref);
+    uint32_t sizes = ttl ? sizes::kHasTtl : 0;
+    if (ext != nullptr) {
+      sizes |= sizes::kExternal;
+      it->sizes = sizes;
+      std::memcpy(it->body(), &ext, sizeof(ext));
+    } else {
+      sizes |= static_cast<uint32_t>(key.size()) | (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
+      it->sizes = sizes;
+      char* body = it->body();
+      std::memcpy(body, value.data(), value.size());
+      std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key.data(), key.size());
+    }
+    if (ttl) it->set_expires_at(expires_at);
+    it->state.store(state::kLinked | (pin != nullptr ? 2u : 1u), std::memory_order_relaxed);
+    item_weight_ += weight;
+    ++items_;
+    ++inserts_;
+    if (ttl) ++ttl_items_;
+    if (old != kNullRef) {
+      index_.Replace(hash, old, ref);
+      policy_.Replace(old, ref);
+      DropIndexRef(old);
+    } else {
+      index_.Insert(hash, ref);
+      policy_.Insert(ref, hash);
+    }
+    EvictPendingLocked();
+    // The policy's own metadata may have grown with the insert.
+    while (Used() > capacity_) {
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) break;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+    }
+    if (ttl_items_ != 0) SweepLocked(kSweepSlotsPerWrite);
+    lock_.unlock();
+    if (pin != nullptr) FillHandle(pin, it);
+    return Status::OK();
+  }
+
+  // Writes a new value over the old item's when nothing else can see it: no Handle pins it
+  // (readers are excluded by the lock) and it fits the same chunk. Saves the allocation, the
+  // index and policy updates and the free of a replacing write. Counts as an access.
+  bool OverwriteInPlace(ItemRef ref, int cls, ExternalBlock* ext, std::string_view value,
+                        bool ttl, int64_t expires_at) {
+    Item* it = arena_->At(ref);
+    if (ext != nullptr || it->external() || it->has_ttl() != ttl ||
+        (it->load_state() & state::kRefMask) != 1 || arena_->page(Arena::PageOf(ref)).cls != cls) {
+      return false;
+    }
+    std::string_view key = it->key();
+    char key_copy[size_class::kMaxBytes];
+    std::memcpy(key_copy, key.data(), key.size());
+    char* body = it->body();
+    std::memcpy(body, value.data(), value.size());
+    std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key_copy, key.size());
+    it->sizes = (it->sizes & ~(sizes::kLenMask << sizes::kLenBits)) |
+                (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
+    if (ttl) it->set_expires_at(expires_at);
+    ++inserts_;
+    if constexpr (P::kBufferedHits) {
+      policy_.Touch(ref);
+      EvictPendingLocked();
+    } else {
+      P::OnReadHit(it);
+    }
+    return true;
+  }
+
+  bool Erase(uint64_t hash, std::string_view key) {
+    lock_.lock();
+    DrainLocked();
+    ItemRef ref = index_.Find(hash, key);
+    bool live = false;
+    if (ref != kNullRef) {
+      live = !IsExpired(arena_->At(ref), Now());
+      if (!live) ++expirations_;
+      RemoveLocked(hash, ref);
+    }
+    lock_.unlock();
+    return live;
+  }
+
+  void Clear() {
+    lock_.lock();
+    read_buffer_.Clear();
+    std::vector<ItemRef> refs;
+    refs.reserve(index_.size());
+    index_.ForEach([&](ItemRef r) { refs.push_back(r); });
+    policy_.Clear();
+    index_.Clear();
+    for (ItemRef r : refs) DropIndexRef(r);
+    lock_.unlock();
+  }
+
+  size_t EvictExpired(size_t budget) {
+    lock_.lock();
+    DrainLocked();
+    size_t n = ttl_items_ != 0 ? SweepLocked(budget) : 0;
+    lock_.unlock();
+    return n;
+  }
+
+  void AddStats(CacheStats* s) {
+    uint64_t misses = misses_.load(std::memory_order_relaxed);
+    s->hits += lock_.counted_acquisitions() - misses;
+    s->misses += misses;
+    lock_.lock_shared();
+    s->inserts += inserts_;
+    s->evictions += evictions_;
+    s->expirations += expirations_;
+    s->items += items_;
+    s->bytes += Used();
+    s->item_bytes += count_items_ ? 0 : item_weight_;
+    s->pinned_bytes += count_items_ ? 0 : pinned_weight_;
+    s->capacity += capacity_;
+    lock_.unlock_shared();
+  }
+
+ private:
+  static constexpr size_t kSweepSlotsPerWrite = 8;
+
+  uint64_t Used() const {
+    return count_items_ ? item_weight_ : item_weight_ + index_.memory_bytes() + policy_.metadata_bytes();
+  }
+
+  std::string TooLargeMessage(uint64_t weight) const {
+    return "item of " + std::to_string(weight) + (count_items_ ? " items" : " bytes") +
+           " is larger than a shard can hold (" + std::to_string(max_item_weight()) +
+           "); raise the capacity or lower the shard count";
+  }
+
+  void DrainLocked() {
+    if constexpr (P::kBufferedHits) {
+      read_buffer_.Drain([&](ItemRef r) {
+        // Stale refs are possible (the item may have gone); only linked items are touched.
+        if (arena_->At(r)->linked()) {
+          policy_.Touch(r);
+          EvictPendingLocked();
+        }
+      });
+    }
+  }
+
+  // Some policies evict as a side effect of a hit or an insert (an SLRU segment overflowing,
+  // a bounded sub-queue); they queue those victims for the shard to unlink here.
+  void EvictPendingLocked() {
+    if constexpr (requires(P& p) { { p.TakePendingVictim() } -> std::same_as<ItemRef>; }) {
+      for (ItemRef v; (v = policy_.TakePendingVictim()) != kNullRef;) EvictedLocked(v);
+    }
+  }
+
+  void RemoveLocked(uint64_t hash, ItemRef ref) {
+    policy_.Remove(ref);
+    index_.Erase(hash, ref);
+    DropIndexRef(ref);
+  }
+
+  // REQUIRES: the policy has already unlinked `victim`.
+  void EvictedLocked(ItemRef victim) {
+    index_.Erase(HashOf(victim), victim);
+    DropIndexRef(victim);
+    ++evictions_;
+  }
+
+  void RemoveIfExpired(uint64_t hash, std::string_view key) {
+    lock_.lock();
+    DrainLocked();
+    ItemRef ref = index_.Find(hash, key);
+    if (ref != kNullRef && IsExpired(arena_->At(ref), Now())) {
+      RemoveLocked(hash, ref);
+      ++expirations_;
+    }
+    lock_.unlock();
+  }
+
+  // Examines `slots` index slots from the sweep cursor and removes the expired items found.
+  size_t SweepLocked(size_t slots) {
+    constexpr size_t kChunk = 64;
+    const int64_t now = Now();
+    size_t removed = 0;
+    // Never more than one lap: a slot seen twice would remove its item twice.
+    slots = std::min(slots, index_.slot_count());
+    while (slots > 0 && ttl_items_ != 0) {
+      size_t chunk = slots < kChunk ? slots : kChunk;
+      slots -= chunk;
+      ItemRef expired[kChunk];
+      size_t n = 0;
+      index_.Scan(chunk, [&](ItemRef r) {
+        if (IsExpired(arena_->At(r), now)) expired[n++] = r;
+      });
+      for (size_t i = 0; i < n; ++i) {
+        RemoveLocked(HashOf(expired[i]), expired[i]);
+        ++expirations_;
+      }
+      removed += n;
+    }
+    return removed;
+  }
+
+  P policy_;
+};
+
+}  // namespace kvcache::internal
