@@ -182,7 +182,9 @@ class Shard final : public ShardCore {
                         bool ttl, int64_t expires_at) {
     Item* it = arena_->At(ref);
     if (ext != nullptr || it->external() || it->has_ttl() != ttl ||
-        (it->load_state() & state::kRefMask) != 1 || arena_->page(Arena::PageOf(ref)).cls != cls) {
+        arena_->page(Arena::PageOf(ref)).cls != cls ||
+        // Acquire: a Handle's last reads of the value happen before its unpin (release).
+        (it->state.load(std::memory_order_acquire) & state::kRefMask) != 1) {
       return false;
     }
     std::string_view key = it->key();
