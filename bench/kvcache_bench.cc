@@ -10,6 +10,7 @@
 // 2*N distinct items (so that it is full and has evicted, as caches are in their steady
 // state) and prints one line ending in overhead_bytes_per_item=<number>:
 // (RSS growth - M*(K+V)) / M, where M is the number of items it holds (about N).
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +30,12 @@
 namespace {
 
 using kvcache::bench::BenchCache;
+
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
 
 uint64_t RssBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -85,6 +92,7 @@ int RunEngine(const EngineArgs& a) {
 
   std::atomic<bool> go{false}, stop{false};
   std::vector<uint64_t> ops(a.threads), hits(a.threads), reads(a.threads);
+  std::vector<double> cpu(a.threads);
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < a.threads; ++t) {
     workers.emplace_back([&, t] {
@@ -92,6 +100,7 @@ int RunEngine(const EngineArgs& a) {
       uint64_t n = 0, h = 0, r = 0;
       while (!go.load(std::memory_order_acquire)) {
       }
+      const double cpu_start = ThreadCpuSeconds();
       size_t i = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         for (int batch = 0; batch < 256; ++batch) {
@@ -114,6 +123,7 @@ int RunEngine(const EngineArgs& a) {
       ops[t] = n;
       hits[t] = h;
       reads[t] = r;
+      cpu[t] = ThreadCpuSeconds() - cpu_start;
     });
   }
   auto start = std::chrono::steady_clock::now();
@@ -123,18 +133,21 @@ int RunEngine(const EngineArgs& a) {
   for (auto& w : workers) w.join();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   uint64_t total = 0, total_hits = 0, total_reads = 0;
+  double total_cpu = 0;
   for (unsigned t = 0; t < a.threads; ++t) {
+    total_cpu += cpu[t];
     total += ops[t];
     total_hits += hits[t];
     total_reads += reads[t];
   }
   std::printf(
       "engine impl=%s threads=%u keys=%llu zipf=%g read_ratio=%g capacity_ratio=%g "
-      "value_bytes=%zu seconds=%.2f items=%llu hit_ratio=%.4f ops=%llu ops_per_sec=%.0f\n",
+      "value_bytes=%zu seconds=%.2f items=%llu hit_ratio=%.4f ops=%llu ops_per_cpu_sec=%.0f "
+      "ops_per_sec=%.0f\n",
       a.impl.c_str(), a.threads, static_cast<unsigned long long>(a.keys), a.zipf, a.read_ratio,
       a.capacity_ratio, a.value_bytes, elapsed, static_cast<unsigned long long>(cache->items()),
       total_reads ? double(total_hits) / double(total_reads) : 0.0,
-      static_cast<unsigned long long>(total), double(total) / elapsed);
+      static_cast<unsigned long long>(total), double(total) / total_cpu, double(total) / elapsed);
   return 0;
 }
 
@@ -192,7 +205,8 @@ int main(int argc, char** argv) {
   engine->add_option("--impl", e.impl, "kvcache:<policy> | mutex-lru | absl-map");
   engine->add_option("--threads", e.threads)->check(CLI::Range(1u, 1024u));
   engine->add_option("--keys", e.keys)->check(CLI::Range(uint64_t{1}, uint64_t{1} << 31));
-  engine->add_option("--zipf", e.zipf, "Zipf exponent (0: uniform)")->check(CLI::Range(0.0, 0.9999));
+  engine->add_option("--zipf", e.zipf, "Zipf exponent (0: uniform)")
+      ->check(CLI::Range(0.0, 0.9999));
   engine->add_option("--read-ratio", e.read_ratio)->check(CLI::Range(0.0, 1.0));
   engine->add_option("--seconds", e.seconds)->check(CLI::Range(0.01, 3600.0));
   engine->add_option("--capacity-ratio", e.capacity_ratio, "room for this fraction of the keys")

@@ -192,8 +192,8 @@ int main(int argc, char** argv) {
     }
     std::fputs(csv.c_str(), f);
     std::fclose(f);
-    std::string cmd = "/usr/bin/python3 '" + SelfDir() + "/kvcache-plot.py' '" + tmp + "' '" +
-                      plot + "'";
+    std::string cmd =
+        "/usr/bin/python3 '" + SelfDir() + "/kvcache-plot.py' '" + tmp + "' '" + plot + "'";
     int rc = std::system(cmd.c_str());
     std::remove(tmp.c_str());
     if (rc != 0) {

@@ -11,10 +11,14 @@
 namespace kvcache::tools {
 
 Status ParseTraceFormat(const std::string& name, TraceFormat* format) {
-  if (name == "auto") *format = TraceFormat::kAuto;
-  else if (name == "txt") *format = TraceFormat::kTxt;
-  else if (name == "oracleGeneral") *format = TraceFormat::kOracleGeneral;
-  else return Status::InvalidArgument("unknown trace format '" + name + "' (txt, oracleGeneral)");
+  if (name == "auto")
+    *format = TraceFormat::kAuto;
+  else if (name == "txt")
+    *format = TraceFormat::kTxt;
+  else if (name == "oracleGeneral")
+    *format = TraceFormat::kOracleGeneral;
+  else
+    return Status::InvalidArgument("unknown trace format '" + name + "' (txt, oracleGeneral)");
   return Status::OK();
 }
 
@@ -75,7 +79,7 @@ Status LoadTrace(const std::string& path, TraceFormat format, std::vector<uint64
   if (format == TraceFormat::kAuto) {
     bool bin = path.size() > 4 && path.compare(path.size() - 4, 4, ".bin") == 0;
     format = bin || path.find("oracleGeneral") != std::string::npos ? TraceFormat::kOracleGeneral
-                                                                      : TraceFormat::kTxt;
+                                                                    : TraceFormat::kTxt;
   }
   ids->clear();
   Status st = format == TraceFormat::kTxt ? LoadTxt(path, ids) : LoadOracleGeneral(path, ids);

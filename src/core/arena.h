@@ -31,13 +31,13 @@ size_t ChunkBytes(int cls);
 }  // namespace size_class
 
 struct PageMeta {
-  ItemRef free_head;   // first free chunk (chunks link through Item::next)
-  uint32_t bump;       // chunks never handed out start here
-  uint32_t live;       // chunks in use
-  uint32_t chunks;     // chunks per page for this class
+  ItemRef free_head;  // first free chunk (chunks link through Item::next)
+  uint32_t bump;      // chunks never handed out start here
+  uint32_t live;      // chunks in use
+  uint32_t chunks;    // chunks per page for this class
   uint16_t cls;
-  uint16_t owner;      // shard id
-  uint32_t prev, next; // the owner's list of pages of this class with free chunks
+  uint16_t owner;       // shard id
+  uint32_t prev, next;  // the owner's list of pages of this class with free chunks
 };
 
 class Arena {
@@ -56,7 +56,9 @@ class Arena {
 
   bool ok() const { return base_ != nullptr; }
 
-  Item* At(ItemRef r) const { return reinterpret_cast<Item*>(base_ + size_t{r} * size_class::kUnit); }
+  Item* At(ItemRef r) const {
+    return reinterpret_cast<Item*>(base_ + size_t{r} * size_class::kUnit);
+  }
   ItemRef RefOf(const void* p) const {
     return static_cast<ItemRef>((static_cast<const char*>(p) - base_) / size_class::kUnit);
   }

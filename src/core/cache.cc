@@ -1,4 +1,6 @@
 // NewCache: option checks, the shard layout, and the policy registry.
+#include "kvcache/cache.h"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -7,7 +9,6 @@
 
 #include "core/cache_impl.h"
 #include "core/policy/registry.h"
-#include "kvcache/cache.h"
 #include "kvcache/options.h"
 
 namespace kvcache {
@@ -18,10 +19,10 @@ using internal::PolicyEntry;
 
 // Order matters only for display; "default" resolves through DefaultPolicyName().
 constexpr PolicyEntry kPolicies[] = {
-    {"lru", internal::NewLruCache},         {"lfu", internal::NewLfuCache},
-    {"fifo", internal::NewFifoCache},       {"s3fifo", internal::NewS3FifoCache},
-    {"sieve", internal::NewSieveCache},     {"wtinylfu", internal::NewWTinyLfuCache},
-    {"arc", internal::NewArcCache},         {"lirs", internal::NewLirsCache},
+    {"lru", internal::NewLruCache},     {"lfu", internal::NewLfuCache},
+    {"fifo", internal::NewFifoCache},   {"s3fifo", internal::NewS3FifoCache},
+    {"sieve", internal::NewSieveCache}, {"wtinylfu", internal::NewWTinyLfuCache},
+    {"arc", internal::NewArcCache},     {"lirs", internal::NewLirsCache},
     {"twoq", internal::NewTwoQCache},
 };
 
@@ -36,7 +37,9 @@ constexpr uint32_t kMaxShards = 1024;
 
 }  // namespace
 
-const char* DefaultPolicyName() { return "s3fifo"; }
+// Measured (docs/design.md, "The default policy"): the lowest mean miss ratio over the real
+// traces at 1%, 5%, 10% and 20% of their objects.
+const char* DefaultPolicyName() { return "lirs"; }
 
 const char* const* PolicyNames(size_t* count) {
   *count = std::size(kPolicyNames);

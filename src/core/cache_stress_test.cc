@@ -92,7 +92,9 @@ TEST_P(RandomOps, AgreeWithAModel) {
       }
       case 7: {
         bool removed = cache->Erase(key);
-        if (removed) ASSERT_TRUE(live(key));
+        if (removed) {
+          ASSERT_TRUE(live(key));
+        }
         model.erase(key);
         ASSERT_FALSE(cache->Contains(key));
         break;

@@ -17,7 +17,8 @@ std::vector<std::string> AllPolicies() {
   return std::vector<std::string>(names, names + n);
 }
 
-std::unique_ptr<Cache> Make(const std::string& policy, size_t bytes = 8 << 20, uint32_t shards = 1) {
+std::unique_ptr<Cache> Make(const std::string& policy, size_t bytes = 8 << 20,
+                            uint32_t shards = 1) {
   Options o;
   o.policy = policy;
   o.capacity_bytes = bytes;
@@ -157,7 +158,7 @@ TEST(Cache, TtlExpiresLazilyAndBySweep) {
 }
 
 TEST(Cache, GetOrLoadCallsTheLoaderOnceForConcurrentMisses) {
-  auto c = Make("s3fifo" == std::string(DefaultPolicyName()) ? "default" : "lru", 8 << 20, 4);
+  auto c = Make("default", 8 << 20, 4);
   std::atomic<int> calls{0};
   std::atomic<bool> release{false};
   Loader slow = [&](std::string_view key, std::string* value, Ttl*) {

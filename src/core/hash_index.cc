@@ -15,7 +15,8 @@ namespace {
 
 inline uint32_t MatchByte(const uint8_t* group, uint8_t b) {
   __m128i ctrl = _mm_loadu_si128(reinterpret_cast<const __m128i*>(group));
-  return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(ctrl, _mm_set1_epi8(static_cast<char>(b)))));
+  return static_cast<uint32_t>(
+      _mm_movemask_epi8(_mm_cmpeq_epi8(ctrl, _mm_set1_epi8(static_cast<char>(b)))));
 }
 // Slots that are empty or deleted (high bit set).
 inline uint32_t MatchFree(const uint8_t* group) {

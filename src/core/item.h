@@ -26,7 +26,7 @@ inline constexpr uint32_t kRefMask = (1u << 20) - 1;  // pins + 1 while linked i
 inline constexpr uint32_t kLinked = 1u << 20;         // in the index and the policy
 inline constexpr uint32_t kHotShift = 21;             // 2 bits set by readers on a hit
 inline constexpr uint32_t kHotMask = 3u << kHotShift;
-inline constexpr uint32_t kPolicyShift = 24;          // 8 bits owned by the eviction policy
+inline constexpr uint32_t kPolicyShift = 24;  // 8 bits owned by the eviction policy
 inline constexpr uint32_t kPolicyMask = 0xFFu << kPolicyShift;
 // Pins are refused before the count could overflow into the flag bits.
 inline constexpr uint32_t kMaxRefs = kRefMask - 64;
@@ -47,7 +47,9 @@ struct ExternalBlock {
   uint64_t key_size;
   uint64_t value_size;
   // key at offset 16, value at ValueOffset(key_size)
-  static size_t ValueOffset(size_t key_size) { return (sizeof(ExternalBlock) + key_size + 63) & ~size_t{63}; }
+  static size_t ValueOffset(size_t key_size) {
+    return (sizeof(ExternalBlock) + key_size + 63) & ~size_t{63};
+  }
   char* key() { return reinterpret_cast<char*>(this + 1); }
   char* value() { return reinterpret_cast<char*>(this) + ValueOffset(key_size); }
 };
@@ -120,8 +122,8 @@ struct Item {
   }
   void set_hot(uint32_t v) {
     uint32_t cur = state.load(std::memory_order_relaxed);
-    while (!state.compare_exchange_weak(
-        cur, (cur & ~state::kHotMask) | (v << state::kHotShift), std::memory_order_relaxed)) {
+    while (!state.compare_exchange_weak(cur, (cur & ~state::kHotMask) | (v << state::kHotShift),
+                                        std::memory_order_relaxed)) {
     }
   }
   // Reader-side: raises the hot counter by one, saturating at 3.

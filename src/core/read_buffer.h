@@ -38,7 +38,8 @@ class ReadBuffer {
     if (n > kSize) n = kSize;
     tail_.store(0, std::memory_order_relaxed);
     const uint64_t epoch = epoch_;
-    for (uint32_t i = 0; i < n && epoch_ == epoch; ++i) fn(slots_[i].load(std::memory_order_relaxed));
+    for (uint32_t i = 0; i < n && epoch_ == epoch; ++i)
+      fn(slots_[i].load(std::memory_order_relaxed));
   }
   // Under the exclusive lock.
   void Clear() {
@@ -46,6 +47,12 @@ class ReadBuffer {
     ++epoch_;
   }
   bool full() const { return tail_.load(std::memory_order_relaxed) >= kSize; }
+  // Under the exclusive lock: the buffered refs, without consuming them.
+  uint32_t pending() const {
+    uint32_t n = tail_.load(std::memory_order_relaxed);
+    return n > kSize ? kSize : n;
+  }
+  ItemRef at(uint32_t i) const { return slots_[i].load(std::memory_order_relaxed); }
 
  private:
   std::atomic<uint32_t> tail_{0};

@@ -29,7 +29,7 @@
 namespace kvcache::internal {
 
 struct ShardConfig {
-  uint64_t capacity = 0;    // in weight units: bytes, or items when count_items
+  uint64_t capacity = 0;  // in weight units: bytes, or items when count_items
   bool count_items = false;
   uint16_t id = 0;
   const std::function<int64_t()>* clock = nullptr;

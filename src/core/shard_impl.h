@@ -35,6 +35,7 @@ class Shard final : public ShardCore {
     } else {
       lock_.lock_shared();
     }
+    index_.Prefetch(hash);
     ItemRef ref = index_.Find(hash, key);
     if (ref == kNullRef) {
       lock_.unlock_shared();
@@ -86,8 +87,9 @@ class Shard final : public ShardCore {
   Status Put(uint64_t hash, std::string_view key, std::string_view value, int64_t expires_at,
              ExternalBlock* ext, Handle* pin) {
     const bool ttl = expires_at != 0;
-    const int cls = ext != nullptr ? size_class::ForBytes(Item::ExternalStubBytes(ttl))
-                                   : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), ttl));
+    const int cls = ext != nullptr
+                        ? size_class::ForBytes(Item::ExternalStubBytes(ttl))
+                        : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), ttl));
     const uint64_t weight =
         count_items_ ? 1
                      : size_class::ChunkBytes(cls) + (ext != nullptr ? malloc_usable_size(ext) : 0);
@@ -104,7 +106,8 @@ class Shard final : public ShardCore {
       ++expirations_;
       old = kNullRef;
     }
-    if (old != kNullRef && pin == nullptr && OverwriteInPlace(old, cls, ext, value, ttl, expires_at)) {
+    if (old != kNullRef && pin == nullptr &&
+        OverwriteInPlace(old, cls, ext, value, ttl, expires_at)) {
       lock_.unlock();
       return Status::OK();
     }
@@ -141,7 +144,8 @@ class Shard final : public ShardCore {
       it->sizes = sizes;
       std::memcpy(it->body(), &ext, sizeof(ext));
     } else {
-      sizes |= static_cast<uint32_t>(key.size()) | (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
+      sizes |= static_cast<uint32_t>(key.size()) |
+               (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
       it->sizes = sizes;
       char* body = it->body();
       std::memcpy(body, value.data(), value.size());
@@ -178,8 +182,8 @@ class Shard final : public ShardCore {
   // Writes a new value over the old item's when nothing else can see it: no Handle pins it
   // (readers are excluded by the lock) and it fits the same chunk. Saves the allocation, the
   // index and policy updates and the free of a replacing write. Counts as an access.
-  bool OverwriteInPlace(ItemRef ref, int cls, ExternalBlock* ext, std::string_view value,
-                        bool ttl, int64_t expires_at) {
+  bool OverwriteInPlace(ItemRef ref, int cls, ExternalBlock* ext, std::string_view value, bool ttl,
+                        int64_t expires_at) {
     Item* it = arena_->At(ref);
     if (ext != nullptr || it->external() || it->has_ttl() != ttl ||
         arena_->page(Arena::PageOf(ref)).cls != cls ||
@@ -260,7 +264,8 @@ class Shard final : public ShardCore {
   static constexpr size_t kSweepSlotsPerWrite = 8;
 
   uint64_t Used() const {
-    return count_items_ ? item_weight_ : item_weight_ + index_.memory_bytes() + policy_.metadata_bytes();
+    return count_items_ ? item_weight_
+                        : item_weight_ + index_.memory_bytes() + policy_.metadata_bytes();
   }
 
   std::string TooLargeMessage(uint64_t weight) const {
@@ -271,6 +276,17 @@ class Shard final : public ShardCore {
 
   void DrainLocked() {
     if constexpr (P::kBufferedHits) {
+      // Replaying a hit moves list nodes: the item and its neighbours are cache misses. Load
+      // them all in parallel first (two waves: the items, then the neighbours their links
+      // name) instead of one after another inside the policy.
+      const uint32_t n = read_buffer_.pending();
+      if (n == 0) return;
+      for (uint32_t i = 0; i < n; ++i) __builtin_prefetch(arena_->At(read_buffer_.at(i)));
+      for (uint32_t i = 0; i < n; ++i) {
+        const Item* it = arena_->At(read_buffer_.at(i));
+        __builtin_prefetch(arena_->At(it->prev));
+        __builtin_prefetch(arena_->At(it->next));
+      }
       read_buffer_.Drain([&](ItemRef r) {
         // Stale refs are possible (the item may have gone); only linked items are touched.
         if (arena_->At(r)->linked()) {
@@ -284,7 +300,9 @@ class Shard final : public ShardCore {
   // Some policies evict as a side effect of a hit or an insert (an SLRU segment overflowing,
   // a bounded sub-queue); they queue those victims for the shard to unlink here.
   void EvictPendingLocked() {
-    if constexpr (requires(P& p) { { p.TakePendingVictim() } -> std::same_as<ItemRef>; }) {
+    if constexpr (requires(P & p) {
+                    { p.TakePendingVictim() } -> std::same_as<ItemRef>;
+                  }) {
       for (ItemRef v; (v = policy_.TakePendingVictim()) != kNullRef;) EvictedLocked(v);
     }
   }

@@ -13,9 +13,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/large_array.h"
-
 #include "core/hash.h"
+#include "core/large_array.h"
 
 namespace kvcache::internal {
 

@@ -20,7 +20,8 @@ namespace kvcache::internal {
 
 class GhostFilter {
  public:
-  // Remembers about `window` keys. Re-sizing the table by more than 2x drops the contents.
+  // Remembers about `window` keys. The table is allocated at the first Add (a cache that never
+  // evicts never needs it); re-sizing it by more than 2x drops the contents.
   void SetWindow(uint64_t window) {
     if (window == 0) window = 1;
     if (window == window_ && !slots_.empty()) return;
@@ -29,19 +30,17 @@ class GhostFilter {
     // 1.5 slots per key keeps bucket overflows rare; small tables, where a few unlucky buckets
     // would be a large share, get 4.
     uint64_t slots = window < 4096 ? window * 4 : window * 3 / 2;
-    uint64_t buckets = std::max<uint64_t>(1, (slots + kBucket - 1) / kBucket);
-    if (buckets_ != 0 && buckets <= buckets_ * 2 && buckets * 2 >= buckets_) {
+    wanted_buckets_ = std::max<uint64_t>(1, (slots + kBucket - 1) / kBucket);
+    if (slots_.empty()) return;
+    if (wanted_buckets_ <= buckets_ * 2 && wanted_buckets_ * 2 >= buckets_) {
       Trim();
       return;
     }
-    buckets_ = buckets;
-    slots_ = LargeArray<uint32_t>(buckets_ * kBucket);
-    counts_.fill(0);
-    live_ = 0;
-    oldest_ = epoch_;
+    Allocate();
   }
 
   void Add(uint64_t hash) {
+    if (slots_.empty()) Allocate();
     uint32_t* b = Bucket(hash);
     const uint32_t fp = Fingerprint(hash);
     int free_slot = -1, oldest = 0;
@@ -101,6 +100,14 @@ class GhostFilter {
   static constexpr uint32_t kBucket = 16;
   static constexpr uint32_t kRing = 1024;  // epochs a window may span
 
+  void Allocate() {
+    buckets_ = wanted_buckets_;
+    slots_ = LargeArray<uint32_t>(buckets_ * kBucket);
+    counts_.fill(0);
+    live_ = 0;
+    oldest_ = epoch_;
+  }
+
   static uint64_t Mix(uint64_t h) { return h * 0x9E3779B97F4A7C15ull; }
   static uint32_t Fingerprint(uint64_t hash) {
     return static_cast<uint32_t>((Mix(hash) >> 16) & 0xFFFF) | 0x8000;
@@ -130,6 +137,7 @@ class GhostFilter {
   LargeArray<uint32_t> slots_;
   std::array<uint32_t, kRing> counts_{};  // live entries per epoch (epoch % kRing)
   uint64_t buckets_ = 0;
+  uint64_t wanted_buckets_ = 1;
   uint64_t window_ = 0;
   uint64_t live_ = 0;
   uint64_t epoch_len_ = 1;

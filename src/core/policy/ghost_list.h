@@ -20,7 +20,10 @@ class GhostList {
     uint32_t n = NewNode(hash);
     nodes_[n].next = head_;
     nodes_[n].prev = kNil;
-    if (head_ != kNil) nodes_[head_].prev = n; else tail_ = n;
+    if (head_ != kNil)
+      nodes_[head_].prev = n;
+    else
+      tail_ = n;
     head_ = n;
     map_[hash] = n;
   }
@@ -46,7 +49,8 @@ class GhostList {
     free_ = head_ = tail_ = kNil;
   }
   size_t memory_bytes() const {
-    return nodes_.capacity() * sizeof(Node) + map_.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
+    return nodes_.capacity() * sizeof(Node) +
+           map_.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
   }
 
  private:
@@ -70,8 +74,14 @@ class GhostList {
   }
   void Unlink(uint32_t n) {
     Node& x = nodes_[n];
-    if (x.prev != kNil) nodes_[x.prev].next = x.next; else head_ = x.next;
-    if (x.next != kNil) nodes_[x.next].prev = x.prev; else tail_ = x.prev;
+    if (x.prev != kNil)
+      nodes_[x.prev].next = x.next;
+    else
+      head_ = x.next;
+    if (x.next != kNil)
+      nodes_[x.next].prev = x.prev;
+    else
+      tail_ = x.prev;
     x.next = free_;
     free_ = n;
   }

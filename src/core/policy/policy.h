@@ -50,9 +50,9 @@ concept EvictionPolicy = requires(P p, const P cp, ItemRef r, uint64_t h, Item* 
   p.SetCapacity(h);   // in weight units
   p.BeforeInsert(h);  // a new key is about to be stored (before the evictions that make room)
   p.Insert(r, h);     // the new item (h: its key hash)
-  p.Touch(r);        // a hit, replayed under the exclusive lock (kBufferedHits only)
-  p.Remove(r);       // erased, expired or overwritten: unlink, remember nothing
-  p.Replace(r, r);   // the new item takes the old one's place, as if hit
+  p.Touch(r);         // a hit, replayed under the exclusive lock (kBufferedHits only)
+  p.Remove(r);        // erased, expired or overwritten: unlink, remember nothing
+  p.Replace(r, r);    // the new item takes the old one's place, as if hit
   { p.Evict() } -> std::same_as<ItemRef>;  // unlink and return the victim, or kNullRef
   { cp.metadata_bytes() } -> std::convertible_to<size_t>;
   p.Clear();
@@ -72,7 +72,10 @@ struct ItemList {
     Item* it = c.At(r);
     it->prev = kNullRef;
     it->next = head;
-    if (head != kNullRef) c.At(head)->prev = r; else tail = r;
+    if (head != kNullRef)
+      c.At(head)->prev = r;
+    else
+      tail = r;
     head = r;
     ++count;
     weight += w;
@@ -81,15 +84,24 @@ struct ItemList {
     Item* it = c.At(r);
     it->next = kNullRef;
     it->prev = tail;
-    if (tail != kNullRef) c.At(tail)->next = r; else head = r;
+    if (tail != kNullRef)
+      c.At(tail)->next = r;
+    else
+      head = r;
     tail = r;
     ++count;
     weight += w;
   }
   void Remove(const PolicyContext& c, ItemRef r, uint64_t w) {
     Item* it = c.At(r);
-    if (it->prev != kNullRef) c.At(it->prev)->next = it->next; else head = it->next;
-    if (it->next != kNullRef) c.At(it->next)->prev = it->prev; else tail = it->prev;
+    if (it->prev != kNullRef)
+      c.At(it->prev)->next = it->next;
+    else
+      head = it->next;
+    if (it->next != kNullRef)
+      c.At(it->next)->prev = it->prev;
+    else
+      tail = it->prev;
     it->prev = it->next = kNullRef;
     --count;
     weight -= w;
@@ -98,7 +110,10 @@ struct ItemList {
     if (head == r) return;
     Item* it = c.At(r);
     c.At(it->prev)->next = it->next;  // r is not the head, so it has a prev
-    if (it->next != kNullRef) c.At(it->next)->prev = it->prev; else tail = it->prev;
+    if (it->next != kNullRef)
+      c.At(it->next)->prev = it->prev;
+    else
+      tail = it->prev;
     it->prev = kNullRef;
     it->next = head;
     c.At(head)->prev = r;
@@ -110,8 +125,14 @@ struct ItemList {
     Item* t = c.At(to);
     t->prev = f->prev;
     t->next = f->next;
-    if (t->prev != kNullRef) c.At(t->prev)->next = to; else head = to;
-    if (t->next != kNullRef) c.At(t->next)->prev = to; else tail = to;
+    if (t->prev != kNullRef)
+      c.At(t->prev)->next = to;
+    else
+      head = to;
+    if (t->next != kNullRef)
+      c.At(t->next)->prev = to;
+    else
+      tail = to;
     f->prev = f->next = kNullRef;
     weight = weight - wfrom + wto;
   }

@@ -156,8 +156,10 @@ class SieveModel : public Model {
 // whose hits remove the entry), move to main after 2 hits, 2-bit counters.
 class S3FifoModel : public Model {
  public:
-  explicit S3FifoModel(size_t n) : n_(n), small_max_(std::max<size_t>(1, n / 10)),
-                                   ghost_max_(std::max<size_t>(1, n * 9 / 10)) {}
+  explicit S3FifoModel(size_t n)
+      : n_(n),
+        small_max_(std::max<size_t>(1, n / 10)),
+        ghost_max_(std::max<size_t>(1, n * 9 / 10)) {}
   bool Access(Id id) override {
     if (auto it = freq_.find(id); it != freq_.end()) {
       it->second = std::min(it->second + 1, 3);
@@ -287,7 +289,10 @@ class WTinyLfuModel : public Model {
   }
   Id MainVictim() { return !prob_.empty() ? prob_.back() : prot_.back(); }
   void MainEvict() {
-    if (!prob_.empty()) prob_.pop_back(); else prot_.pop_back();
+    if (!prob_.empty())
+      prob_.pop_back();
+    else
+      prot_.pop_back();
   }
   void Evict() {
     while (!window_.empty()) {
@@ -355,9 +360,14 @@ TEST_P(PolicyVsModel, SameHitsAndMissesOnARandomSkewedTrace) {
   for (int i = 0; i < 20000; ++i) {
     Id id;
     switch (kind(rng)) {
-      case 0: id = rng() % (c.size / 2 + 1); break;
-      case 1: id = 1000 + rng() % (c.size * 4); break;
-      default: id = scan_id++;
+      case 0:
+        id = rng() % (c.size / 2 + 1);
+        break;
+      case 1:
+        id = 1000 + rng() % (c.size * 4);
+        break;
+      default:
+        id = scan_id++;
     }
     std::string k = Key(id);
     bool engine_hit = static_cast<bool>(cache->Get(k));

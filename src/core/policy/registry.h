@@ -14,8 +14,7 @@ struct PolicyEntry {
   CacheFactory make;
 };
 
-#define KV_DECLARE_POLICY(fn) \
-  std::unique_ptr<Cache> fn(const Options&, const CacheLayout&, Status*)
+#define KV_DECLARE_POLICY(fn) std::unique_ptr<Cache> fn(const Options&, const CacheLayout&, Status*)
 KV_DECLARE_POLICY(NewLruCache);
 KV_DECLARE_POLICY(NewLfuCache);
 KV_DECLARE_POLICY(NewFifoCache);
@@ -28,9 +27,9 @@ KV_DECLARE_POLICY(NewTwoQCache);
 #undef KV_DECLARE_POLICY
 
 // Defines a policy's factory in its .cc.
-#define KV_DEFINE_POLICY_FACTORY(fn, Policy)                                              \
-  std::unique_ptr<Cache> fn(const Options& o, const CacheLayout& l, Status* s) {          \
-    return MakeCache<Policy>(o, l, s);                                                    \
+#define KV_DEFINE_POLICY_FACTORY(fn, Policy)                                     \
+  std::unique_ptr<Cache> fn(const Options& o, const CacheLayout& l, Status* s) { \
+    return MakeCache<Policy>(o, l, s);                                           \
   }
 
 }  // namespace kvcache::internal

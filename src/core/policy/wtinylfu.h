@@ -138,9 +138,12 @@ class WTinyLfuPolicy {
 
   ItemList& List(ItemRef r) {
     switch (c_->At(r)->policy_byte()) {
-      case kWindow: return window_;
-      case kProtected: return protected_;
-      default: return probation_;
+      case kWindow:
+        return window_;
+      case kProtected:
+        return protected_;
+      default:
+        return probation_;
     }
   }
   uint64_t MainWeight() const { return probation_.weight + protected_.weight; }
@@ -156,8 +159,8 @@ class WTinyLfuPolicy {
   // The first segment with room takes the item (protected fills up while the cache warms);
   // when neither has room, probation takes it over its share.
   void MainInsert(ItemRef r, uint64_t w) {
-    bool to_probation = probation_.weight + w <= probation_target_ ||
-                        protected_.weight + w > protected_target_;
+    bool to_probation =
+        probation_.weight + w <= probation_target_ || protected_.weight + w > protected_target_;
     c_->At(r)->set_policy_byte(to_probation ? kProbation : kProtected);
     (to_probation ? probation_ : protected_).PushHead(*c_, r, w);
   }
@@ -174,12 +177,17 @@ class WTinyLfuPolicy {
     protected_target_ = std::max<uint64_t>(uint64_t(4.0 / 5 * double(main_target_)), avg);
     uint64_t main_items = std::max<uint64_t>(1, main_target_ / avg);
     decay_after_ = 32 * main_items;
-    if (main_items != filter_items_) {
-      // Re-sizing forgets the counts: only when the estimate moved by 2x (or the first time).
-      if (filter_items_ == 0 || main_items > 2 * filter_items_ || 2 * main_items < filter_items_) {
-        filter_.Resize(main_items);
-        filter_items_ = main_items;
-      }
+    // A byte-bounded cache sizes the filter for the items it holds so far, not for what its
+    // capacity could hold: a cache that is far from full does not pay for the difference.
+    uint64_t want = main_items;
+    if (!c_->count_items) {
+      uint64_t items = window_.count + probation_.count + protected_.count;
+      want = std::min(main_items, std::max<uint64_t>(1024, items + items / 4));
+    }
+    // Re-sizing forgets the counts: only when the size is off by 2x (or the first time).
+    if (filter_items_ == 0 || want > 2 * filter_items_ || 2 * want < filter_items_) {
+      filter_.Resize(want);
+      filter_items_ = want;
     }
   }
 
