@@ -17,6 +17,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kvcache/options.h"
@@ -35,6 +37,69 @@ using Ttl = std::chrono::milliseconds;
 inline constexpr Ttl kDefaultTtl{-1};
 // Pass as a Put() ttl for an item that never expires.
 inline constexpr Ttl kNoExpiry{0};
+
+// What a value holds, for the layers above the engine (which stores bytes either way).
+enum class ValueKind : uint8_t { kString = 0, kHash = 1, kTensor = 2, kOther = 3 };
+
+// A non-owning reference to a callable, for callbacks that run during the call only.
+template <typename Signature>
+class FunctionRef;
+template <typename R, typename... Args>
+class FunctionRef<R(Args...)> {
+ public:
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, FunctionRef>>>
+  FunctionRef(F&& f)  // NOLINT: implicit, like a function pointer
+      : obj_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* obj, Args... args) -> R {
+          return (*static_cast<std::remove_reference_t<F>*>(obj))(std::forward<Args>(args)...);
+        }) {}
+  R operator()(Args... args) const { return call_(obj_, std::forward<Args>(args)...); }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, Args...);
+};
+
+// How Cache::Write stores a value.
+struct WriteOptions {
+  enum class Condition : uint8_t {
+    kAlways,
+    kIfAbsent,   // only if the key holds no live item (SET NX)
+    kIfPresent,  // only if it does (SET XX)
+  };
+  // Time to live; kDefaultTtl means Options::default_ttl. Ignored if expires_at_ms or
+  // keep_ttl is set.
+  Ttl ttl = kDefaultTtl;
+  // Absolute expiry in ms since the Unix epoch (on the cache's clock); 0: use ttl.
+  int64_t expires_at_ms = 0;
+  // Keep the replaced item's expiry (SET KEEPTTL); none for a new key.
+  bool keep_ttl = false;
+  Condition condition = Condition::kAlways;
+  ValueKind kind = ValueKind::kString;
+};
+
+// A live item as an Update or Scan callback sees it; valid during the callback only.
+struct ItemView {
+  std::string_view key;
+  std::string_view value;
+  ValueKind kind = ValueKind::kString;
+  int64_t expires_at_ms = 0;  // 0: never
+  size_t memory_bytes = 0;    // what the item costs the budget
+};
+
+// What an Update callback decides to do with the key.
+struct Mutation {
+  enum class Action : uint8_t {
+    kKeep,       // leave it (an access, if it exists)
+    kErase,      // remove it
+    kStore,      // store value/kind/expires_at_ms (replacing any item)
+    kSetExpiry,  // keep the value, set expires_at_ms (0: never expires)
+  };
+  Action action = Action::kKeep;
+  std::string value;
+  ValueKind kind = ValueKind::kString;
+  int64_t expires_at_ms = 0;
+};
 
 // A pinned reference to a stored item. Move-only; empty when default-constructed or when a
 // lookup missed. Not synchronized: one Handle object belongs to one thread at a time.
@@ -56,8 +121,10 @@ class Handle {
   explicit operator bool() const { return item_ != nullptr; }
   std::string_view key() const { return {key_, key_size_}; }
   std::string_view value() const { return {value_, value_size_}; }
-  // Absolute expiry time in milliseconds since the Unix epoch, or 0 if the item never expires.
+  // Absolute expiry time in milliseconds since the Unix epoch, or 0 if the item never expires
+  // (as of the lookup).
   int64_t expires_at_ms() const { return expires_at_ms_; }
+  ValueKind kind() const { return kind_; }
 
   // Drops the pin. The Handle becomes empty.
   void Reset();
@@ -73,6 +140,7 @@ class Handle {
     key_ = other.key_;
     key_size_ = other.key_size_;
     expires_at_ms_ = other.expires_at_ms_;
+    kind_ = other.kind_;
     other.shard_ = nullptr;
     other.item_ = nullptr;
   }
@@ -84,6 +152,7 @@ class Handle {
   const char* key_ = nullptr;
   size_t key_size_ = 0;
   int64_t expires_at_ms_ = 0;
+  ValueKind kind_ = ValueKind::kString;
 };
 
 // Produces the value of a key on a miss (GetOrLoad). Returns OK and fills *value (and, if it
@@ -100,6 +169,31 @@ class Cache {
   // Options::max_key_bytes, an item larger than the cache can ever hold, a negative ttl other
   // than kDefaultTtl. NoSpace: the items that could make room are all pinned.
   virtual Status Put(std::string_view key, std::string_view value, Ttl ttl = kDefaultTtl) = 0;
+
+  // Put with conditions and options. NotFound (nothing changed) when the condition does not
+  // hold. If `previous` is given and the key held a live item, it receives that item, pinned
+  // (SET ... GET), also when the condition fails.
+  virtual Status Write(std::string_view key, std::string_view value, const WriteOptions& options,
+                       Handle* previous = nullptr) = 0;
+
+  // Read-modify-write of one key, atomic with respect to every other operation on it: fn sees
+  // the live item (or nullptr) and fills the Mutation to apply. fn runs under the key's shard
+  // lock: it must be quick and must not call the cache. The same errors as Put.
+  virtual Status Update(std::string_view key,
+                        FunctionRef<void(const ItemView* current, Mutation* mutation)> fn) = 0;
+
+  // Iterates the live items in the order of their key hash, about `count` per call: start with
+  // cursor 0 and pass the returned cursor back until it is 0. An item present during the whole
+  // iteration is visited exactly once however the cache grows or shrinks meanwhile; items added
+  // or removed meanwhile may or may not be. fn runs under a shard's shared lock: it must be
+  // quick and must not call the cache.
+  virtual uint64_t Scan(uint64_t cursor, size_t count, FunctionRef<void(const ItemView&)> fn) = 0;
+
+  // Items whose key starts with byte `space` (Options::key_spaces; 0 when not counted).
+  virtual uint64_t KeySpaceItems(uint8_t space) = 0;
+
+  // The cache's clock: milliseconds since the Unix epoch (Options::clock or the system's).
+  virtual int64_t NowMs() const = 0;
 
   // A pinned handle to the live value of key, or an empty Handle. Counts as an access for the
   // eviction policy and as a hit or a miss in Stats().

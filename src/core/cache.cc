@@ -63,6 +63,7 @@ Status PlanLayout(const Options& o, CacheLayout* layout) {
     return Status::InvalidArgument("max_key_bytes must be between 1 and 65535");
   }
   if (o.default_ttl.count() < 0) return Status::InvalidArgument("default_ttl must not be negative");
+  if (o.key_spaces > 256) return Status::InvalidArgument("key_spaces must be at most 256");
 
   uint32_t shards = o.shards;
   if (shards == 0) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+
 #include "core/arena.h"
 #include "core/hash.h"
 #include "core/shard_impl.h"
@@ -34,6 +36,7 @@ class CacheImpl final : public Cache {
     config.capacity = layout.shard_capacity;
     config.count_items = layout.count_items;
     config.clock = &options_.clock;
+    config.key_spaces = options.key_spaces;
     shards_.reserve(size_t{1} << layout.shard_bits);
     for (uint32_t i = 0; i < (1u << layout.shard_bits); ++i) {
       config.id = static_cast<uint16_t>(i);
@@ -45,8 +48,53 @@ class CacheImpl final : public Cache {
   bool ok() const { return arena_.ok(); }
 
   Status Put(std::string_view key, std::string_view value, Ttl ttl) override {
-    return PutPinned(key, value, ttl, nullptr);
+    WriteOptions o;
+    o.ttl = ttl;
+    return WriteImpl(key, value, o, nullptr, nullptr);
   }
+
+  Status Write(std::string_view key, std::string_view value, const WriteOptions& options,
+               Handle* previous) override {
+    return WriteImpl(key, value, options, nullptr, previous);
+  }
+
+  Status Update(std::string_view key,
+                FunctionRef<void(const ItemView*, Mutation*)> fn) override {
+    Status st = CheckKey(key);
+    if (!st.ok()) return st;
+    uint64_t hash = HashKey(key);
+    return ShardFor(hash).Update(hash, key, fn);
+  }
+
+  uint64_t Scan(uint64_t cursor, size_t count, FunctionRef<void(const ItemView&)> fn) override {
+    // cursor = shard << 32 | next low-32-bit hash position; 0 starts (and ends) the walk.
+    constexpr uint64_t kSpan = uint64_t{1} << 32;
+    uint64_t shard = cursor >> 32;
+    uint64_t pos = cursor & (kSpan - 1);
+    size_t seen = 0;
+    if (count == 0) count = 1;
+    for (int rounds = 0; shard < shards_.size() && seen < count && rounds < 64; ++rounds) {
+      Shard<P>& s = *shards_[shard];
+      uint64_t items = s.item_count();
+      uint64_t step = items == 0 ? kSpan : std::max<uint64_t>(1, kSpan / items * (count - seen));
+      uint64_t end = std::min(kSpan, pos + step);
+      seen += s.ScanRange(static_cast<uint32_t>(pos), end, fn);
+      pos = end;
+      if (pos == kSpan) {
+        ++shard;
+        pos = 0;
+      }
+    }
+    return shard >= shards_.size() ? 0 : (shard << 32 | pos);
+  }
+
+  uint64_t KeySpaceItems(uint8_t space) override {
+    uint64_t n = 0;
+    for (auto& s : shards_) n += s->KeySpaceItems(space);
+    return n;
+  }
+
+  int64_t NowMs() const override { return shards_[0]->Now(); }
 
   Handle Get(std::string_view key) override {
     Handle h;
@@ -155,32 +203,45 @@ class CacheImpl final : public Cache {
   }
 
   Status PutPinned(std::string_view key, std::string_view value, Ttl ttl, Handle* pin) {
+    WriteOptions o;
+    o.ttl = ttl;
+    return WriteImpl(key, value, o, pin, nullptr);
+  }
+
+  Status WriteImpl(std::string_view key, std::string_view value, const WriteOptions& o,
+                   Handle* pin, Handle* previous) {
     Status st = CheckKey(key);
     if (!st.ok()) return st;
-    if (ttl == kDefaultTtl) ttl = options_.default_ttl;
-    if (ttl.count() < 0) return Status::InvalidArgument("negative ttl");
     uint64_t hash = HashKey(key);
     Shard<P>& shard = ShardFor(hash);
-    int64_t expires_at = ttl.count() == 0 ? 0 : shard.Now() + ttl.count();
-    ExternalBlock* ext = nullptr;
-    if (Item::InlineBytes(key.size(), value.size(), expires_at != 0) > size_class::kMaxBytes) {
+    typename Shard<P>::WriteArgs a;
+    a.key = key;
+    a.value = value;
+    a.keep_ttl = o.keep_ttl;
+    a.condition = o.condition;
+    a.kind = o.kind;
+    a.pin = pin;
+    a.previous = previous;
+    if (o.expires_at_ms != 0) {
+      a.expires_at = o.expires_at_ms;
+    } else {
+      Ttl ttl = o.ttl == kDefaultTtl ? options_.default_ttl : o.ttl;
+      if (ttl.count() < 0) return Status::InvalidArgument("negative ttl");
+      a.expires_at = ttl.count() == 0 ? 0 : shard.Now() + ttl.count();
+    }
+    if (Item::InlineBytes(key.size(), value.size(), true) > size_class::kMaxBytes) {
       // Built outside the shard's lock, so that copying a large value stalls no other client.
-      size_t off = ExternalBlock::ValueOffset(key.size());
-      size_t bytes = (off + value.size() + 63) & ~size_t{63};
+      size_t bytes = ExternalBlock::AllocationBytes(key.size(), value.size());
       if (!layout_.count_items && bytes > shard.max_item_weight()) {
         return Status::InvalidArgument("item of " + std::to_string(bytes) +
                                        " bytes is larger than a shard can hold (" +
                                        std::to_string(shard.max_item_weight()) +
                                        "); raise the capacity or lower the shard count");
       }
-      ext = static_cast<ExternalBlock*>(std::aligned_alloc(64, bytes));
-      if (ext == nullptr) return Status::NoSpace("out of memory for a large item");
-      ext->key_size = key.size();
-      ext->value_size = value.size();
-      std::memcpy(ext->key(), key.data(), key.size());
-      std::memcpy(ext->value(), value.data(), value.size());
+      a.ext = MakeExternalBlock(key, value);
+      if (a.ext == nullptr) return Status::NoSpace("out of memory for a large item");
     }
-    return shard.Put(hash, key, value, expires_at, ext, pin);
+    return shard.Write(hash, a);
   }
 
   Options options_;

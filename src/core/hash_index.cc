@@ -83,6 +83,8 @@ ItemRef HashIndex::FindIn(const Table& t, uint64_t hash, std::string_view key) c
   return kNullRef;
 }
 
+uint64_t HashIndex::HashOfRef(ItemRef ref) const { return HashKey(arena_->At(ref)->key()); }
+
 ItemRef HashIndex::Find(uint64_t hash, std::string_view key) const {
   ItemRef r = FindIn(cur_, hash, key);
   if (r == kNullRef && old_.groups != 0) r = FindIn(old_, hash, key);

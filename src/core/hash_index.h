@@ -73,6 +73,34 @@ class HashIndex {
       if (IsFull(cur_.ctrl[s])) fn(cur_.refs[s]);
     }
   }
+  // Calls fn(ref) for every item whose key hash has its low 32 bits in [lo, hi), in both tables
+  // while a growth is under way. Groups are ordered by those bits (multiply-shift) and probing
+  // only moves an item forward past full groups, so the items of a range lie between the
+  // range's home groups and the first group after them that has an empty slot.
+  template <typename Fn>
+  void ScanRange(uint32_t lo, uint64_t hi, Fn&& fn) const {
+    for (const Table* t : {&cur_, &old_}) {
+      if (t->groups == 0 || hi <= lo) continue;
+      size_t g = HomeGroup(lo, t->groups);
+      const size_t last = HomeGroup(hi - 1, t->groups);
+      bool past_last = false;
+      for (size_t visited = 0; visited < t->groups; ++visited) {
+        const uint8_t* ctrl = t->ctrl + g * kGroupSize;
+        bool has_empty = false;
+        for (size_t i = 0; i < kGroupSize; ++i) {
+          if (ctrl[i] == kEmpty) has_empty = true;
+          if (!IsFull(ctrl[i])) continue;
+          ItemRef ref = t->refs[g * kGroupSize + i];
+          uint64_t h = static_cast<uint32_t>(HashOfRef(ref));
+          if (h >= lo && h < hi) fn(ref);
+        }
+        if (g == last) past_last = true;
+        if (past_last && has_empty) break;
+        if (++g == t->groups) g = 0;
+      }
+    }
+  }
+
   // Calls fn(ref) for every indexed item.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
@@ -100,6 +128,7 @@ class HashIndex {
     size_t max_used() const { return groups * kGroupSize * 7 / 8; }
   };
 
+  uint64_t HashOfRef(ItemRef ref) const;
   static uint8_t Tag(uint64_t hash) { return static_cast<uint8_t>((hash >> 32) & 0x7F); }
   static size_t HomeGroup(uint64_t hash, size_t groups) {
     return static_cast<size_t>((uint64_t{static_cast<uint32_t>(hash)} * groups) >> 32);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -44,6 +45,9 @@ inline constexpr uint32_t kKindShift = 30;  // 2 bits of value kind for the laye
 
 // Key and value of an item too large for a slab chunk.
 struct ExternalBlock {
+  static size_t AllocationBytes(size_t key_size, size_t value_size) {
+    return (ValueOffset(key_size) + value_size + 63) & ~size_t{63};
+  }
   uint64_t key_size;
   uint64_t value_size;
   // key at offset 16, value at ValueOffset(key_size)
@@ -53,6 +57,18 @@ struct ExternalBlock {
   char* key() { return reinterpret_cast<char*>(this + 1); }
   char* value() { return reinterpret_cast<char*>(this) + ValueOffset(key_size); }
 };
+
+// A new external block holding key and value, or nullptr when out of memory.
+inline ExternalBlock* MakeExternalBlock(std::string_view key, std::string_view value) {
+  auto* b = static_cast<ExternalBlock*>(
+      std::aligned_alloc(64, ExternalBlock::AllocationBytes(key.size(), value.size())));
+  if (b == nullptr) return nullptr;
+  b->key_size = key.size();
+  b->value_size = value.size();
+  std::memcpy(b->key(), key.data(), key.size());
+  std::memcpy(b->value(), value.data(), value.size());
+  return b;
+}
 
 struct Item {
   std::atomic<uint32_t> state;
@@ -68,20 +84,21 @@ struct Item {
   static size_t ExternalStubBytes(bool ttl) { return HeaderBytes(ttl) + sizeof(void*); }
 
   bool external() const { return sizes & sizes::kExternal; }
+  // Whether the item has an expiry slot (external items always do).
   bool has_ttl() const { return sizes & sizes::kHasTtl; }
   uint32_t kind() const { return sizes >> sizes::kKindShift; }
 
   char* body() { return reinterpret_cast<char*>(this) + HeaderBytes(has_ttl()); }
   const char* body() const { return reinterpret_cast<const char*>(this) + HeaderBytes(has_ttl()); }
 
+  // The expiry slot (ms since the epoch; 0 = none) may change in place while Handles pin the
+  // item, hence atomic accesses.
   int64_t expires_at() const {
     if (!has_ttl()) return 0;
-    int64_t t;
-    std::memcpy(&t, reinterpret_cast<const char*>(this) + sizeof(Item), sizeof(t));
-    return t;
+    return std::atomic_ref<int64_t>(*ExpirySlot()).load(std::memory_order_relaxed);
   }
   void set_expires_at(int64_t t) {
-    std::memcpy(reinterpret_cast<char*>(this) + sizeof(Item), &t, sizeof(t));
+    std::atomic_ref<int64_t>(*ExpirySlot()).store(t, std::memory_order_relaxed);
   }
 
   ExternalBlock* ext() const {
@@ -104,6 +121,11 @@ struct Item {
     }
     size_t vlen = (sizes >> sizes::kLenBits) & sizes::kLenMask;
     return {body() + ((vlen + 7) & ~size_t{7}), sizes & sizes::kLenMask};
+  }
+
+  int64_t* ExpirySlot() const {
+    return reinterpret_cast<int64_t*>(const_cast<char*>(reinterpret_cast<const char*>(this)) +
+                                      sizeof(Item));
   }
 
   uint32_t load_state() const { return state.load(std::memory_order_relaxed); }

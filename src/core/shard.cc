@@ -19,6 +19,7 @@ ShardCore::ShardCore(Arena* arena, const ShardConfig& config)
       clock_(config.clock) {
   PolicyContext::arena = arena;
   PolicyContext::count_items = config.count_items;
+  key_space_items_.resize(config.key_spaces);
 }
 
 ShardCore::~ShardCore() {
@@ -46,7 +47,9 @@ uint64_t ShardCore::Weight(ItemRef ref) const {
 
 uint64_t ShardCore::HashOf(ItemRef ref) const { return HashKey(arena_->At(ref)->key()); }
 
-void ShardCore::FillHandle(Handle* out, Item* it) {
+void ShardCore::FillHandle(Handle* out, Item* it) { FillHandle(out, it, it->expires_at()); }
+
+void ShardCore::FillHandle(Handle* out, Item* it, int64_t expires_at) {
   out->Reset();
   out->shard_ = this;
   out->item_ = it;
@@ -56,7 +59,8 @@ void ShardCore::FillHandle(Handle* out, Item* it) {
   out->value_size_ = v.size();
   out->key_ = k.data();
   out->key_size_ = k.size();
-  out->expires_at_ms_ = it->expires_at();
+  out->expires_at_ms_ = expires_at;
+  out->kind_ = static_cast<ValueKind>(it->kind());
 }
 
 Handle ShardCore::Clone(const Handle& h) {
@@ -79,7 +83,8 @@ void ShardCore::DropIndexRef(ItemRef ref) {
   uint32_t prev = it->state.fetch_and(~state::kLinked, std::memory_order_relaxed);
   if (prev & state::kLinked) {
     --items_;
-    if (it->has_ttl()) --ttl_items_;
+    if (it->expires_at() != 0) --ttl_items_;
+    CountKeySpace(it->key(), -1);
   }
   prev = it->state.fetch_sub(1, std::memory_order_acq_rel);
   if ((prev & state::kRefMask) == 1) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/arena.h"
 #include "core/hash_index.h"
@@ -32,6 +33,7 @@ struct ShardConfig {
   uint64_t capacity = 0;  // in weight units: bytes, or items when count_items
   bool count_items = false;
   uint16_t id = 0;
+  uint32_t key_spaces = 0;
   const std::function<int64_t()>* clock = nullptr;
 };
 
@@ -67,13 +69,21 @@ class ShardCore : public PolicyContext {
  protected:
   // REQUIRES: the item is alive and the caller holds a pin for the Handle to own.
   void FillHandle(Handle* out, Item* it);
+  void FillHandle(Handle* out, Item* it, int64_t expires_at);
   // REQUIRES: exclusive lock. The index's reference is dropped; the item is freed unless a
   // Handle still pins it.
   void DropIndexRef(ItemRef ref);
   // REQUIRES: exclusive lock; the item's last reference is gone.
   void FreeItem(ItemRef ref);
-  bool IsExpired(const Item* it, int64_t now) const {
-    return it->has_ttl() && it->expires_at() <= now;
+  static bool IsExpired(const Item* it, int64_t now) {
+    const int64_t t = it->expires_at();
+    return t != 0 && t <= now;
+  }
+  // Items by the first byte of their key (Options::key_spaces).
+  void CountKeySpace(std::string_view key, int delta) {
+    if (!key_space_items_.empty() && static_cast<uint8_t>(key[0]) < key_space_items_.size()) {
+      key_space_items_[static_cast<uint8_t>(key[0])] += delta;
+    }
   }
 
   // ---- cache line 0: touched by every lookup
@@ -92,6 +102,7 @@ class ShardCore : public PolicyContext {
   uint64_t pinned_weight_ = 0;  // retired items still pinned
   uint64_t items_ = 0;          // linked items
   uint64_t ttl_items_ = 0;      // linked items with an expiry
+  std::vector<uint64_t> key_space_items_;
   uint64_t inserts_ = 0;
   uint64_t evictions_ = 0;
   uint64_t expirations_ = 0;

@@ -43,7 +43,8 @@ class Shard final : public ShardCore {
       return false;
     }
     Item* it = arena_->At(ref);
-    if (it->has_ttl() && IsExpired(it, Now())) {
+    const int64_t expires_at = it->expires_at();
+    if (expires_at != 0 && expires_at <= Now()) {
       lock_.unlock_shared();
       if (record) misses_.fetch_add(1, std::memory_order_relaxed);
       RemoveIfExpired(hash, key);
@@ -70,7 +71,7 @@ class Shard final : public ShardCore {
       DrainLocked();
       lock_.unlock();
     }
-    FillHandle(out, it);
+    FillHandle(out, it, expires_at);
     return true;
   }
 
@@ -82,132 +83,129 @@ class Shard final : public ShardCore {
     return live;
   }
 
-  // Stores an item. `ext`, when given, already holds key and value (built outside the lock);
-  // the shard takes ownership of it, also on failure. `pin`, when given, receives the new item.
-  Status Put(uint64_t hash, std::string_view key, std::string_view value, int64_t expires_at,
-             ExternalBlock* ext, Handle* pin) {
-    const bool ttl = expires_at != 0;
-    const int cls = ext != nullptr
-                        ? size_class::ForBytes(Item::ExternalStubBytes(ttl))
-                        : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), ttl));
-    const uint64_t weight =
-        count_items_ ? 1
-                     : size_class::ChunkBytes(cls) + (ext != nullptr ? malloc_usable_size(ext) : 0);
+  // A write, resolved by CacheImpl: the key is valid, the expiry absolute, and a value too large
+  // for a slab chunk already copied (with the key) into `ext`, outside the lock.
+  struct WriteArgs {
+    std::string_view key;
+    std::string_view value;
+    int64_t expires_at = 0;  // 0: none; ignored with keep_ttl
+    bool keep_ttl = false;
+    WriteOptions::Condition condition = WriteOptions::Condition::kAlways;
+    ValueKind kind = ValueKind::kString;
+    ExternalBlock* ext = nullptr;  // owned, also on failure
+    Handle* pin = nullptr;         // receives the new item
+    Handle* previous = nullptr;    // receives the replaced item
+  };
+
+  Status Write(uint64_t hash, const WriteArgs& a) {
+    ExternalBlock* ext = a.ext;
+    const uint64_t weight = WeightOf(a.key.size(), a.value.size(), true, ext);
     if (weight > max_item_weight()) {
       std::free(ext);
       return Status::InvalidArgument(TooLargeMessage(weight));
     }
-
     lock_.lock();
     DrainLocked();
-    ItemRef old = index_.Find(hash, key);
-    if (old != kNullRef && IsExpired(arena_->At(old), Now())) {
-      RemoveLocked(hash, old);
-      ++expirations_;
-      old = kNullRef;
+    ItemRef old = FindLiveLocked(hash, a.key);
+    Item* previous = nullptr;
+    if (a.previous != nullptr && old != kNullRef) {
+      previous = arena_->At(old);
+      previous->state.fetch_add(1, std::memory_order_relaxed);  // survives its replacement
     }
-    if (old != kNullRef && pin == nullptr &&
-        OverwriteInPlace(old, cls, ext, value, ttl, expires_at)) {
-      lock_.unlock();
-      return Status::OK();
-    }
-    if (old == kNullRef) {
-      policy_.BeforeInsert(hash);
-      EvictPendingLocked();
-    }
-    // Make room before inserting, as a simulator does: the new item is never its own victim.
-    for (;;) {
-      uint64_t need = weight + (old == kNullRef && !count_items_ ? index_.GrowthBytes() : 0);
-      if (Used() + need <= capacity_) break;
-      ItemRef victim = policy_.Evict();
-      if (victim == kNullRef) break;
-      if (victim == old) old = kNullRef;
-      EvictedLocked(victim);
-      EvictPendingLocked();
-      if (old != kNullRef && !arena_->At(old)->linked()) old = kNullRef;
-    }
-    if (Used() + weight > capacity_) {
+    if ((a.condition == WriteOptions::Condition::kIfAbsent && old != kNullRef) ||
+        (a.condition == WriteOptions::Condition::kIfPresent && old == kNullRef)) {
       lock_.unlock();
       std::free(ext);
-      return Status::NoSpace("cannot make room: the remaining items are pinned by readers");
+      if (previous != nullptr) FillHandle(a.previous, previous);
+      return Status::NotFound(old != kNullRef ? "key exists" : "no such key");
     }
-    ItemRef ref = slabs_.Allocate(cls);
-    if (ref == kNullRef) {
-      lock_.unlock();
-      std::free(ext);
-      return Status::NoSpace("item memory is exhausted (fragmented across size classes)");
-    }
-    Item* it = arena_->At(ref);
-    uint32_t sizes = ttl ? sizes::kHasTtl : 0;
-    if (ext != nullptr) {
-      sizes |= sizes::kExternal;
-      it->sizes = sizes;
-      std::memcpy(it->body(), &ext, sizeof(ext));
-    } else {
-      sizes |= static_cast<uint32_t>(key.size()) |
-               (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
-      it->sizes = sizes;
-      char* body = it->body();
-      std::memcpy(body, value.data(), value.size());
-      std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key.data(), key.size());
-    }
-    if (ttl) it->set_expires_at(expires_at);
-    it->state.store(state::kLinked | (pin != nullptr ? 2u : 1u), std::memory_order_relaxed);
-    item_weight_ += weight;
-    ++items_;
-    ++inserts_;
-    if (ttl) ++ttl_items_;
-    if (old != kNullRef) {
-      index_.Replace(hash, old, ref);
-      policy_.Replace(old, ref);
-      DropIndexRef(old);
-    } else {
-      index_.Insert(hash, ref);
-      policy_.Insert(ref, hash);
-    }
-    EvictPendingLocked();
-    // The policy's own metadata may have grown with the insert.
-    while (Used() > capacity_) {
-      ItemRef victim = policy_.Evict();
-      if (victim == kNullRef) break;
-      EvictedLocked(victim);
-      EvictPendingLocked();
-    }
-    if (ttl_items_ != 0) SweepLocked(kSweepSlotsPerWrite);
+    const int64_t expires_at =
+        a.keep_ttl ? (old != kNullRef ? arena_->At(old)->expires_at() : 0) : a.expires_at;
+    Item* stored = nullptr;
+    Status st = StoreLocked(hash, a.key, a.value, expires_at, a.kind, ext, old, a.pin != nullptr,
+                            &stored);
     lock_.unlock();
-    if (pin != nullptr) FillHandle(pin, it);
-    return Status::OK();
+    if (previous != nullptr) FillHandle(a.previous, previous);  // takes over the pin
+    if (st.ok() && a.pin != nullptr) FillHandle(a.pin, stored);
+    return st;
   }
 
-  // Writes a new value over the old item's when nothing else can see it: no Handle pins it
-  // (readers are excluded by the lock) and it fits the same chunk. Saves the allocation, the
-  // index and policy updates and the free of a replacing write. Counts as an access.
-  bool OverwriteInPlace(ItemRef ref, int cls, ExternalBlock* ext, std::string_view value, bool ttl,
-                        int64_t expires_at) {
-    Item* it = arena_->At(ref);
-    if (ext != nullptr || it->external() || it->has_ttl() != ttl ||
-        arena_->page(Arena::PageOf(ref)).cls != cls ||
-        // Acquire: a Handle's last reads of the value happen before its unpin (release).
-        (it->state.load(std::memory_order_acquire) & state::kRefMask) != 1) {
-      return false;
-    }
-    std::string_view key = it->key();
-    char key_copy[size_class::kMaxBytes];
-    std::memcpy(key_copy, key.data(), key.size());
-    char* body = it->body();
-    std::memcpy(body, value.data(), value.size());
-    std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key_copy, key.size());
-    it->sizes = (it->sizes & ~(sizes::kLenMask << sizes::kLenBits)) |
-                (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
-    if (ttl) it->set_expires_at(expires_at);
-    ++inserts_;
-    if constexpr (P::kBufferedHits) {
-      policy_.Touch(ref);
-      EvictPendingLocked();
+  // Read-modify-write of one key under the shard's lock (see Cache::Update).
+  Status Update(uint64_t hash, std::string_view key,
+                FunctionRef<void(const ItemView*, Mutation*)> fn) {
+    lock_.lock();
+    DrainLocked();
+    ItemRef old = FindLiveLocked(hash, key);
+    Mutation m;
+    if (old != kNullRef) {
+      ItemView view = ViewOf(old);
+      fn(&view, &m);
     } else {
-      P::OnReadHit(it);
+      fn(nullptr, &m);
     }
-    return true;
+    Status st;
+    switch (m.action) {
+      case Mutation::Action::kKeep:
+        if (old != kNullRef) TouchLocked(old);
+        break;
+      case Mutation::Action::kErase:
+        if (old != kNullRef) RemoveLocked(hash, old);
+        break;
+      case Mutation::Action::kSetExpiry:
+        if (old != kNullRef) st = SetExpiryLocked(hash, old, m.expires_at_ms);
+        break;
+      case Mutation::Action::kStore: {
+        ExternalBlock* ext = nullptr;
+        if (NeedsExternal(key.size(), m.value.size())) {
+          ext = MakeExternalBlock(key, m.value);
+          if (ext == nullptr) {
+            st = Status::NoSpace("out of memory for a large item");
+            break;
+          }
+        }
+        const uint64_t weight = WeightOf(key.size(), m.value.size(), m.expires_at_ms != 0, ext);
+        if (weight > max_item_weight()) {
+          std::free(ext);
+          st = Status::InvalidArgument(TooLargeMessage(weight));
+          break;
+        }
+        Item* stored = nullptr;
+        st = StoreLocked(hash, key, m.value, m.expires_at_ms, m.kind, ext, old, false, &stored);
+        break;
+      }
+    }
+    lock_.unlock();
+    return st;
+  }
+
+  // Visits the live items whose key hash has its low 32 bits in [lo, hi), under the shared
+  // lock. Returns how many it visited.
+  size_t ScanRange(uint32_t lo, uint64_t hi, FunctionRef<void(const ItemView&)> fn) {
+    lock_.lock_shared();
+    const int64_t now = Now();
+    size_t n = 0;
+    index_.ScanRange(lo, hi, [&](ItemRef r) {
+      if (IsExpired(arena_->At(r), now)) return;
+      ItemView view = ViewOf(r);
+      fn(view);
+      ++n;
+    });
+    lock_.unlock_shared();
+    return n;
+  }
+
+  uint64_t item_count() {
+    lock_.lock_shared();
+    uint64_t n = items_;
+    lock_.unlock_shared();
+    return n;
+  }
+
+  uint64_t KeySpaceItems(uint8_t space) {
+    lock_.lock_shared();
+    uint64_t n = space < key_space_items_.size() ? key_space_items_[space] : 0;
+    lock_.unlock_shared();
+    return n;
   }
 
   bool Erase(uint64_t hash, std::string_view key) {
@@ -262,6 +260,187 @@ class Shard final : public ShardCore {
 
  private:
   static constexpr size_t kSweepSlotsPerWrite = 8;
+
+  // Whether key and value need an external block rather than a slab chunk (with an expiry slot,
+  // the larger case).
+  static bool NeedsExternal(size_t key_size, size_t value_size) {
+    return Item::InlineBytes(key_size, value_size, true) > size_class::kMaxBytes;
+  }
+
+  // What an item costs the budget. External items always have an expiry slot.
+  uint64_t WeightOf(size_t key_size, size_t value_size, bool slot, const ExternalBlock* ext) const {
+    if (count_items_) return 1;
+    if (ext != nullptr) {
+      return size_class::ChunkBytes(size_class::ForBytes(Item::ExternalStubBytes(true))) +
+             malloc_usable_size(const_cast<ExternalBlock*>(ext));
+    }
+    return size_class::ChunkBytes(size_class::ForBytes(Item::InlineBytes(key_size, value_size, slot)));
+  }
+
+  ItemView ViewOf(ItemRef ref) const {
+    const Item* it = arena_->At(ref);
+    ItemView v;
+    v.key = it->key();
+    v.value = it->value();
+    v.kind = static_cast<ValueKind>(it->kind());
+    v.expires_at_ms = it->expires_at();
+    v.memory_bytes = Weight(ref);
+    return v;
+  }
+
+  // REQUIRES: exclusive lock. The live item of key; an expired one is removed on the way.
+  ItemRef FindLiveLocked(uint64_t hash, std::string_view key) {
+    ItemRef ref = index_.Find(hash, key);
+    if (ref != kNullRef && IsExpired(arena_->At(ref), Now())) {
+      RemoveLocked(hash, ref);
+      ++expirations_;
+      ref = kNullRef;
+    }
+    return ref;
+  }
+
+  // REQUIRES: exclusive lock. An access that is not a lookup (a write that kept the item).
+  void TouchLocked(ItemRef ref) {
+    if constexpr (P::kBufferedHits) {
+      policy_.Touch(ref);
+      EvictPendingLocked();
+    } else {
+      P::OnReadHit(arena_->At(ref));
+    }
+  }
+
+  // REQUIRES: exclusive lock; `old` live. Items with an expiry slot change it in place; one
+  // without gets a slot by moving to a new chunk (inline items only: external ones have one).
+  Status SetExpiryLocked(uint64_t hash, ItemRef old, int64_t expires_at) {
+    Item* it = arena_->At(old);
+    if (it->has_ttl()) {
+      if ((it->expires_at() != 0) != (expires_at != 0)) {
+        if (expires_at != 0) ++ttl_items_; else --ttl_items_;
+      }
+      it->set_expires_at(expires_at);
+      TouchLocked(old);
+      return Status::OK();
+    }
+    if (expires_at == 0) return Status::OK();
+    std::string copy(it->value());  // the chunk may be evicted while making room
+    std::string key(it->key());
+    Item* stored = nullptr;
+    return StoreLocked(hash, key, copy, expires_at, static_cast<ValueKind>(it->kind()), nullptr,
+                       old, false, &stored);
+  }
+
+  // REQUIRES: exclusive lock. Stores key = value (in `ext` if given, which it takes over),
+  // replacing `old` (kNullRef for a new key). With `pin`, *stored carries a pin for the caller.
+  Status StoreLocked(uint64_t hash, std::string_view key, std::string_view value,
+                     int64_t expires_at, ValueKind kind, ExternalBlock* ext, ItemRef old,
+                     bool pin, Item** stored) {
+    const bool slot = expires_at != 0 || ext != nullptr;
+    const int cls = ext != nullptr
+                        ? size_class::ForBytes(Item::ExternalStubBytes(true))
+                        : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), slot));
+    const uint64_t weight = WeightOf(key.size(), value.size(), slot, ext);
+    if (old != kNullRef && !pin &&
+        OverwriteInPlace(old, cls, ext, value, slot, expires_at, kind)) {
+      *stored = arena_->At(old);
+      return Status::OK();
+    }
+    if (old == kNullRef) {
+      policy_.BeforeInsert(hash);
+      EvictPendingLocked();
+    }
+    // Make room before inserting, as a simulator does: the new item is never its own victim.
+    for (;;) {
+      uint64_t need = weight + (old == kNullRef && !count_items_ ? index_.GrowthBytes() : 0);
+      if (Used() + need <= capacity_) break;
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) break;
+      if (victim == old) old = kNullRef;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+      if (old != kNullRef && !arena_->At(old)->linked()) old = kNullRef;
+    }
+    if (Used() + weight > capacity_) {
+      std::free(ext);
+      return Status::NoSpace("cannot make room: the remaining items are pinned by readers");
+    }
+    ItemRef ref = slabs_.Allocate(cls);
+    if (ref == kNullRef) {
+      std::free(ext);
+      return Status::NoSpace("item memory is exhausted (fragmented across size classes)");
+    }
+    Item* it = arena_->At(ref);
+    uint32_t sizes = (slot ? sizes::kHasTtl : 0) |
+                     (static_cast<uint32_t>(kind) << sizes::kKindShift);
+    if (ext != nullptr) {
+      it->sizes = sizes | sizes::kExternal;
+      std::memcpy(it->body(), &ext, sizeof(ext));
+    } else {
+      it->sizes = sizes | static_cast<uint32_t>(key.size()) |
+                  (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
+      char* body = it->body();
+      std::memcpy(body, value.data(), value.size());
+      std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key.data(), key.size());
+    }
+    if (slot) it->set_expires_at(expires_at);
+    it->state.store(state::kLinked | (pin ? 2u : 1u), std::memory_order_relaxed);
+    item_weight_ += weight;
+    ++items_;
+    ++inserts_;
+    if (expires_at != 0) ++ttl_items_;
+    CountKeySpace(it->key(), +1);
+    if (old != kNullRef) {
+      index_.Replace(hash, old, ref);
+      policy_.Replace(old, ref);
+      DropIndexRef(old);
+    } else {
+      index_.Insert(hash, ref);
+      policy_.Insert(ref, hash);
+    }
+    EvictPendingLocked();
+    // The policy's own metadata may have grown with the insert.
+    while (Used() > capacity_) {
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) break;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+    }
+    if (ttl_items_ != 0) SweepLocked(kSweepSlotsPerWrite);
+    *stored = it;
+    return Status::OK();
+  }
+
+  // Writes a new value over the old item's when nothing else can see it: no Handle pins it
+  // (readers are excluded by the lock) and it fits the same chunk with the same layout. Saves
+  // the allocation, the index and policy updates and the free of a replacing write. Counts as
+  // an access.
+  bool OverwriteInPlace(ItemRef ref, int cls, const ExternalBlock* ext, std::string_view value,
+                        bool slot, int64_t expires_at, ValueKind kind) {
+    Item* it = arena_->At(ref);
+    if (ext != nullptr || it->external() || it->has_ttl() != slot ||
+        arena_->page(Arena::PageOf(ref)).cls != cls ||
+        // Acquire: a Handle's last reads of the value happen before its unpin (release).
+        (it->state.load(std::memory_order_acquire) & state::kRefMask) != 1) {
+      return false;
+    }
+    std::string_view key = it->key();
+    char key_copy[size_class::kMaxBytes];
+    std::memcpy(key_copy, key.data(), key.size());
+    char* body = it->body();
+    std::memcpy(body, value.data(), value.size());
+    std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key_copy, key.size());
+    it->sizes = (it->sizes & ~((sizes::kLenMask << sizes::kLenBits) | (3u << sizes::kKindShift))) |
+                (static_cast<uint32_t>(value.size()) << sizes::kLenBits) |
+                (static_cast<uint32_t>(kind) << sizes::kKindShift);
+    if (slot) {
+      if ((it->expires_at() != 0) != (expires_at != 0)) {
+        if (expires_at != 0) ++ttl_items_; else --ttl_items_;
+      }
+      it->set_expires_at(expires_at);
+    }
+    ++inserts_;
+    TouchLocked(ref);
+    return true;
+  }
 
   uint64_t Used() const {
     return count_items_ ? item_weight_
