@@ -87,6 +87,11 @@ struct ItemView {
   size_t memory_bytes = 0;    // what the item costs the budget
 };
 
+struct KeySpaceStats {
+  uint64_t items = 0;
+  uint64_t expiring = 0;
+};
+
 // What an Update callback decides to do with the key.
 struct Mutation {
   enum class Action : uint8_t {
@@ -189,8 +194,9 @@ class Cache {
   // quick and must not call the cache.
   virtual uint64_t Scan(uint64_t cursor, size_t count, FunctionRef<void(const ItemView&)> fn) = 0;
 
-  // Items whose key starts with byte `space` (Options::key_spaces; 0 when not counted).
-  virtual uint64_t KeySpaceItems(uint8_t space) = 0;
+  // Items whose key starts with byte `space`, and how many of them expire (Options::key_spaces;
+  // zeros when not counted).
+  virtual KeySpaceStats KeySpace(uint8_t space) = 0;
 
   // The cache's clock: milliseconds since the Unix epoch (Options::clock or the system's).
   virtual int64_t NowMs() const = 0;

@@ -31,6 +31,10 @@ struct Options {
   // into shards too small for the policy to work well. Must be a power of two up to 1024.
   uint32_t shards = 0;
 
+  // When false, a write that does not fit the budget fails with NoSpace instead of evicting
+  // (Redis's maxmemory-policy noeviction).
+  bool evict = true;
+
   // Time to live for Put() calls that do not give one. Zero means items never expire.
   std::chrono::milliseconds default_ttl{0};
 

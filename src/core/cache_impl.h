@@ -37,6 +37,7 @@ class CacheImpl final : public Cache {
     config.count_items = layout.count_items;
     config.clock = &options_.clock;
     config.key_spaces = options.key_spaces;
+    config.evict = options.evict;
     shards_.reserve(size_t{1} << layout.shard_bits);
     for (uint32_t i = 0; i < (1u << layout.shard_bits); ++i) {
       config.id = static_cast<uint16_t>(i);
@@ -88,10 +89,10 @@ class CacheImpl final : public Cache {
     return shard >= shards_.size() ? 0 : (shard << 32 | pos);
   }
 
-  uint64_t KeySpaceItems(uint8_t space) override {
-    uint64_t n = 0;
-    for (auto& s : shards_) n += s->KeySpaceItems(space);
-    return n;
+  KeySpaceStats KeySpace(uint8_t space) override {
+    KeySpaceStats k;
+    for (auto& s : shards_) s->AddKeySpace(space, &k);
+    return k;
   }
 
   int64_t NowMs() const override { return shards_[0]->Now(); }

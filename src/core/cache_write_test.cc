@@ -176,17 +176,24 @@ TEST(KeySpaces, CountItemsByTheirFirstByte) {
     }
   }
   c.cache->Put(std::string(1, char(3)) + "0", "overwrite");
-  EXPECT_EQ(c.cache->KeySpaceItems(0), 100u);
-  EXPECT_EQ(c.cache->KeySpaceItems(3), 30u);
+  c.cache->Put(std::string(1, char(3)) + "ttl", "v", Ttl(1000));
+  EXPECT_EQ(c.cache->KeySpace(3).expiring, 1u);
+  c.cache->Update(std::string(1, char(3)) + "ttl", [](const ItemView*, Mutation* m) {
+    m->action = Mutation::Action::kSetExpiry;  // PERSIST
+  });
+  EXPECT_EQ(c.cache->KeySpace(3).expiring, 0u);
+  c.cache->Erase(std::string(1, char(3)) + "ttl");
+  EXPECT_EQ(c.cache->KeySpace(0).items, 100u);
+  EXPECT_EQ(c.cache->KeySpace(3).items, 30u);
   c.cache->Erase(std::string(1, char(3)) + "1");
-  EXPECT_EQ(c.cache->KeySpaceItems(3), 29u);
+  EXPECT_EQ(c.cache->KeySpace(3).items, 29u);
   // Evictions are counted too.
   std::string v(2000, 'x');
   for (int i = 0; i < 2000; ++i) c.cache->Put(std::string(1, char(5)) + std::to_string(i), v);
-  EXPECT_EQ(c.cache->KeySpaceItems(0) + c.cache->KeySpaceItems(3) + c.cache->KeySpaceItems(5),
+  EXPECT_EQ(c.cache->KeySpace(0).items + c.cache->KeySpace(3).items + c.cache->KeySpace(5).items,
             c.cache->Stats().items);
   c.cache->Clear();
-  EXPECT_EQ(c.cache->KeySpaceItems(5), 0u);
+  EXPECT_EQ(c.cache->KeySpace(5).items, 0u);
 }
 
 }  // namespace

@@ -16,10 +16,11 @@ ShardCore::ShardCore(Arena* arena, const ShardConfig& config)
       index_(arena),
       capacity_(config.capacity),
       count_items_(config.count_items),
+      evict_(config.evict),
       clock_(config.clock) {
   PolicyContext::arena = arena;
   PolicyContext::count_items = config.count_items;
-  key_space_items_.resize(config.key_spaces);
+  key_spaces_.resize(config.key_spaces);
 }
 
 ShardCore::~ShardCore() {
@@ -83,8 +84,7 @@ void ShardCore::DropIndexRef(ItemRef ref) {
   uint32_t prev = it->state.fetch_and(~state::kLinked, std::memory_order_relaxed);
   if (prev & state::kLinked) {
     --items_;
-    if (it->expires_at() != 0) --ttl_items_;
-    CountKeySpace(it->key(), -1);
+    CountKeySpace(it, -1);
   }
   prev = it->state.fetch_sub(1, std::memory_order_acq_rel);
   if ((prev & state::kRefMask) == 1) {

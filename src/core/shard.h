@@ -34,6 +34,7 @@ struct ShardConfig {
   bool count_items = false;
   uint16_t id = 0;
   uint32_t key_spaces = 0;
+  bool evict = true;
   const std::function<int64_t()>* clock = nullptr;
 };
 
@@ -79,11 +80,26 @@ class ShardCore : public PolicyContext {
     const int64_t t = it->expires_at();
     return t != 0 && t <= now;
   }
-  // Items by the first byte of their key (Options::key_spaces).
-  void CountKeySpace(std::string_view key, int delta) {
-    if (!key_space_items_.empty() && static_cast<uint8_t>(key[0]) < key_space_items_.size()) {
-      key_space_items_[static_cast<uint8_t>(key[0])] += delta;
+  // Linked items by the first byte of their key (Options::key_spaces), and how many of them
+  // have an expiry.
+  struct KeySpaceCount {
+    uint64_t items = 0;
+    uint64_t expiring = 0;
+  };
+  void CountKeySpace(const Item* it, int delta) {
+    std::string_view key = it->key();
+    if (it->expires_at() != 0) ttl_items_ += delta;
+    if (!key_spaces_.empty() && static_cast<uint8_t>(key[0]) < key_spaces_.size()) {
+      KeySpaceCount& k = key_spaces_[static_cast<uint8_t>(key[0])];
+      k.items += delta;
+      if (it->expires_at() != 0) k.expiring += delta;
     }
+  }
+  // REQUIRES: exclusive lock. Changes a linked item's expiry, keeping the counts.
+  void SetExpiryCounted(Item* it, int64_t expires_at) {
+    CountKeySpace(it, -1);
+    it->set_expires_at(expires_at);
+    CountKeySpace(it, +1);
   }
 
   // ---- cache line 0: touched by every lookup
@@ -97,12 +113,13 @@ class ShardCore : public PolicyContext {
   HashIndex index_;
   const uint64_t capacity_;
   const bool count_items_;
+  const bool evict_;
   const std::function<int64_t()>* clock_;
   uint64_t item_weight_ = 0;    // every allocated item, including retired ones still pinned
   uint64_t pinned_weight_ = 0;  // retired items still pinned
   uint64_t items_ = 0;          // linked items
   uint64_t ttl_items_ = 0;      // linked items with an expiry
-  std::vector<uint64_t> key_space_items_;
+  std::vector<KeySpaceCount> key_spaces_;
   uint64_t inserts_ = 0;
   uint64_t evictions_ = 0;
   uint64_t expirations_ = 0;

@@ -201,11 +201,13 @@ class Shard final : public ShardCore {
     return n;
   }
 
-  uint64_t KeySpaceItems(uint8_t space) {
+  void AddKeySpace(uint8_t space, KeySpaceStats* out) {
     lock_.lock_shared();
-    uint64_t n = space < key_space_items_.size() ? key_space_items_[space] : 0;
+    if (space < key_spaces_.size()) {
+      out->items += key_spaces_[space].items;
+      out->expiring += key_spaces_[space].expiring;
+    }
     lock_.unlock_shared();
-    return n;
   }
 
   bool Erase(uint64_t hash, std::string_view key) {
@@ -314,10 +316,7 @@ class Shard final : public ShardCore {
   Status SetExpiryLocked(uint64_t hash, ItemRef old, int64_t expires_at) {
     Item* it = arena_->At(old);
     if (it->has_ttl()) {
-      if ((it->expires_at() != 0) != (expires_at != 0)) {
-        if (expires_at != 0) ++ttl_items_; else --ttl_items_;
-      }
-      it->set_expires_at(expires_at);
+      SetExpiryCounted(it, expires_at);
       TouchLocked(old);
       return Status::OK();
     }
@@ -352,6 +351,10 @@ class Shard final : public ShardCore {
     for (;;) {
       uint64_t need = weight + (old == kNullRef && !count_items_ ? index_.GrowthBytes() : 0);
       if (Used() + need <= capacity_) break;
+      if (!evict_) {
+        std::free(ext);
+        return Status::NoSpace("the memory budget is full and eviction is off");
+      }
       ItemRef victim = policy_.Evict();
       if (victim == kNullRef) break;
       if (victim == old) old = kNullRef;
@@ -386,8 +389,7 @@ class Shard final : public ShardCore {
     item_weight_ += weight;
     ++items_;
     ++inserts_;
-    if (expires_at != 0) ++ttl_items_;
-    CountKeySpace(it->key(), +1);
+    CountKeySpace(it, +1);
     if (old != kNullRef) {
       index_.Replace(hash, old, ref);
       policy_.Replace(old, ref);
@@ -398,7 +400,7 @@ class Shard final : public ShardCore {
     }
     EvictPendingLocked();
     // The policy's own metadata may have grown with the insert.
-    while (Used() > capacity_) {
+    while (evict_ && Used() > capacity_) {
       ItemRef victim = policy_.Evict();
       if (victim == kNullRef) break;
       EvictedLocked(victim);
@@ -431,12 +433,7 @@ class Shard final : public ShardCore {
     it->sizes = (it->sizes & ~((sizes::kLenMask << sizes::kLenBits) | (3u << sizes::kKindShift))) |
                 (static_cast<uint32_t>(value.size()) << sizes::kLenBits) |
                 (static_cast<uint32_t>(kind) << sizes::kKindShift);
-    if (slot) {
-      if ((it->expires_at() != 0) != (expires_at != 0)) {
-        if (expires_at != 0) ++ttl_items_; else --ttl_items_;
-      }
-      it->set_expires_at(expires_at);
-    }
+    if (slot) SetExpiryCounted(it, expires_at);
     ++inserts_;
     TouchLocked(ref);
     return true;
