@@ -1,0 +1,255 @@
+// The command registry, the handler context and the dispatcher (Server::Execute): name lookup,
+// arity, authentication, MULTI queueing, the world lock for commands that need every shard, and
+// per-command statistics.
+#include "server/command.h"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "server/connection.h"
+#include "server/server.h"
+
+namespace kvcache::server {
+
+void CommandRegistry::Add(CommandSpec spec) {
+  spec.id = static_cast<uint32_t>(specs_.size());
+  by_name_[spec.name] = spec.id;
+  specs_.push_back(spec);
+}
+
+const CommandSpec* CommandRegistry::Find(std::string_view lower) const {
+  auto it = by_name_.find(std::string(lower));
+  return it == by_name_.end() ? nullptr : &specs_[it->second];
+}
+
+void RegisterAllCommands(CommandRegistry* r) {
+  RegisterStringFamily(r);
+  RegisterKeyspaceFamily(r);
+  RegisterHashFamily(r);
+  RegisterServerFamily(r);
+  RegisterTransactionFamily(r);
+}
+
+CommandContext::CommandContext(Server& s, Connection& c, std::span<const std::string_view> a)
+    : args(a), server(s), conn(c), reply(c.reply()), cache(s.cache()) {}
+
+uint8_t CommandContext::db() const { return conn.db; }
+
+std::string_view CommandContext::KeyOf(std::string_view user_key) {
+  if (keys_used_ == key_buffers_.size()) key_buffers_.emplace_back();
+  std::string& b = key_buffers_[keys_used_++];
+  b.assign(1, static_cast<char>(conn.db));
+  b.append(user_key);
+  return b;
+}
+
+void CommandContext::ErrorFromStatus(const Status& st) {
+  if (st.IsNoSpace()) {
+    ErrorOom();
+  } else if (st.IsInvalidArgument() && st.message().find("larger than") != std::string::npos) {
+    reply.Error("ERR string exceeds maximum allowed size (" + st.message() + ")");
+  } else {
+    reply.Error("ERR " + st.message());
+  }
+}
+
+namespace {
+
+// Keeps a large value's item pinned until the socket has taken its bytes.
+struct HandleOwner final : protocol::ReplyBuilder::Owner {
+  explicit HandleOwner(Handle h) : handle(std::move(h)) {}
+  Handle handle;
+};
+
+constexpr size_t kZeroCopyBytes = 16 << 10;
+
+}  // namespace
+
+void CommandContext::BulkFromHandle(Handle h) {
+  std::string_view v = h.value();
+  if (v.size() < kZeroCopyBytes) {
+    reply.Bulk(v);
+    return;
+  }
+  const char* data = v.data();
+  size_t size = v.size();
+  reply.BulkExternal(data, size, std::make_unique<HandleOwner>(std::move(h)));
+}
+
+bool ParseInt64(std::string_view s, int64_t* v) {
+  if (s.empty() || s.size() > 20) return false;
+  if (s[0] == '+') return false;
+  if (s.size() > 1 && s[0] == '0') return false;  // Redis refuses leading zeros
+  if (s.size() > 1 && s[0] == '-' && s[1] == '0') return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool ParseDouble(std::string_view s, double* v) {
+  if (s.empty() || s.size() > 5000) return false;
+  if (std::isspace(static_cast<unsigned char>(s.front())) ||
+      std::isspace(static_cast<unsigned char>(s.back()))) {
+    return false;
+  }
+  std::string buf(s);
+  char* end = nullptr;
+  errno = 0;
+  double d = std::strtod(buf.c_str(), &end);
+  if (end != buf.c_str() + buf.size() || std::isnan(d)) return false;
+  if (errno == ERANGE && !std::isinf(d) && d != 0) return false;
+  *v = d;
+  return true;
+}
+
+bool ParseLongDouble(std::string_view s, long double* v) {
+  if (s.empty() || s.size() > 5000) return false;
+  if (std::isspace(static_cast<unsigned char>(s.front())) ||
+      std::isspace(static_cast<unsigned char>(s.back()))) {
+    return false;
+  }
+  std::string buf(s);
+  char* end = nullptr;
+  errno = 0;
+  long double d = std::strtold(buf.c_str(), &end);
+  if (end != buf.c_str() + buf.size() || std::isnan(d) || errno == ERANGE) return false;
+  *v = d;
+  return true;
+}
+
+std::string FormatDouble(long double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  // Redis (util.c ld2string, LD_STR_HUMAN): %.17Lf, then trailing zeros and point removed.
+  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
+  if (n <= 0 || n >= static_cast<int>(sizeof(buf))) {
+    n = std::snprintf(buf, sizeof(buf), "%.17Lg", v);
+    return std::string(buf, n);
+  }
+  std::string s(buf, n);
+  if (s.find('.') != std::string::npos) {
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+std::string UnknownCommandText(std::span<const std::string_view> args) {
+  std::string text = "ERR unknown command '";
+  text.append(args[0].substr(0, 128));
+  text += "', with args beginning with: ";
+  std::string rest;
+  for (size_t i = 1; i < args.size() && rest.size() < 128; ++i) {
+    rest += "'";
+    rest.append(args[i].substr(0, 128 - rest.size()));
+    rest += "' ";
+  }
+  return text + rest;
+}
+
+bool LowerName(std::string_view name, char* buf, size_t cap, std::string_view* out) {
+  if (name.size() > cap) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  }
+  *out = std::string_view(buf, name.size());
+  return true;
+}
+
+}  // namespace
+
+void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
+  WorkerStats& stats = stats_for(conn.worker());
+  char buf[64];
+  std::string_view lower;
+  const CommandSpec* spec = nullptr;
+  if (LowerName(args[0], buf, sizeof(buf), &lower)) spec = commands_.Find(lower);
+  if (spec == nullptr) {
+    if (conn.in_multi) conn.multi_failed = true;
+    conn.reply().Error(UnknownCommandText(args));
+    return;
+  }
+  const bool arity_ok = spec->arity > 0 ? args.size() == static_cast<size_t>(spec->arity)
+                                        : args.size() >= static_cast<size_t>(-spec->arity);
+  if (!arity_ok) {
+    if (conn.in_multi) conn.multi_failed = true;
+    WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
+    conn.reply().Error(std::string("ERR wrong number of arguments for '") + spec->name +
+                       "' command");
+    return;
+  }
+  if (!conn.authenticated && !(spec->flags & cmd::kNoAuth) && !config_.requirepass.empty()) {
+    WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
+    conn.reply().Error("NOAUTH Authentication required.");
+    return;
+  }
+  if (conn.in_multi && !(spec->flags & cmd::kNoMulti)) {
+    conn.queued.emplace_back(args.begin(), args.end());
+    conn.reply().SimpleString("QUEUED");
+    return;
+  }
+  if (spec->flags & cmd::kExclusive) {
+    world_.unlock_shared();
+    world_.lock();
+    ExecuteLocked(conn, *spec, args);
+    world_.unlock();
+    world_.lock_shared();
+  } else {
+    ExecuteLocked(conn, *spec, args);
+  }
+}
+
+void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
+                           std::span<const std::string_view> args) {
+  WorkerStats& stats = stats_for(conn.worker());
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t errors_before = conn.reply().error_count();
+  {
+    CommandContext ctx(*this, conn, args);
+    spec.handler(ctx);
+  }
+  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+  WorkerStats::PerCommand& pc = stats.per_command[spec.id];
+  WorkerStats::Add(pc.calls, 1);
+  WorkerStats::Add(pc.usec, static_cast<uint64_t>(usec));
+  if (conn.reply().error_count() != errors_before) WorkerStats::Add(pc.failed, 1);
+  WorkerStats::Add(stats.commands, 1);
+  ++conn.commands;
+  conn.last_command = spec.name;
+}
+
+void ExecuteQueued(Server& server, Connection& conn, std::span<const std::string_view> args) {
+  char buf[64];
+  std::string_view lower;
+  const CommandSpec* spec = nullptr;
+  if (LowerName(args[0], buf, sizeof(buf), &lower)) spec = server.commands().Find(lower);
+  if (spec == nullptr) {
+    conn.reply().Error(UnknownCommandText(args));
+    return;
+  }
+  CommandContext ctx(server, conn, args);
+  spec->handler(ctx);
+  WorkerStats& stats = server.stats_for(conn.worker());
+  WorkerStats::Add(stats.per_command[spec->id].calls, 1);
+  WorkerStats::Add(stats.commands, 1);
+}
+
+}  // namespace kvcache::server

@@ -1,0 +1,120 @@
+// Commands: the registry that maps a name to its handler, arity, flags and key positions (one
+// table per command family, as Redis and Dragonfly lay them out), and the context a handler
+// runs with.
+//
+// A handler parses its arguments, calls the engine and writes exactly one reply. Keys reach the
+// engine prefixed with the connection's database number (one byte), so the 16 databases share
+// one cache and one memory budget.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "kvcache/cache.h"
+#include "protocol/reply_builder.h"
+
+namespace kvcache::server {
+
+class Connection;
+class Server;
+
+namespace cmd {
+// Command flags, with the names COMMAND INFO reports.
+inline constexpr uint32_t kWrite = 1 << 0;      // "write"
+inline constexpr uint32_t kReadOnly = 1 << 1;   // "readonly"
+inline constexpr uint32_t kDenyOom = 1 << 2;    // "denyoom": may grow memory
+inline constexpr uint32_t kAdmin = 1 << 3;      // "admin"
+inline constexpr uint32_t kFast = 1 << 4;       // "fast"
+inline constexpr uint32_t kNoAuth = 1 << 5;     // "no_auth": allowed before AUTH
+inline constexpr uint32_t kNoMulti = 1 << 6;    // runs at once inside MULTI ("no_multi")
+inline constexpr uint32_t kExclusive = 1 << 7;  // needs every shard at once (multi-key atomicity)
+inline constexpr uint32_t kLoading = 1 << 8;    // "loading": allowed while loading
+inline constexpr uint32_t kStale = 1 << 9;      // "stale"
+}  // namespace cmd
+
+class CommandContext;
+using Handler = void (*)(CommandContext&);
+
+struct CommandSpec {
+  const char* name;   // lower case
+  int arity;          // > 0: exactly; < 0: at least -arity (the name counts)
+  uint32_t flags;
+  int first_key;      // position of the first key (0: none)
+  int last_key;       // -1: the last argument
+  int key_step;
+  Handler handler;
+  const char* group;    // COMMAND DOCS group: "string", "generic", "hash", "server", ...
+  const char* summary;  // one line, for COMMAND DOCS
+  uint32_t id = 0;      // index in the registry, for per-command statistics
+};
+
+class CommandRegistry {
+ public:
+  void Add(CommandSpec spec);
+  // REQUIRES: `lower` is lower case.
+  const CommandSpec* Find(std::string_view lower) const;
+  const std::vector<CommandSpec>& all() const { return specs_; }
+
+ private:
+  std::vector<CommandSpec> specs_;
+  std::unordered_map<std::string, uint32_t> by_name_;
+};
+
+// Every family adds its table here.
+void RegisterStringFamily(CommandRegistry* r);
+void RegisterKeyspaceFamily(CommandRegistry* r);
+void RegisterHashFamily(CommandRegistry* r);
+void RegisterServerFamily(CommandRegistry* r);
+void RegisterTransactionFamily(CommandRegistry* r);
+void RegisterAllCommands(CommandRegistry* r);
+
+// What a handler works with. Valid for one command.
+class CommandContext {
+ public:
+  CommandContext(Server& server, Connection& conn, std::span<const std::string_view> args);
+
+  std::span<const std::string_view> args;
+  Server& server;
+  Connection& conn;
+  protocol::ReplyBuilder& reply;
+  Cache& cache;
+
+  size_t argc() const { return args.size(); }
+  std::string_view arg(size_t i) const { return args[i]; }
+  // The engine key for args[i] (the database byte + the client's key).
+  std::string_view Key(size_t i) { return KeyOf(args[i]); }
+  std::string_view KeyOf(std::string_view user_key);
+  // The client's key of an engine key.
+  static std::string_view UserKey(std::string_view engine_key) { return engine_key.substr(1); }
+  uint8_t db() const;
+  int64_t NowMs() const { return cache.NowMs(); }
+
+  // Redis's common error replies.
+  void ErrorSyntax() { reply.Error("ERR syntax error"); }
+  void ErrorWrongType() { reply.Error("WRONGTYPE Operation against a key holding the wrong kind of value"); }
+  void ErrorNotInteger() { reply.Error("ERR value is not an integer or out of range"); }
+  void ErrorNotFloat() { reply.Error("ERR value is not a valid float"); }
+  void ErrorOom() { reply.Error("OOM command not allowed when used memory > 'maxmemory'."); }
+  // Maps an engine error to Redis's reply (OOM for a full budget, ERR otherwise).
+  void ErrorFromStatus(const Status& st);
+  // A bulk reply of a stored value: copied when small, sent from the pinned item when large.
+  void BulkFromHandle(Handle h);
+
+ private:
+  std::vector<std::string> key_buffers_;
+  size_t keys_used_ = 0;
+};
+
+// Parsing helpers with Redis's rules (no leading '+', no spaces, full range checks).
+bool ParseInt64(std::string_view s, int64_t* v);
+bool ParseDouble(std::string_view s, double* v);  // rejects nan; accepts inf
+bool ParseLongDouble(std::string_view s, long double* v);  // as Redis's INCRBYFLOAT reads
+// Redis's shortest round-trip format for doubles (INCRBYFLOAT replies, %.17Lg then trimmed).
+std::string FormatDouble(long double v);
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+}  // namespace kvcache::server

@@ -1,0 +1,226 @@
+// The settings table and the config file reader.
+#include "server/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <limits>
+
+#include "kvcache/options.h"
+
+namespace kvcache::server {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool ParseInt(std::string_view text, int64_t* v) {
+  auto r = std::from_chars(text.data(), text.data() + text.size(), *v);
+  return r.ec == std::errc() && r.ptr == text.data() + text.size();
+}
+
+Status Bad(std::string_view name, std::string_view why) {
+  return Status::InvalidArgument("argument '" + std::string(name) + "' " + std::string(why));
+}
+
+ConfigEntry IntEntry(const char* name, bool mut, int64_t ServerConfig::*field, int64_t lo,
+                     int64_t hi) {
+  return {name, mut, [field](const ServerConfig& c) { return std::to_string(c.*field); },
+          [=](ServerConfig* c, std::string_view v) {
+            int64_t x;
+            if (!ParseInt(v, &x)) return Bad(name, "must be an integer");
+            if (x < lo || x > hi) {
+              return Bad(name, "must be between " + std::to_string(lo) + " and " +
+                                   std::to_string(hi) + " inclusive");
+            }
+            c->*field = x;
+            return Status::OK();
+          }};
+}
+
+ConfigEntry MemoryEntry(const char* name, bool mut, int64_t ServerConfig::*field, int64_t lo) {
+  return {name, mut, [field](const ServerConfig& c) { return std::to_string(c.*field); },
+          [=](ServerConfig* c, std::string_view v) {
+            int64_t x;
+            if (!ParseMemory(v, &x)) return Bad(name, "must be a memory value");
+            if (x < lo) return Bad(name, "must be at least " + std::to_string(lo));
+            c->*field = x;
+            return Status::OK();
+          }};
+}
+
+ConfigEntry BoolEntry(const char* name, bool mut, bool ServerConfig::*field) {
+  return {name, mut, [field](const ServerConfig& c) { return std::string(c.*field ? "yes" : "no"); },
+          [=](ServerConfig* c, std::string_view v) {
+            std::string s = Lower(v);
+            if (s == "yes") c->*field = true;
+            else if (s == "no") c->*field = false;
+            else return Bad(name, "must be 'yes' or 'no'");
+            return Status::OK();
+          }};
+}
+
+ConfigEntry StringEntry(const char* name, bool mut, std::string ServerConfig::*field,
+                        std::function<bool(std::string_view)> valid = nullptr) {
+  return {name, mut, [field](const ServerConfig& c) { return c.*field; },
+          [=](ServerConfig* c, std::string_view v) {
+            if (valid && !valid(v)) return Bad(name, "has an invalid value");
+            c->*field = std::string(v);
+            return Status::OK();
+          }};
+}
+
+std::vector<ConfigEntry> BuildTable() {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  std::vector<ConfigEntry> t;
+  t.push_back(StringEntry("bind", false, &ServerConfig::bind));
+  t.push_back(IntEntry("port", false, &ServerConfig::port, 0, 65535));
+  t.push_back(MemoryEntry("maxmemory", false, &ServerConfig::maxmemory, 1 << 20));
+  t.push_back(StringEntry("maxmemory-policy", false, &ServerConfig::maxmemory_policy,
+                          [](std::string_view v) {
+                            std::string p;
+                            bool e;
+                            return ResolvePolicy(v, &p, &e);
+                          }));
+  t.push_back(StringEntry("requirepass", true, &ServerConfig::requirepass));
+  t.push_back(IntEntry("threads", false, &ServerConfig::threads, 0, 256));
+  t.push_back(IntEntry("shards", false, &ServerConfig::shards, 0, 1024));
+  t.push_back(IntEntry("maxclients", true, &ServerConfig::maxclients, 1, 1000000));
+  t.push_back(MemoryEntry("proto-max-bulk-len", true, &ServerConfig::proto_max_bulk_len, 1 << 20));
+  t.push_back(MemoryEntry("client-query-buffer-limit", true,
+                          &ServerConfig::client_query_buffer_limit, 1 << 20));
+  t.push_back(BoolEntry("protected-mode", true, &ServerConfig::protected_mode));
+  t.push_back(IntEntry("timeout", true, &ServerConfig::timeout, 0, kMax / 1000));
+  t.push_back(IntEntry("databases", false, &ServerConfig::databases, 1, 256));
+  t.push_back(StringEntry("loglevel", true, &ServerConfig::loglevel, [](std::string_view v) {
+    return v == "debug" || v == "verbose" || v == "notice" || v == "warning";
+  }));
+  t.push_back(StringEntry("logfile", false, &ServerConfig::logfile));
+  t.push_back(IntEntry("hz", true, &ServerConfig::hz, 1, 500));
+  t.push_back(IntEntry("tcp-keepalive", true, &ServerConfig::tcp_keepalive, 0, kMax));
+  t.push_back(IntEntry("tcp-backlog", false, &ServerConfig::tcp_backlog, 0, 65535));
+  t.push_back(StringEntry("save", true, &ServerConfig::save));
+  t.push_back(StringEntry("appendonly", true, &ServerConfig::appendonly,
+                          [](std::string_view v) { return v == "no"; }));
+  return t;
+}
+
+}  // namespace
+
+const std::vector<ConfigEntry>& ConfigTable() {
+  static const std::vector<ConfigEntry> table = BuildTable();
+  return table;
+}
+
+const ConfigEntry* FindConfig(std::string_view name) {
+  std::string n = Lower(name);
+  for (const ConfigEntry& e : ConfigTable()) {
+    if (n == e.name) return &e;
+  }
+  return nullptr;
+}
+
+bool ParseMemory(std::string_view text, int64_t* bytes) {
+  std::string s = Lower(text);
+  size_t digits = 0;
+  while (digits < s.size() && (std::isdigit(static_cast<unsigned char>(s[digits])) || (digits == 0 && s[0] == '-'))) ++digits;
+  if (digits == 0) return false;
+  int64_t n;
+  if (!ParseInt(std::string_view(s).substr(0, digits), &n) || n < 0) return false;
+  std::string unit = s.substr(digits);
+  int64_t mul;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1000;
+  else if (unit == "kb") mul = 1024;
+  else if (unit == "m") mul = 1000 * 1000;
+  else if (unit == "mb") mul = 1024 * 1024;
+  else if (unit == "g") mul = 1000LL * 1000 * 1000;
+  else if (unit == "gb") mul = 1024LL * 1024 * 1024;
+  else return false;
+  if (n > std::numeric_limits<int64_t>::max() / mul) return false;
+  *bytes = n * mul;
+  return true;
+}
+
+bool ResolvePolicy(std::string_view value, std::string* engine_policy, bool* evict) {
+  std::string v = Lower(value);
+  *evict = true;
+  if (v == "noeviction") {
+    *engine_policy = "default";
+    *evict = false;
+    return true;
+  }
+  if (v == "allkeys-lru") v = "lru";
+  if (v == "allkeys-lfu") v = "lfu";
+  if (v == "default") {
+    *engine_policy = v;
+    return true;
+  }
+  size_t n = 0;
+  const char* const* names = PolicyNames(&n);
+  for (size_t i = 0; i < n; ++i) {
+    if (v == names[i]) {
+      *engine_policy = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+// Splits a config line into words, honouring "double" and 'single' quotes.
+bool SplitLine(std::string_view line, std::vector<std::string>* words) {
+  words->clear();
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+    if (i >= line.size()) break;
+    std::string w;
+    if (line[i] == '"' || line[i] == '\'') {
+      char q = line[i++];
+      while (i < line.size() && line[i] != q) {
+        if (line[i] == '\\' && q == '"' && i + 1 < line.size()) ++i;
+        w.push_back(line[i++]);
+      }
+      if (i >= line.size()) return false;
+      ++i;
+    } else {
+      while (i < line.size() && !std::isspace(static_cast<unsigned char>(line[i]))) w.push_back(line[i++]);
+    }
+    words->push_back(std::move(w));
+  }
+  return true;
+}
+
+}  // namespace
+
+Status LoadConfigFile(const std::string& path, ServerConfig* config) {
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot open config file " + path);
+  std::string line;
+  std::vector<std::string> words;
+  for (int lineno = 1; std::getline(in, line); ++lineno) {
+    std::string_view l = line;
+    while (!l.empty() && std::isspace(static_cast<unsigned char>(l.front()))) l.remove_prefix(1);
+    if (l.empty() || l.front() == '#') continue;
+    auto where = [&] { return path + ":" + std::to_string(lineno) + ": "; };
+    if (!SplitLine(l, &words)) return Status::InvalidArgument(where() + "unbalanced quotes");
+    const ConfigEntry* e = FindConfig(words[0]);
+    if (e == nullptr) {
+      return Status::InvalidArgument(where() + "unknown setting '" + words[0] + "'");
+    }
+    std::string value;
+    for (size_t i = 1; i < words.size(); ++i) value += (i > 1 ? " " : "") + words[i];
+    Status st = e->set(config, value);
+    if (!st.ok()) return Status::InvalidArgument(where() + st.message());
+  }
+  return Status::OK();
+}
+
+}  // namespace kvcache::server

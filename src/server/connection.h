@@ -1,0 +1,84 @@
+// Connection: one client socket, owned by one worker. Reads requests into a buffer, parses and
+// executes every complete one (a pipeline is answered with one writev), and writes replies,
+// large values straight from the engine's pinned memory.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "protocol/reply_builder.h"
+#include "protocol/request_parser.h"
+
+namespace kvcache::server {
+
+class Server;
+class Worker;
+
+class Connection {
+ public:
+  Connection(Server& server, Worker* worker, int fd, uint64_t id, std::string peer,
+             std::string local);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Reads what the socket has, runs the complete requests, writes the replies. Returns false
+  // when the connection is to be closed.
+  bool OnReadable();
+  // Writes pending replies. Returns false when the connection is to be closed.
+  bool OnWritable();
+  // Runs requests already buffered (a client paused for output backpressure, or a server-side
+  // caller in tests). Returns false when the connection is to be closed.
+  bool ProcessInput();
+  bool wants_write() const { return !reply_.empty(); }
+  // Whether reading is paused until the output drains.
+  bool output_blocked() const;
+
+  // For tests and the in-process runner: feeds bytes as if read from the socket.
+  void FeedForTest(std::string_view bytes);
+
+  int fd() const { return fd_; }
+  uint64_t id() const { return id_; }
+  Worker* worker() const { return worker_; }
+  protocol::ReplyBuilder& reply() { return reply_; }
+
+  // ---- State that commands read and change (owned by the worker thread).
+  uint8_t db = 0;
+  bool authenticated = false;
+  std::string name;
+  std::string lib_name;
+  std::string lib_ver;
+  bool in_multi = false;
+  bool multi_failed = false;  // a command could not be queued: EXEC aborts
+  std::vector<std::vector<std::string>> queued;
+  bool close_after_reply = false;
+  int64_t created_ms = 0;
+  int64_t last_active_ms = 0;
+  uint64_t commands = 0;
+  std::string last_command;
+  std::string peer;
+  std::string local;
+  // Set by CLIENT KILL from any thread; the owning worker closes the connection.
+  std::atomic<bool> kill_requested{false};
+
+  size_t input_buffered() const { return in_end_ - in_start_; }
+  size_t input_capacity() const { return in_.size(); }
+
+ private:
+  bool Flush();
+  bool ReadSome();
+
+  Server& server_;
+  Worker* worker_;
+  int fd_;
+  uint64_t id_;
+  protocol::RequestParser parser_;
+  protocol::ReplyBuilder reply_;
+  std::vector<char> in_;
+  size_t in_start_ = 0;
+  size_t in_end_ = 0;
+};
+
+}  // namespace kvcache::server

@@ -1,0 +1,81 @@
+// kvcache-server: the cache behind the Redis protocol.
+//
+//   kvcache-server [--config FILE] [--port 6379] [--bind 127.0.0.1] [--maxmemory 1gb]
+//                  [--maxmemory-policy lirs] [--requirepass SECRET] [--threads N] ...
+//
+// Every setting of the table in config.cc is a flag of the same name; a config file holds the
+// same names as Redis-style "name value" lines. Flags override the file.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "server/config.h"
+#include "server/log.h"
+#include "server/server.h"
+
+namespace {
+
+kvcache::server::Server* g_server = nullptr;
+
+void OnSignal(int) {
+  if (g_server != nullptr) g_server->RequestShutdown();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using kvcache::server::ConfigTable;
+  CLI::App app{"kvcache-server: a key-value cache for AI inference data, speaking the Redis "
+               "protocol."};
+  std::string config_file;
+  app.add_option("--config", config_file, "config file of 'name value' lines (Redis style)");
+  std::map<std::string, std::string> flags;
+  for (const auto& e : ConfigTable()) {
+    app.add_option(std::string("--") + e.name, flags[e.name],
+                   std::string("default: ") + e.get(kvcache::server::ServerConfig{}));
+  }
+  app.set_version_flag("--version", "kvcache-server 0.1.0");
+  CLI11_PARSE(app, argc, argv);
+
+  kvcache::server::ServerConfig config;
+  if (!config_file.empty()) {
+    kvcache::Status st = kvcache::server::LoadConfigFile(config_file, &config);
+    if (!st.ok()) {
+      std::fprintf(stderr, "kvcache-server: %s\n", st.message().c_str());
+      return 1;
+    }
+  }
+  for (const auto& e : ConfigTable()) {
+    if (app.count(std::string("--") + e.name) == 0) continue;
+    kvcache::Status st = e.set(&config, flags[e.name]);
+    if (!st.ok()) {
+      std::fprintf(stderr, "kvcache-server: --%s: %s\n", e.name, st.message().c_str());
+      return 1;
+    }
+  }
+  kvcache::server::LogLevel level = kvcache::server::LogLevel::kInfo;
+  kvcache::server::ParseLogLevel(config.loglevel, &level);
+  if (!kvcache::server::SetupLogging(level, config.logfile)) return 1;
+
+  kvcache::server::Server server(config);
+  kvcache::Status st = server.Init();
+  if (st.ok()) st = server.Start();
+  if (!st.ok()) {
+    kvcache::server::Log(kvcache::server::LogLevel::kError, "kvcache-server: {}", st.message());
+    std::fprintf(stderr, "kvcache-server: %s\n", st.message().c_str());
+    return 1;
+  }
+  g_server = &server;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  server.Wait();
+  g_server = nullptr;
+  return 0;
+}

@@ -1,0 +1,377 @@
+// Server and Worker: sockets, epoll loops, the client registry and the server's cron.
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "server/connection.h"
+#include "server/log.h"
+
+namespace kvcache::server {
+namespace {
+
+constexpr int kMaxEvents = 256;
+
+void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
+
+std::string AddrToString(const sockaddr_storage& a) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (a.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof(host));
+    port = ntohs(in->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+std::vector<std::string> SplitSpaces(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// A listening socket bound to addr:port with SO_REUSEPORT, so that every worker has its own.
+int Listen(const std::string& addr, int port, int backlog, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+  addrinfo* res = nullptr;
+  std::string host = addr == "*" ? "0.0.0.0" : addr;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  if (rc != 0) {
+    *error = "bad bind address '" + addr + "': " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+    *error = "could not listen on " + addr + ":" + std::to_string(port) + ": " + strerror(errno);
+    close(fd);
+    freeaddrinfo(res);
+    return -1;
+  }
+  freeaddrinfo(res);
+  return fd;
+}
+
+bool IsLoopback(const std::string& ip) {
+  return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Worker
+
+Worker::Worker(Server& server, int index) : server_(server), index_(index) {
+  stats_.per_command.reset(new WorkerStats::PerCommand[server.commands().all().size()]);
+}
+
+Worker::~Worker() {
+  conns_.clear();
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (event_fd_ >= 0) close(event_fd_);
+}
+
+Status Worker::Start(std::vector<int> listen_fds) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || event_fd_ < 0) return Status::IOError(strerror(errno));
+  listen_fds_ = std::move(listen_fds);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = event_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev);
+  for (int fd : listen_fds_) {
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+void Worker::Wake() {
+  uint64_t one = 1;
+  ssize_t unused = write(event_fd_, &one, sizeof(one));
+  (void)unused;
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::Run() {
+  epoll_event events[kMaxEvents];
+  const int cron_ms = std::max<int>(1, 1000 / static_cast<int>(server_.config().hz));
+  int64_t next_cron = 0;
+  while (!server_.shutting_down()) {
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, cron_ms);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == event_fd_) {
+        uint64_t v;
+        ssize_t unused = read(event_fd_, &v, sizeof(v));
+        (void)unused;
+        continue;
+      }
+      if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
+        Accept(fd);
+        continue;
+      }
+      auto it = conns_.find(fd);
+      if (it == conns_.end()) continue;
+      Connection* c = it->second.get();
+      bool ok = true;
+      if (events[i].events & (EPOLLERR | EPOLLHUP)) ok = false;
+      if (ok && (events[i].events & EPOLLOUT)) ok = c->OnWritable();
+      if (ok && (events[i].events & EPOLLIN) && !c->output_blocked()) ok = c->OnReadable();
+      if (!ok || c->kill_requested.load(std::memory_order_relaxed)) {
+        Close(c);
+      } else {
+        UpdateInterest(c);
+      }
+    }
+    int64_t now = server_.cache().NowMs();
+    if (now >= next_cron) {
+      next_cron = now + cron_ms;
+      Cron();
+    }
+  }
+}
+
+void Worker::Accept(int listen_fd) {
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    WorkerStats::Add(stats_.connections, 1);
+    std::string peer = AddrToString(addr);
+    std::string peer_ip = peer.substr(0, peer.rfind(':'));
+    if (server_.client_count() >= static_cast<size_t>(server_.config().maxclients)) {
+      static const char kMsg[] = "-ERR max number of clients reached\r\n";
+      ssize_t unused = write(fd, kMsg, sizeof(kMsg) - 1);
+      (void)unused;
+      close(fd);
+      WorkerStats::Add(stats_.rejected_connections, 1);
+      continue;
+    }
+    if (server_.ProtectedModeRefuses(peer_ip)) {
+      static const char kMsg[] =
+          "-DENIED Redis is running in protected mode because protected mode is enabled and no "
+          "password is set for the default user. In this mode connections are only accepted "
+          "from the loopback interface. If you want to connect from external computers to "
+          "Redis you may adopt one of the following solutions: 1) Just disable protected mode "
+          "sending the command 'CONFIG SET protected-mode no' from the loopback interface by "
+          "connecting to Redis from the same host the server is running, however MAKE SURE "
+          "Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to "
+          "make this change permanent. 2) Alternatively you can just disable the protected mode "
+          "by editing the Redis configuration file, and setting the protected mode option to "
+          "'no', and then restarting the server. 3) If you started the server manually just for "
+          "testing, restart it with the '--protected-mode no' option. 4) Set up an "
+          "authentication password for the default user. NOTE: You only need to do one of the "
+          "above things in order for the server to start accepting connections from the "
+          "outside.\r\n";
+      ssize_t unused = write(fd, kMsg, sizeof(kMsg) - 1);
+      (void)unused;
+      close(fd);
+      WorkerStats::Add(stats_.rejected_connections, 1);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (server_.config().tcp_keepalive > 0) {
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    }
+    sockaddr_storage local{};
+    socklen_t llen = sizeof(local);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
+    auto conn = std::make_unique<Connection>(server_, this, fd, server_.NextClientId(), peer,
+                                             AddrToString(local));
+    server_.RegisterClient(conn.get(), this);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    interest_[fd] = EPOLLIN;
+    conns_[fd] = std::move(conn);
+    WorkerStats::Add(stats_.clients, 1);
+  }
+}
+
+void Worker::UpdateInterest(Connection* c) {
+  uint32_t want = (c->output_blocked() ? 0u : uint32_t{EPOLLIN}) |
+                  (c->wants_write() ? uint32_t{EPOLLOUT} : 0u);
+  uint32_t& have = interest_[c->fd()];
+  if (want == have) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.fd = c->fd();
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->fd(), &ev);
+  have = want;
+}
+
+void Worker::Close(Connection* c) {
+  const int fd = c->fd();
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  server_.UnregisterClient(c);
+  interest_.erase(fd);
+  conns_.erase(fd);  // closes the socket
+  WorkerStats::Add(stats_.clients, static_cast<uint64_t>(-1));
+}
+
+void Worker::Cron() {
+  // Kill requests and idle timeouts.
+  const int64_t now = server_.cache().NowMs();
+  const int64_t timeout_ms = server_.config().timeout * 1000;
+  std::vector<Connection*> doomed;
+  for (auto& [fd, c] : conns_) {
+    if (c->kill_requested.load(std::memory_order_relaxed) ||
+        (timeout_ms > 0 && now - c->last_active_ms > timeout_ms)) {
+      doomed.push_back(c.get());
+    }
+  }
+  for (Connection* c : doomed) Close(c);
+  // Expired items: worker 0 sweeps a bounded slice each tick, so idle expired bytes go.
+  if (index_ == 0) server_.cache().EvictExpired(4096);
+}
+
+// ---------------------------------------------------------------- Server
+
+Server::Server(const ServerConfig& config) : config_(config) { RegisterAllCommands(&commands_); }
+
+Server::~Server() {
+  for (auto& w : workers_) w->Join();
+  workers_.clear();
+  for (int fd : listen_fds_) close(fd);
+  if (shutdown_pipe_[0] >= 0) close(shutdown_pipe_[0]);
+  if (shutdown_pipe_[1] >= 0) close(shutdown_pipe_[1]);
+}
+
+Status Server::Init(std::function<int64_t()> clock) {
+  local_stats_.per_command.reset(new WorkerStats::PerCommand[commands_.all().size()]);
+  Options o;
+  if (!ResolvePolicy(config_.maxmemory_policy, &o.policy, &o.evict)) {
+    return Status::InvalidArgument("unknown maxmemory-policy '" + config_.maxmemory_policy + "'");
+  }
+  o.capacity_bytes = static_cast<size_t>(config_.maxmemory);
+  o.shards = static_cast<uint32_t>(config_.shards);
+  o.key_spaces = static_cast<uint32_t>(config_.databases);
+  o.max_key_bytes = 65535;
+  o.clock = std::move(clock);
+  Status st;
+  cache_ = NewCache(o, &st);
+  if (!cache_) return st;
+  engine_policy_ = cache_->policy_name();
+  evict_ = o.evict;
+  start_ms_ = cache_->NowMs();
+  ApplyConfig();
+  return Status::OK();
+}
+
+void Server::ApplyConfig() {
+  parser_limits_.max_bulk_len = static_cast<size_t>(config_.proto_max_bulk_len);
+  LogLevel level;
+  if (ParseLogLevel(config_.loglevel, &level)) SetupLogging(level, "");
+}
+
+Status Server::Start() {
+  int threads = static_cast<int>(config_.threads);
+  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::string> addrs = SplitSpaces(config_.bind);
+  if (addrs.empty()) addrs.push_back("127.0.0.1");
+  port_ = static_cast<int>(config_.port);
+  for (int i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(*this, i));
+  }
+  // Every worker listens on every address with its own socket (SO_REUSEPORT).
+  for (int i = 0; i < threads; ++i) {
+    std::vector<int> fds;
+    for (const std::string& addr : addrs) {
+      std::string error;
+      int fd = Listen(addr, port_, static_cast<int>(config_.tcp_backlog), &error);
+      if (fd < 0) return Status::IOError(error);
+      if (port_ == 0) {  // an ephemeral port: every later socket takes the same one
+        sockaddr_storage a{};
+        socklen_t len = sizeof(a);
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        std::string s = AddrToString(a);
+        port_ = std::stoi(s.substr(s.rfind(':') + 1));
+      }
+      listen_fds_.push_back(fd);
+      fds.push_back(fd);
+    }
+    Status st = workers_[i]->Start(std::move(fds));
+    if (!st.ok()) return st;
+  }
+  if (pipe2(shutdown_pipe_, O_CLOEXEC) != 0) return Status::IOError(strerror(errno));
+  Log(LogLevel::kInfo,
+      "kvcache-server ready to accept connections on {}:{} (workers={}, maxmemory={}, "
+      "maxmemory-policy={}{})",
+      addrs[0], port_, threads, config_.maxmemory, engine_policy_, evict_ ? "" : ", noeviction");
+  return Status::OK();
+}
+
+void Server::RequestShutdown() {
+  shutdown_.store(true, std::memory_order_relaxed);
+  for (auto& w : workers_) w->Wake();
+  if (shutdown_pipe_[1] >= 0) {
+    char c = 1;
+    ssize_t unused = write(shutdown_pipe_[1], &c, 1);
+    (void)unused;
+  }
+}
+
+void Server::Wait() {
+  char c;
+  while (!shutting_down()) {
+    ssize_t r = read(shutdown_pipe_[0], &c, 1);
+    if (r < 0 && errno != EINTR) break;
+  }
+  for (auto& w : workers_) w->Join();
+  Log(LogLevel::kInfo, "kvcache-server is now ready to exit, bye bye...");
+}
+
+void Server::RegisterClient(Connection* c, Worker* w) {
+  std::lock_guard<std::mutex> l(clients_mu_);
+  clients_[c->id()] = ClientInfo{c, w};
+}
+
+void Server::UnregisterClient(Connection* c) {
+  std::lock_guard<std::mutex> l(clients_mu_);
+  clients_.erase(c->id());
+}
+
+bool Server::ProtectedModeRefuses(const std::string& peer_ip) const {
+  if (!config_.protected_mode || !config_.requirepass.empty()) return false;
+  // Protected mode matters only when the server listens beyond the loopback interface.
+  bool only_loopback = true;
+  for (const std::string& a : SplitSpaces(config_.bind)) {
+    if (!IsLoopback(a)) only_loopback = false;
+  }
+  return !only_loopback && !IsLoopback(peer_ip);
+}
+
+}  // namespace kvcache::server

@@ -1,0 +1,160 @@
+// Server: the engine behind the Redis protocol. Owns the cache, the settings, the command
+// registry and one worker thread per core, each with its own epoll loop and listening socket
+// (SO_REUSEPORT: the kernel spreads connections over the workers). The engine is shared and
+// sharded; a worker runs its clients' commands against it directly.
+//
+// The world lock: every worker holds it shared while it runs a batch of commands; the few
+// commands that must see every shard at once (EXEC, MSETNX, RENAME, FLUSHALL, CONFIG SET...)
+// take it exclusively, which is what makes them atomic, as a single-threaded Redis is.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/rw_spinlock.h"
+#include "kvcache/cache.h"
+#include "protocol/request_parser.h"
+#include "server/command.h"
+#include "server/config.h"
+
+namespace kvcache::server {
+
+class Connection;
+
+// Counters of one worker, written by it alone, summed by INFO (relaxed atomics: no RMW).
+struct WorkerStats {
+  struct PerCommand {
+    std::atomic<uint64_t> calls{0}, usec{0}, failed{0}, rejected{0};
+  };
+  std::atomic<uint64_t> commands{0};
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> net_input_bytes{0};
+  std::atomic<uint64_t> net_output_bytes{0};
+  std::atomic<uint64_t> clients{0};
+  std::unique_ptr<PerCommand[]> per_command;
+
+  static void Add(std::atomic<uint64_t>& c, uint64_t n) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+class Worker {
+ public:
+  Worker(Server& server, int index);
+  ~Worker();
+  // REQUIRES: the sockets are bound and listening (non-blocking).
+  Status Start(std::vector<int> listen_fds);
+  void Wake();  // async-signal-safe
+  void Join();
+  int index() const { return index_; }
+  WorkerStats& stats() { return stats_; }
+
+ private:
+  void Run();
+  void Accept(int listen_fd);
+  void Close(Connection* c);
+  void UpdateInterest(Connection* c);
+  void Cron();
+
+  Server& server_;
+  int index_;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  std::vector<int> listen_fds_;
+  std::thread thread_;
+  std::unordered_map<int, std::unique_ptr<Connection>> conns_;
+  std::unordered_map<int, uint32_t> interest_;
+  WorkerStats stats_;
+};
+
+// What CLIENT LIST shows of a connection and what CLIENT KILL needs to reach it.
+struct ClientInfo {
+  Connection* conn;
+  Worker* worker;
+};
+
+class Server {
+ public:
+  explicit Server(const ServerConfig& config);
+  ~Server();
+
+  // Builds the cache. For tests that run commands in-process, nothing else is needed; they
+  // may give the cache a clock.
+  Status Init(std::function<int64_t()> clock = nullptr);
+  // Binds and starts the workers; logs one line when ready. REQUIRES: Init().
+  Status Start();
+  // Blocks until shutdown is requested, then stops the workers.
+  void Wait();
+  // Async-signal-safe.
+  void RequestShutdown();
+  bool shutting_down() const { return shutdown_.load(std::memory_order_relaxed); }
+
+  // Runs one command for a connection (parsing done). Writes exactly one reply.
+  void Execute(Connection& conn, std::span<const std::string_view> args);
+
+  Cache& cache() { return *cache_; }
+  ServerConfig& config() { return config_; }
+  const CommandRegistry& commands() const { return commands_; }
+  internal::RwSpinLock& world() { return world_; }
+  protocol::ParserLimits& parser_limits() { return parser_limits_; }
+  std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
+  WorkerStats& stats_for(Worker* w) { return w != nullptr ? w->stats() : local_stats_; }
+  const std::string& engine_policy() const { return engine_policy_; }
+  bool evicting() const { return evict_; }
+  int64_t start_ms() const { return start_ms_; }
+  int listening_port() const { return port_; }
+
+  uint64_t NextClientId() { return next_client_id_.fetch_add(1, std::memory_order_relaxed); }
+  void RegisterClient(Connection* c, Worker* w);
+  void UnregisterClient(Connection* c);
+  // Calls fn(conn, worker) for every client under the registry lock.
+  template <typename Fn>
+  void ForEachClient(Fn&& fn) {
+    std::lock_guard<std::mutex> l(clients_mu_);
+    for (auto& [id, info] : clients_) fn(info.conn, info.worker);
+  }
+  size_t client_count() {
+    std::lock_guard<std::mutex> l(clients_mu_);
+    return clients_.size();
+  }
+  // Whether a connection from this peer must be refused by protected mode.
+  bool ProtectedModeRefuses(const std::string& peer_ip) const;
+  // Applies settings whose change has effects beyond the table (logging, parser limits).
+  void ApplyConfig();
+
+ private:
+  void ExecuteLocked(Connection& conn, const CommandSpec& spec,
+                     std::span<const std::string_view> args);
+
+  ServerConfig config_;
+  std::unique_ptr<Cache> cache_;
+  std::string engine_policy_;
+  bool evict_ = true;
+  CommandRegistry commands_;
+  internal::RwSpinLock world_;
+  protocol::ParserLimits parser_limits_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<int> listen_fds_;
+  WorkerStats local_stats_;  // for in-process connections without a worker
+  std::atomic<bool> shutdown_{false};
+  int shutdown_pipe_[2] = {-1, -1};
+  std::atomic<uint64_t> next_client_id_{1};
+  std::mutex clients_mu_;
+  std::unordered_map<uint64_t, ClientInfo> clients_;
+  int64_t start_ms_ = 0;
+  int port_ = 0;
+  friend class Worker;
+};
+
+// Called by EXEC to run queued commands while the world lock is already exclusive.
+void ExecuteQueued(Server& server, Connection& conn, std::span<const std::string_view> args);
+
+}  // namespace kvcache::server

@@ -1,0 +1,721 @@
+// Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT, COMMAND,
+// INFO, CONFIG, DBSIZE, TIME, MEMORY, DEBUG, SHUTDOWN.
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "server/command.h"
+#include "server/connection.h"
+#include "server/glob.h"
+#include "server/log.h"
+#include "server/server.h"
+
+namespace kvcache::server {
+namespace {
+
+// What clients see as the server: Redis 7.0's protocol and commands (clients check this
+// version for features); INFO also names kvcache and its own version.
+constexpr const char* kRedisVersion = "7.0.15";
+constexpr const char* kKvcacheVersion = "0.1.0";
+
+bool ValidClientName(std::string_view name) {
+  for (char ch : name) {
+    if (ch < '!' || ch > '~') return false;  // Redis: no spaces, newlines or specials
+  }
+  return true;
+}
+
+// ---- connection
+
+void CmdPing(CommandContext& c) {
+  if (c.argc() > 2) return c.reply.Error("ERR wrong number of arguments for 'ping' command");
+  if (c.argc() == 2) return c.reply.Bulk(c.arg(1));
+  c.reply.SimpleString("PONG");
+}
+
+void CmdEcho(CommandContext& c) { c.reply.Bulk(c.arg(1)); }
+
+bool CheckPassword(CommandContext& c, std::string_view user, std::string_view pass) {
+  const std::string& want = c.server.config().requirepass;
+  if (!EqualsIgnoreCase(user, "default") || want.empty() || pass != want) {
+    c.reply.Error("WRONGPASS invalid username-password pair or user is disabled.");
+    return false;
+  }
+  c.conn.authenticated = true;
+  return true;
+}
+
+void CmdAuth(CommandContext& c) {
+  if (c.argc() > 3) return c.ErrorSyntax();
+  if (c.server.config().requirepass.empty() && c.argc() == 2) {
+    return c.reply.Error(
+        "ERR AUTH <password> called without any password configured for the default user. "
+        "Are you sure your configuration is correct?");
+  }
+  std::string_view user = c.argc() == 3 ? c.arg(1) : "default";
+  if (CheckPassword(c, user, c.args.back())) c.reply.SimpleString("OK");
+}
+
+void CmdHello(CommandContext& c) {
+  int64_t version = c.reply.resp_version();
+  size_t i = 1;
+  if (c.argc() >= 2) {
+    if (!ParseInt64(c.arg(1), &version)) {
+      return c.reply.Error("ERR Protocol version is not an integer or out of range");
+    }
+    if (version < 2 || version > 3) return c.reply.Error("NOPROTO unsupported protocol version");
+    i = 2;
+  }
+  std::string_view setname;
+  bool has_setname = false;
+  for (; i < c.argc(); ++i) {
+    if (EqualsIgnoreCase(c.arg(i), "AUTH") && i + 2 < c.argc()) {
+      if (!CheckPassword(c, c.arg(i + 1), c.arg(i + 2))) return;
+      i += 2;
+    } else if (EqualsIgnoreCase(c.arg(i), "SETNAME") && i + 1 < c.argc()) {
+      setname = c.arg(++i);
+      has_setname = true;
+    } else {
+      return c.reply.Error(std::string("ERR Syntax error in HELLO option '") +
+                           std::string(c.arg(i)) + "'");
+    }
+  }
+  if (!c.conn.authenticated) {
+    return c.reply.Error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+        "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+        "select the RESP protocol version at the same time");
+  }
+  if (has_setname) {
+    if (!ValidClientName(setname)) {
+      return c.reply.Error(
+          "ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+    c.conn.name.assign(setname);
+  }
+  c.reply.set_resp_version(static_cast<int>(version));
+  c.reply.MapHeader(7);
+  c.reply.Bulk("server");
+  c.reply.Bulk("redis");
+  c.reply.Bulk("version");
+  c.reply.Bulk(kRedisVersion);
+  c.reply.Bulk("proto");
+  c.reply.Integer(version);
+  c.reply.Bulk("id");
+  c.reply.Integer(static_cast<int64_t>(c.conn.id()));
+  c.reply.Bulk("mode");
+  c.reply.Bulk("standalone");
+  c.reply.Bulk("role");
+  c.reply.Bulk("master");
+  c.reply.Bulk("modules");
+  c.reply.ArrayHeader(0);
+}
+
+void CmdSelect(CommandContext& c) {
+  int64_t db;
+  if (!ParseInt64(c.arg(1), &db)) return c.ErrorNotInteger();
+  if (db < 0 || db >= c.server.config().databases) {
+    return c.reply.Error("ERR DB index is out of range");
+  }
+  c.conn.db = static_cast<uint8_t>(db);
+  c.reply.SimpleString("OK");
+}
+
+void CmdQuit(CommandContext& c) {
+  c.reply.SimpleString("OK");
+  c.conn.close_after_reply = true;
+}
+
+void CmdReset(CommandContext& c) {
+  c.conn.db = 0;
+  c.conn.in_multi = false;
+  c.conn.multi_failed = false;
+  c.conn.queued.clear();
+  c.conn.name.clear();
+  c.conn.authenticated = c.server.config().requirepass.empty();
+  c.reply.set_resp_version(2);
+  c.reply.SimpleString("RESET");
+}
+
+// ---- CLIENT
+
+std::string ClientLine(Server& s, Connection* conn, int64_t now) {
+  char buf[1024];
+  std::snprintf(buf, sizeof(buf),
+                "id=%" PRIu64 " addr=%s laddr=%s fd=%d name=%s age=%" PRId64 " idle=%" PRId64
+                " flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu "
+                "argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r "
+                "cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
+                conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(),
+                conn->name.c_str(), (now - conn->created_ms) / 1000,
+                (now - conn->last_active_ms) / 1000, conn->in_multi ? "x" : "N", conn->db,
+                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1,
+                conn->input_buffered(), conn->input_capacity() - conn->input_buffered(),
+                conn->input_capacity(), conn->reply().PendingBytes(),
+                conn->input_capacity() + conn->reply().AllocatedBytes(),
+                conn->last_command.empty() ? "NULL" : conn->last_command.c_str(),
+                conn->reply().resp_version(), conn->lib_name.c_str(), conn->lib_ver.c_str());
+  return buf;
+}
+
+void CmdClient(CommandContext& c) {
+  std::string_view sub = c.arg(1);
+  auto arity = [&](size_t n) {
+    if (c.argc() != n) {
+      c.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
+                    std::string(sub) + "'. Try CLIENT HELP.");
+      return false;
+    }
+    return true;
+  };
+  if (EqualsIgnoreCase(sub, "ID")) {
+    if (arity(2)) c.reply.Integer(static_cast<int64_t>(c.conn.id()));
+  } else if (EqualsIgnoreCase(sub, "SETNAME")) {
+    if (!arity(3)) return;
+    if (!ValidClientName(c.arg(2))) {
+      return c.reply.Error(
+          "ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+    c.conn.name.assign(c.arg(2));
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "GETNAME")) {
+    if (!arity(2)) return;
+    if (c.conn.name.empty()) return c.reply.Null();
+    c.reply.Bulk(c.conn.name);
+  } else if (EqualsIgnoreCase(sub, "SETINFO")) {
+    if (!arity(4)) return;
+    if (EqualsIgnoreCase(c.arg(2), "LIB-NAME")) {
+      c.conn.lib_name.assign(c.arg(3));
+    } else if (EqualsIgnoreCase(c.arg(2), "LIB-VER")) {
+      c.conn.lib_ver.assign(c.arg(3));
+    } else {
+      return c.reply.Error("ERR Unrecognized option '" + std::string(c.arg(2)) + "'");
+    }
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "INFO")) {
+    if (arity(2)) c.reply.Verbatim("txt", ClientLine(c.server, &c.conn, c.NowMs()));
+  } else if (EqualsIgnoreCase(sub, "LIST")) {
+    std::string out;
+    const int64_t now = c.NowMs();
+    c.server.ForEachClient([&](Connection* conn, Worker*) {
+      // Other workers' connections: their fields are read while those workers may change them;
+      // CLIENT LIST is a diagnostic snapshot, as in Redis.
+      out += ClientLine(c.server, conn, now);
+    });
+    c.reply.Verbatim("txt", out);
+  } else if (EqualsIgnoreCase(sub, "KILL")) {
+    // CLIENT KILL addr (old form) or CLIENT KILL ID id | ADDR addr | LADDR addr ...
+    std::string addr, laddr;
+    int64_t id = -1;
+    bool old_form = c.argc() == 3;
+    if (old_form) {
+      addr.assign(c.arg(2));
+    } else {
+      if (c.argc() % 2 != 0) return c.ErrorSyntax();
+      for (size_t i = 2; i + 1 < c.argc(); i += 2) {
+        if (EqualsIgnoreCase(c.arg(i), "ID")) {
+          if (!ParseInt64(c.arg(i + 1), &id)) {
+            return c.reply.Error("ERR client-id should be greater than 0");
+          }
+        } else if (EqualsIgnoreCase(c.arg(i), "ADDR")) {
+          addr.assign(c.arg(i + 1));
+        } else if (EqualsIgnoreCase(c.arg(i), "LADDR")) {
+          laddr.assign(c.arg(i + 1));
+        } else if (EqualsIgnoreCase(c.arg(i), "SKIPME") || EqualsIgnoreCase(c.arg(i), "TYPE") ||
+                   EqualsIgnoreCase(c.arg(i), "USER") || EqualsIgnoreCase(c.arg(i), "MAXAGE")) {
+          continue;
+        } else {
+          return c.ErrorSyntax();
+        }
+      }
+    }
+    int64_t killed = 0;
+    c.server.ForEachClient([&](Connection* conn, Worker* w) {
+      if ((id >= 0 && conn->id() != static_cast<uint64_t>(id)) ||
+          (!addr.empty() && conn->peer != addr) || (!laddr.empty() && conn->local != laddr)) {
+        return;
+      }
+      if (conn == &c.conn) {
+        c.conn.close_after_reply = true;
+      } else {
+        conn->kill_requested.store(true, std::memory_order_relaxed);
+        if (w != nullptr) w->Wake();
+      }
+      ++killed;
+    });
+    if (old_form) {
+      if (killed == 0) return c.reply.Error("ERR No such client");
+      return c.reply.SimpleString("OK");
+    }
+    c.reply.Integer(killed);
+  } else if (EqualsIgnoreCase(sub, "NO-EVICT") || EqualsIgnoreCase(sub, "NO-TOUCH")) {
+    if (arity(3)) c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "HELP")) {
+    const char* lines[] = {"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                           "ID", "    Return the ID of the current connection.",
+                           "GETNAME", "    Return the name of the current connection.",
+                           "SETNAME <name>", "    Assign the name <name> to the current connection.",
+                           "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library info.",
+                           "INFO", "    Return information about the current client connection.",
+                           "LIST", "    Return information about client connections.",
+                           "KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port>",
+                           "    Kill connections.",
+                           "HELP", "    Print this help."};
+    c.reply.ArrayHeader(std::size(lines));
+    for (const char* l : lines) c.reply.SimpleString(l);
+  } else {
+    c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try CLIENT HELP.");
+  }
+}
+
+// ---- COMMAND
+
+std::vector<const char*> FlagNames(uint32_t f) {
+  std::vector<const char*> out;
+  if (f & cmd::kWrite) out.push_back("write");
+  if (f & cmd::kReadOnly) out.push_back("readonly");
+  if (f & cmd::kDenyOom) out.push_back("denyoom");
+  if (f & cmd::kAdmin) out.push_back("admin");
+  if (f & cmd::kFast) out.push_back("fast");
+  if (f & cmd::kNoAuth) out.push_back("no_auth");
+  if (f & cmd::kNoMulti) out.push_back("no_multi");
+  if (f & cmd::kLoading) out.push_back("loading");
+  if (f & cmd::kStale) out.push_back("stale");
+  return out;
+}
+
+void CommandInfo(CommandContext& c, const CommandSpec& s) {
+  c.reply.ArrayHeader(10);
+  c.reply.Bulk(s.name);
+  c.reply.Integer(s.arity);
+  std::vector<const char*> flags = FlagNames(s.flags);
+  c.reply.SetHeader(flags.size());
+  for (const char* f : flags) c.reply.SimpleString(f);
+  c.reply.Integer(s.first_key);
+  c.reply.Integer(s.last_key);
+  c.reply.Integer(s.key_step);
+  c.reply.SetHeader(1);
+  c.reply.SimpleString(std::string("@") + s.group);
+  c.reply.SetHeader(0);  // tips
+  c.reply.ArrayHeader(0);  // key specifications
+  c.reply.ArrayHeader(0);  // subcommands
+}
+
+void CommandDocs(CommandContext& c, const CommandSpec& s) {
+  c.reply.Bulk(s.name);
+  c.reply.MapHeader(3);
+  c.reply.Bulk("summary");
+  c.reply.Bulk(s.summary);
+  c.reply.Bulk("since");
+  c.reply.Bulk("1.0.0");
+  c.reply.Bulk("group");
+  c.reply.Bulk(s.group);
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+void CmdCommand(CommandContext& c) {
+  const auto& all = c.server.commands().all();
+  if (c.argc() == 1) {
+    c.reply.ArrayHeader(all.size());
+    for (const CommandSpec& s : all) CommandInfo(c, s);
+    return;
+  }
+  std::string_view sub = c.arg(1);
+  if (EqualsIgnoreCase(sub, "COUNT") && c.argc() == 2) {
+    c.reply.Integer(static_cast<int64_t>(all.size()));
+  } else if (EqualsIgnoreCase(sub, "LIST") && c.argc() == 2) {
+    c.reply.ArrayHeader(all.size());
+    for (const CommandSpec& s : all) c.reply.Bulk(s.name);
+  } else if (EqualsIgnoreCase(sub, "INFO")) {
+    if (c.argc() == 2) {
+      c.reply.ArrayHeader(all.size());
+      for (const CommandSpec& s : all) CommandInfo(c, s);
+      return;
+    }
+    c.reply.ArrayHeader(c.argc() - 2);
+    for (size_t i = 2; i < c.argc(); ++i) {
+      const CommandSpec* s = c.server.commands().Find(Lower(c.arg(i)));
+      if (s == nullptr) {
+        c.reply.NullArray();
+      } else {
+        CommandInfo(c, *s);
+      }
+    }
+  } else if (EqualsIgnoreCase(sub, "DOCS")) {
+    std::vector<const CommandSpec*> chosen;
+    if (c.argc() == 2) {
+      for (const CommandSpec& s : all) chosen.push_back(&s);
+    } else {
+      for (size_t i = 2; i < c.argc(); ++i) {
+        if (const CommandSpec* s = c.server.commands().Find(Lower(c.arg(i)))) chosen.push_back(s);
+      }
+    }
+    c.reply.MapHeader(chosen.size());
+    for (const CommandSpec* s : chosen) CommandDocs(c, *s);
+  } else {
+    c.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
+                  std::string(sub) + "'. Try COMMAND HELP.");
+  }
+}
+
+// ---- INFO
+
+std::string Human(uint64_t bytes) {
+  char buf[64];
+  const char* units[] = {"B", "K", "M", "G", "T"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  if (u == 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 "B", bytes);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.2f%s", v, units[u]);
+  }
+  return buf;
+}
+
+uint64_t RssBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+struct Totals {
+  uint64_t commands = 0, connections = 0, rejected = 0, in = 0, out = 0;
+};
+
+Totals SumWorkers(Server& s) {
+  Totals t;
+  auto add = [&](WorkerStats& w) {
+    t.commands += w.commands.load(std::memory_order_relaxed);
+    t.connections += w.connections.load(std::memory_order_relaxed);
+    t.rejected += w.rejected_connections.load(std::memory_order_relaxed);
+    t.in += w.net_input_bytes.load(std::memory_order_relaxed);
+    t.out += w.net_output_bytes.load(std::memory_order_relaxed);
+  };
+  for (auto& w : s.workers()) add(w->stats());
+  add(s.stats_for(nullptr));
+  return t;
+}
+
+void AppendField(std::string* out, const char* name, const std::string& value) {
+  out->append(name).append(":").append(value).append("\r\n");
+}
+void AppendField(std::string* out, const char* name, uint64_t value) {
+  AppendField(out, name, std::to_string(value));
+}
+
+std::string InfoText(CommandContext& c, const std::vector<std::string>& sections) {
+  auto wanted = [&](const char* name, bool by_default) {
+    if (sections.empty()) return by_default;
+    for (const std::string& s : sections) {
+      if (s == name || s == "all" || s == "everything" || (s == "default" && by_default)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  Server& s = c.server;
+  const int64_t now = c.NowMs();
+  const CacheStats cs = s.cache().Stats();
+  const Totals t = SumWorkers(s);
+  std::string out;
+  if (wanted("server", true)) {
+    out += "# Server\r\n";
+    AppendField(&out, "redis_version", kRedisVersion);
+    AppendField(&out, "kvcache_version", kKvcacheVersion);
+    AppendField(&out, "redis_mode", "standalone");
+    AppendField(&out, "os", "Linux");
+    AppendField(&out, "arch_bits", 64);
+    AppendField(&out, "multiplexing_api", "epoll");
+    AppendField(&out, "process_id", static_cast<uint64_t>(getpid()));
+    AppendField(&out, "tcp_port", static_cast<uint64_t>(s.listening_port()));
+    AppendField(&out, "server_time_usec", static_cast<uint64_t>(now) * 1000);
+    AppendField(&out, "uptime_in_seconds", static_cast<uint64_t>((now - s.start_ms()) / 1000));
+    AppendField(&out, "uptime_in_days", static_cast<uint64_t>((now - s.start_ms()) / 86400000));
+    AppendField(&out, "hz", static_cast<uint64_t>(s.config().hz));
+    AppendField(&out, "io_threads_active", s.workers().size() > 1 ? 1 : 0);
+    AppendField(&out, "kvcache_workers", s.workers().size());
+    AppendField(&out, "kvcache_shards", s.cache().shard_count());
+    out += "\r\n";
+  }
+  if (wanted("clients", true)) {
+    out += "# Clients\r\n";
+    AppendField(&out, "connected_clients", s.client_count());
+    AppendField(&out, "maxclients", static_cast<uint64_t>(s.config().maxclients));
+    AppendField(&out, "blocked_clients", 0);
+    AppendField(&out, "tracking_clients", 0);
+    out += "\r\n";
+  }
+  if (wanted("memory", true)) {
+    const uint64_t rss = RssBytes();
+    out += "# Memory\r\n";
+    AppendField(&out, "used_memory", cs.bytes);
+    AppendField(&out, "used_memory_human", Human(cs.bytes));
+    AppendField(&out, "used_memory_rss", rss);
+    AppendField(&out, "used_memory_rss_human", Human(rss));
+    AppendField(&out, "maxmemory", static_cast<uint64_t>(s.config().maxmemory));
+    AppendField(&out, "maxmemory_human", Human(static_cast<uint64_t>(s.config().maxmemory)));
+    AppendField(&out, "maxmemory_policy", s.evicting() ? s.engine_policy() : "noeviction");
+    char ratio[32];
+    std::snprintf(ratio, sizeof(ratio), "%.2f",
+                  cs.bytes == 0 ? 1.0 : static_cast<double>(rss) / static_cast<double>(cs.bytes));
+    AppendField(&out, "mem_fragmentation_ratio", ratio);
+    AppendField(&out, "mem_allocator", "kvcache-slab");
+    AppendField(&out, "kvcache_item_bytes", cs.item_bytes);
+    AppendField(&out, "kvcache_pinned_bytes", cs.pinned_bytes);
+    AppendField(&out, "kvcache_items", cs.items);
+    out += "\r\n";
+  }
+  if (wanted("persistence", true)) {
+    out += "# Persistence\r\n";
+    AppendField(&out, "loading", 0);
+    AppendField(&out, "async_loading", 0);
+    AppendField(&out, "rdb_changes_since_last_save", 0);
+    AppendField(&out, "rdb_bgsave_in_progress", 0);
+    AppendField(&out, "aof_enabled", 0);
+    out += "\r\n";
+  }
+  if (wanted("stats", true)) {
+    out += "# Stats\r\n";
+    AppendField(&out, "total_connections_received", t.connections);
+    AppendField(&out, "total_commands_processed", t.commands);
+    AppendField(&out, "total_net_input_bytes", t.in);
+    AppendField(&out, "total_net_output_bytes", t.out);
+    AppendField(&out, "rejected_connections", t.rejected);
+    AppendField(&out, "expired_keys", cs.expirations);
+    AppendField(&out, "evicted_keys", cs.evictions);
+    AppendField(&out, "keyspace_hits", cs.hits);
+    AppendField(&out, "keyspace_misses", cs.misses);
+    out += "\r\n";
+  }
+  if (wanted("replication", true)) {
+    out += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n";
+  }
+  if (wanted("cpu", true)) {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    char buf[64];
+    out += "# CPU\r\n";
+    std::snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_stime.tv_sec),
+                  static_cast<long>(ru.ru_stime.tv_usec));
+    AppendField(&out, "used_cpu_sys", buf);
+    std::snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_utime.tv_sec),
+                  static_cast<long>(ru.ru_utime.tv_usec));
+    AppendField(&out, "used_cpu_user", buf);
+    out += "\r\n";
+  }
+  if (wanted("commandstats", false)) {
+    out += "# Commandstats\r\n";
+    const auto& all = s.commands().all();
+    for (const CommandSpec& spec : all) {
+      uint64_t calls = 0, usec = 0, failed = 0, rejected = 0;
+      auto add = [&](WorkerStats& w) {
+        auto& pc = w.per_command[spec.id];
+        calls += pc.calls.load(std::memory_order_relaxed);
+        usec += pc.usec.load(std::memory_order_relaxed);
+        failed += pc.failed.load(std::memory_order_relaxed);
+        rejected += pc.rejected.load(std::memory_order_relaxed);
+      };
+      for (auto& w : s.workers()) add(w->stats());
+      add(s.stats_for(nullptr));
+      if (calls == 0 && rejected == 0) continue;
+      char buf[256];
+      std::snprintf(buf, sizeof(buf),
+                    "cmdstat_%s:calls=%" PRIu64 ",usec=%" PRIu64 ",usec_per_call=%.2f,"
+                    "rejected_calls=%" PRIu64 ",failed_calls=%" PRIu64 "\r\n",
+                    spec.name, calls, usec, calls ? double(usec) / double(calls) : 0.0, rejected,
+                    failed);
+      out += buf;
+    }
+    out += "\r\n";
+  }
+  if (wanted("keyspace", true)) {
+    out += "# Keyspace\r\n";
+    for (int64_t db = 0; db < s.config().databases; ++db) {
+      KeySpaceStats k = s.cache().KeySpace(static_cast<uint8_t>(db));
+      if (k.items == 0) continue;
+      out += "db" + std::to_string(db) + ":keys=" + std::to_string(k.items) +
+             ",expires=" + std::to_string(k.expiring) + ",avg_ttl=0\r\n";
+    }
+    out += "\r\n";
+  }
+  // Sections are separated by a blank line; the text ends after the last field's line.
+  if (out.size() >= 4 && out.compare(out.size() - 4, 4, "\r\n\r\n") == 0) {
+    out.resize(out.size() - 2);
+  }
+  return out;
+}
+
+void CmdInfo(CommandContext& c) {
+  std::vector<std::string> sections;
+  for (size_t i = 1; i < c.argc(); ++i) sections.push_back(Lower(c.arg(i)));
+  c.reply.Verbatim("txt", InfoText(c, sections));
+}
+
+// ---- CONFIG
+
+void CmdConfig(CommandContext& c) {
+  std::string_view sub = c.arg(1);
+  if (EqualsIgnoreCase(sub, "GET")) {
+    if (c.argc() < 3) {
+      return c.reply.Error("ERR wrong number of arguments for 'config|get' command");
+    }
+    std::vector<const ConfigEntry*> found;
+    for (const ConfigEntry& e : ConfigTable()) {
+      for (size_t i = 2; i < c.argc(); ++i) {
+        if (GlobMatch(c.arg(i), e.name, true)) {
+          found.push_back(&e);
+          break;
+        }
+      }
+    }
+    c.reply.MapHeader(found.size());
+    for (const ConfigEntry* e : found) {
+      c.reply.Bulk(e->name);
+      if (std::string_view(e->name) == "maxmemory-policy") {
+        c.reply.Bulk(c.server.evicting() ? c.server.engine_policy() : "noeviction");
+      } else {
+        c.reply.Bulk(e->get(c.server.config()));
+      }
+    }
+  } else if (EqualsIgnoreCase(sub, "SET")) {
+    if (c.argc() < 4 || c.argc() % 2 != 0) {
+      return c.reply.Error("ERR wrong number of arguments for 'config|set' command");
+    }
+    ServerConfig updated = c.server.config();
+    for (size_t i = 2; i < c.argc(); i += 2) {
+      const ConfigEntry* e = FindConfig(c.arg(i));
+      if (e == nullptr) {
+        return c.reply.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
+                             std::string(c.arg(i)) + "'");
+      }
+      if (!e->mutable_at_runtime) {
+        return c.reply.Error(std::string("ERR CONFIG SET failed (possibly related to argument '") +
+                             e->name + "') - can't set immutable config");
+      }
+      Status st = e->set(&updated, c.arg(i + 1));
+      if (!st.ok()) {
+        return c.reply.Error(std::string("ERR CONFIG SET failed (possibly related to argument '") +
+                             e->name + "') - " + st.message());
+      }
+    }
+    c.server.config() = updated;  // under the exclusive world lock
+    c.server.ApplyConfig();
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "RESETSTAT") && c.argc() == 2) {
+    auto reset = [&](WorkerStats& w) {
+      for (size_t i = 0; i < c.server.commands().all().size(); ++i) {
+        w.per_command[i].calls = 0;
+        w.per_command[i].usec = 0;
+        w.per_command[i].failed = 0;
+        w.per_command[i].rejected = 0;
+      }
+      w.commands = 0;
+      w.connections = 0;
+      w.rejected_connections = 0;
+      w.net_input_bytes = 0;
+      w.net_output_bytes = 0;
+    };
+    for (auto& w : c.server.workers()) reset(w->stats());
+    reset(c.server.stats_for(nullptr));
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "REWRITE")) {
+    c.reply.Error("ERR The server is running without a config file");
+  } else {
+    c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try CONFIG HELP.");
+  }
+}
+
+// ---- the rest
+
+void CmdDbSize(CommandContext& c) {
+  c.reply.Integer(static_cast<int64_t>(c.cache.KeySpace(c.db()).items));
+}
+
+void CmdTime(CommandContext& c) {
+  timeval tv{};
+  gettimeofday(&tv, nullptr);
+  c.reply.ArrayHeader(2);
+  c.reply.Bulk(std::to_string(tv.tv_sec));
+  c.reply.Bulk(std::to_string(tv.tv_usec));
+}
+
+void CmdMemory(CommandContext& c) {
+  std::string_view sub = c.arg(1);
+  if (EqualsIgnoreCase(sub, "USAGE")) {
+    if (c.argc() != 3 && !(c.argc() == 5 && EqualsIgnoreCase(c.arg(3), "SAMPLES"))) {
+      return c.ErrorSyntax();
+    }
+    int64_t bytes = -1;
+    std::string_view key = c.Key(2);
+    c.cache.Update(key, [&](const ItemView* cur, Mutation*) {
+      if (cur != nullptr) bytes = static_cast<int64_t>(cur->memory_bytes + 5);  // + index slot
+    });
+    if (bytes < 0) return c.reply.Null();
+    c.reply.Integer(bytes);
+  } else if (EqualsIgnoreCase(sub, "DOCTOR")) {
+    c.reply.Verbatim("txt", "Sam, I have no memory problems");
+  } else {
+    c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try MEMORY HELP.");
+  }
+}
+
+void CmdDebug(CommandContext& c) {
+  c.reply.Error("ERR DEBUG " + std::string(c.arg(1)) + " is not supported by kvcache");
+}
+
+void CmdShutdown(CommandContext& c) {
+  for (size_t i = 1; i < c.argc(); ++i) {
+    std::string_view a = c.arg(i);
+    if (EqualsIgnoreCase(a, "ABORT")) return c.reply.Error("ERR No shutdown in progress.");
+    if (!EqualsIgnoreCase(a, "NOSAVE") && !EqualsIgnoreCase(a, "SAVE") &&
+        !EqualsIgnoreCase(a, "NOW") && !EqualsIgnoreCase(a, "FORCE")) {
+      return c.ErrorSyntax();
+    }
+  }
+  // Like Redis, no reply: the connection closes (clients treat that as success).
+  Log(LogLevel::kInfo, "User requested shutdown...");
+  c.conn.close_after_reply = true;
+  c.server.RequestShutdown();
+}
+
+}  // namespace
+
+void RegisterServerFamily(CommandRegistry* r) {
+  using namespace cmd;
+  const uint32_t kConn = kNoAuth | kFast | kLoading | kStale;
+  r->Add({"ping", -1, kFast, 0, 0, 0, CmdPing, "connection", "Returns the server's liveliness response."});
+  r->Add({"echo", 2, kFast, 0, 0, 0, CmdEcho, "connection", "Returns the given string."});
+  r->Add({"auth", -2, kConn | kNoMulti, 0, 0, 0, CmdAuth, "connection", "Authenticates the connection."});
+  r->Add({"hello", -1, kConn | kNoMulti, 0, 0, 0, CmdHello, "connection", "Handshakes with the Redis server."});
+  r->Add({"select", 2, kFast | kLoading | kStale, 0, 0, 0, CmdSelect, "connection", "Changes the selected database."});
+  r->Add({"quit", -1, kConn | kNoMulti, 0, 0, 0, CmdQuit, "connection", "Closes the connection."});
+  r->Add({"reset", 1, kConn | kNoMulti, 0, 0, 0, CmdReset, "connection", "Resets the connection."});
+  r->Add({"client", -2, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdClient, "connection", "A container for client connection commands."});
+  r->Add({"command", -1, kLoading | kStale, 0, 0, 0, CmdCommand, "server", "Returns detailed information about all commands."});
+  r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server", "Returns information and statistics about the server."});
+  r->Add({"config", -2, kAdmin | kNoMulti | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
+  r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
+  r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
+  r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
+  r->Add({"debug", -2, kAdmin | kNoMulti, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
+  r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});
+}
+
+}  // namespace kvcache::server

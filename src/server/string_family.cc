@@ -1,0 +1,461 @@
+// String commands: GET, SET and its options, counters, ranges, multi-key reads and writes.
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "server/command.h"
+#include "server/connection.h"
+#include "server/server.h"
+
+namespace kvcache::server {
+namespace {
+
+using Action = Mutation::Action;
+
+bool IsString(const ItemView* v) { return v == nullptr || v->kind == ValueKind::kString; }
+
+// ---- GET family
+
+void CmdGet(CommandContext& c) {
+  Handle h = c.cache.Get(c.Key(1));
+  if (!h) return c.reply.Null();
+  if (h.kind() != ValueKind::kString) return c.ErrorWrongType();
+  c.BulkFromHandle(std::move(h));
+}
+
+void CmdMGet(CommandContext& c) {
+  c.reply.ArrayHeader(c.argc() - 1);
+  for (size_t i = 1; i < c.argc(); ++i) {
+    Handle h = c.cache.Get(c.Key(i));
+    if (!h || h.kind() != ValueKind::kString) {
+      c.reply.Null();
+    } else {
+      c.BulkFromHandle(std::move(h));
+    }
+  }
+}
+
+void CmdStrlen(CommandContext& c) {
+  Handle h = c.cache.Get(c.Key(1));
+  if (h && h.kind() != ValueKind::kString) return c.ErrorWrongType();
+  c.reply.Integer(h ? static_cast<int64_t>(h.value().size()) : 0);
+}
+
+// Redis's GETRANGE index rules: negative counts from the end, clamped, empty if crossed.
+void CmdGetRange(CommandContext& c) {
+  int64_t start, end;
+  if (!ParseInt64(c.arg(2), &start) || !ParseInt64(c.arg(3), &end)) return c.ErrorNotInteger();
+  Handle h = c.cache.Get(c.Key(1));
+  if (h && h.kind() != ValueKind::kString) return c.ErrorWrongType();
+  std::string_view v = h ? h.value() : std::string_view();
+  const int64_t len = static_cast<int64_t>(v.size());
+  if (start < 0 && end < 0 && start > end) return c.reply.Bulk("");
+  if (start < 0) start = len + start;
+  if (end < 0) end = len + end;
+  if (start < 0) start = 0;
+  if (end < 0) end = 0;
+  if (end >= len) end = len - 1;
+  if (len == 0 || start > end) return c.reply.Bulk("");
+  c.reply.Bulk(v.substr(static_cast<size_t>(start), static_cast<size_t>(end - start + 1)));
+}
+
+// ---- expiry arguments shared by SET and GETEX
+
+enum class ExpiryKind { kNone, kEx, kPx, kExAt, kPxAt, kPersist, kKeepTtl };
+
+// Turns "EX 10" and friends into an absolute time; false with Redis's error on bad input.
+bool ResolveExpiry(CommandContext& c, ExpiryKind kind, std::string_view arg, const char* cmd,
+                   int64_t* at_ms) {
+  int64_t v;
+  if (!ParseInt64(arg, &v)) {
+    c.ErrorNotInteger();
+    return false;
+  }
+  const bool seconds = kind == ExpiryKind::kEx || kind == ExpiryKind::kExAt;
+  if (v <= 0 || (seconds && v > LLONG_MAX / 1000)) {
+    c.reply.Error(std::string("ERR invalid expire time in '") + cmd + "' command");
+    return false;
+  }
+  int64_t ms = seconds ? v * 1000 : v;
+  if (kind == ExpiryKind::kEx || kind == ExpiryKind::kPx) {
+    if (ms > LLONG_MAX - c.NowMs()) {
+      c.reply.Error(std::string("ERR invalid expire time in '") + cmd + "' command");
+      return false;
+    }
+    ms += c.NowMs();
+  }
+  *at_ms = ms;
+  return true;
+}
+
+// ---- SET family
+
+void CmdSet(CommandContext& c) {
+  WriteOptions o;
+  o.ttl = kNoExpiry;
+  bool get = false;
+  ExpiryKind expiry = ExpiryKind::kNone;
+  std::string_view expiry_arg;
+  for (size_t i = 3; i < c.argc(); ++i) {
+    std::string_view a = c.arg(i);
+    auto exp = [&](ExpiryKind k) {
+      if (expiry != ExpiryKind::kNone || i + 1 >= c.argc()) return false;
+      expiry = k;
+      expiry_arg = c.arg(++i);
+      return true;
+    };
+    bool ok = true;
+    if (EqualsIgnoreCase(a, "NX") && o.condition != WriteOptions::Condition::kIfPresent) {
+      o.condition = WriteOptions::Condition::kIfAbsent;
+    } else if (EqualsIgnoreCase(a, "XX") && o.condition != WriteOptions::Condition::kIfAbsent) {
+      o.condition = WriteOptions::Condition::kIfPresent;
+    } else if (EqualsIgnoreCase(a, "GET")) {
+      get = true;
+    } else if (EqualsIgnoreCase(a, "KEEPTTL") && expiry == ExpiryKind::kNone) {
+      expiry = ExpiryKind::kKeepTtl;
+    } else if (EqualsIgnoreCase(a, "EX")) {
+      ok = exp(ExpiryKind::kEx);
+    } else if (EqualsIgnoreCase(a, "PX")) {
+      ok = exp(ExpiryKind::kPx);
+    } else if (EqualsIgnoreCase(a, "EXAT")) {
+      ok = exp(ExpiryKind::kExAt);
+    } else if (EqualsIgnoreCase(a, "PXAT")) {
+      ok = exp(ExpiryKind::kPxAt);
+    } else {
+      ok = false;
+    }
+    if (!ok) return c.ErrorSyntax();
+  }
+  if (expiry == ExpiryKind::kKeepTtl) {
+    o.keep_ttl = true;
+  } else if (expiry != ExpiryKind::kNone) {
+    if (!ResolveExpiry(c, expiry, expiry_arg, "set", &o.expires_at_ms)) return;
+  }
+  const std::string_view key = c.Key(1);
+  const std::string_view value = c.arg(2);
+  if (!get) {
+    Status st = c.cache.Write(key, value, o);
+    if (st.IsNotFound()) return c.reply.Null();
+    if (!st.ok()) return c.ErrorFromStatus(st);
+    return c.reply.SimpleString("OK");
+  }
+  // SET ... GET: the old value must be a string, and the check and the write are one step.
+  bool wrong_type = false, had_old = false;
+  std::string old;
+  Status st = c.cache.Update(key, [&](const ItemView* cur, Mutation* m) {
+    if (!IsString(cur)) {
+      wrong_type = true;
+      return;
+    }
+    if (cur != nullptr) {
+      had_old = true;
+      old.assign(cur->value);
+    }
+    if ((o.condition == WriteOptions::Condition::kIfAbsent && cur != nullptr) ||
+        (o.condition == WriteOptions::Condition::kIfPresent && cur == nullptr)) {
+      return;
+    }
+    m->action = Action::kStore;
+    m->value.assign(value);
+    m->expires_at_ms = o.keep_ttl ? (cur ? cur->expires_at_ms : 0) : o.expires_at_ms;
+  });
+  if (wrong_type) return c.ErrorWrongType();
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  if (!had_old) return c.reply.Null();
+  c.reply.Bulk(old);
+}
+
+void CmdSetNx(CommandContext& c) {
+  WriteOptions o;
+  o.ttl = kNoExpiry;
+  o.condition = WriteOptions::Condition::kIfAbsent;
+  Status st = c.cache.Write(c.Key(1), c.arg(2), o);
+  if (st.IsNotFound()) return c.reply.Integer(0);
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Integer(1);
+}
+
+void SetWithExpiry(CommandContext& c, ExpiryKind kind, const char* name) {
+  WriteOptions o;
+  if (!ResolveExpiry(c, kind, c.arg(2), name, &o.expires_at_ms)) return;
+  Status st = c.cache.Write(c.Key(1), c.arg(3), o);
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.SimpleString("OK");
+}
+void CmdSetEx(CommandContext& c) { SetWithExpiry(c, ExpiryKind::kEx, "setex"); }
+void CmdPSetEx(CommandContext& c) { SetWithExpiry(c, ExpiryKind::kPx, "psetex"); }
+
+// GETSET, GETDEL and GETEX: read the old value and change the key in one step.
+void GetAndChange(CommandContext& c, std::string_view key,
+                  FunctionRef<void(const ItemView&, Mutation*)> change) {
+  bool wrong_type = false, found = false;
+  std::string old;
+  Status st = c.cache.Update(key, [&](const ItemView* cur, Mutation* m) {
+    if (!IsString(cur)) {
+      wrong_type = true;
+      return;
+    }
+    if (cur == nullptr) return;
+    found = true;
+    old.assign(cur->value);
+    change(*cur, m);
+  });
+  if (wrong_type) return c.ErrorWrongType();
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  if (!found) return c.reply.Null();
+  c.reply.Bulk(old);
+}
+
+void CmdGetSet(CommandContext& c) {
+  bool wrong_type = false, found = false;
+  std::string old;
+  std::string_view value = c.arg(2);
+  Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
+    if (!IsString(cur)) {
+      wrong_type = true;
+      return;
+    }
+    if (cur != nullptr) {
+      found = true;
+      old.assign(cur->value);
+    }
+    m->action = Action::kStore;
+    m->value.assign(value);
+  });
+  if (wrong_type) return c.ErrorWrongType();
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  if (!found) return c.reply.Null();
+  c.reply.Bulk(old);
+}
+
+void CmdGetDel(CommandContext& c) {
+  GetAndChange(c, c.Key(1), [](const ItemView&, Mutation* m) { m->action = Action::kErase; });
+}
+
+void CmdGetEx(CommandContext& c) {
+  ExpiryKind kind = ExpiryKind::kNone;
+  int64_t at = 0;
+  for (size_t i = 2; i < c.argc(); ++i) {
+    std::string_view a = c.arg(i);
+    ExpiryKind k = EqualsIgnoreCase(a, "EX")        ? ExpiryKind::kEx
+                   : EqualsIgnoreCase(a, "PX")      ? ExpiryKind::kPx
+                   : EqualsIgnoreCase(a, "EXAT")    ? ExpiryKind::kExAt
+                   : EqualsIgnoreCase(a, "PXAT")    ? ExpiryKind::kPxAt
+                   : EqualsIgnoreCase(a, "PERSIST") ? ExpiryKind::kPersist
+                                                    : ExpiryKind::kNone;
+    if (k == ExpiryKind::kNone || kind != ExpiryKind::kNone) return c.ErrorSyntax();
+    kind = k;
+    if (k != ExpiryKind::kPersist) {
+      if (i + 1 >= c.argc()) return c.ErrorSyntax();
+      if (!ResolveExpiry(c, k, c.arg(++i), "getex", &at)) return;
+    }
+  }
+  GetAndChange(c, c.Key(1), [&](const ItemView&, Mutation* m) {
+    if (kind == ExpiryKind::kNone) return;
+    m->action = Action::kSetExpiry;
+    m->expires_at_ms = at;  // 0 for PERSIST
+  });
+}
+
+// ---- MSET family: all keys at once (the world lock is exclusive for these).
+
+void CmdMSet(CommandContext& c) {
+  if (c.argc() % 2 != 1) {
+    return c.reply.Error("ERR wrong number of arguments for 'mset' command");
+  }
+  WriteOptions o;
+  o.ttl = kNoExpiry;
+  for (size_t i = 1; i < c.argc(); i += 2) {
+    Status st = c.cache.Write(c.Key(i), c.arg(i + 1), o);
+    if (!st.ok()) return c.ErrorFromStatus(st);
+  }
+  c.reply.SimpleString("OK");
+}
+
+void CmdMSetNx(CommandContext& c) {
+  if (c.argc() % 2 != 1) {
+    return c.reply.Error("ERR wrong number of arguments for 'msetnx' command");
+  }
+  for (size_t i = 1; i < c.argc(); i += 2) {
+    if (c.cache.Contains(c.Key(i))) return c.reply.Integer(0);
+  }
+  WriteOptions o;
+  o.ttl = kNoExpiry;
+  for (size_t i = 1; i < c.argc(); i += 2) {
+    Status st = c.cache.Write(c.Key(i), c.arg(i + 1), o);
+    if (!st.ok()) return c.ErrorFromStatus(st);
+  }
+  c.reply.Integer(1);
+}
+
+// ---- in-place edits
+
+void CmdAppend(CommandContext& c) {
+  const std::string_view suffix = c.arg(2);
+  const size_t limit = static_cast<size_t>(c.server.config().proto_max_bulk_len);
+  bool wrong_type = false, too_big = false;
+  size_t length = 0;
+  Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
+    if (!IsString(cur)) {
+      wrong_type = true;
+      return;
+    }
+    size_t old = cur ? cur->value.size() : 0;
+    if (old + suffix.size() > limit) {
+      too_big = true;
+      return;
+    }
+    m->action = Action::kStore;
+    m->value.reserve(old + suffix.size());
+    if (cur) m->value.assign(cur->value);
+    m->value.append(suffix);
+    m->expires_at_ms = cur ? cur->expires_at_ms : 0;
+    length = m->value.size();
+  });
+  if (wrong_type) return c.ErrorWrongType();
+  if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Integer(static_cast<int64_t>(length));
+}
+
+void CmdSetRange(CommandContext& c) {
+  int64_t offset;
+  if (!ParseInt64(c.arg(2), &offset)) return c.ErrorNotInteger();
+  if (offset < 0) return c.reply.Error("ERR offset is out of range");
+  const std::string_view piece = c.arg(3);
+  const uint64_t limit = static_cast<uint64_t>(c.server.config().proto_max_bulk_len);
+  bool wrong_type = false, too_big = false;
+  size_t length = 0;
+  Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
+    if (!IsString(cur)) {
+      wrong_type = true;
+      return;
+    }
+    length = cur ? cur->value.size() : 0;
+    if (piece.empty()) return;  // nothing to write (and no key created)
+    if (static_cast<uint64_t>(offset) + piece.size() > limit) {
+      too_big = true;
+      return;
+    }
+    m->action = Action::kStore;
+    if (cur) m->value.assign(cur->value);
+    if (m->value.size() < offset + piece.size()) m->value.resize(offset + piece.size(), '\0');
+    std::memcpy(m->value.data() + offset, piece.data(), piece.size());
+    m->expires_at_ms = cur ? cur->expires_at_ms : 0;
+    length = m->value.size();
+  });
+  if (wrong_type) return c.ErrorWrongType();
+  if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Integer(static_cast<int64_t>(length));
+}
+
+// ---- counters
+
+void IncrBy(CommandContext& c, int64_t delta) {
+  enum { kOk, kWrongType, kNotInteger, kOverflow } outcome = kOk;
+  int64_t result = 0;
+  Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
+    if (!IsString(cur)) {
+      outcome = kWrongType;
+      return;
+    }
+    int64_t v = 0;
+    if (cur != nullptr && !ParseInt64(cur->value, &v)) {
+      outcome = kNotInteger;
+      return;
+    }
+    if ((delta < 0 && v < 0 && delta < LLONG_MIN - v) ||
+        (delta > 0 && v > 0 && delta > LLONG_MAX - v)) {
+      outcome = kOverflow;
+      return;
+    }
+    result = v + delta;
+    m->action = Action::kStore;
+    m->value = std::to_string(result);
+    m->expires_at_ms = cur ? cur->expires_at_ms : 0;
+  });
+  if (outcome == kWrongType) return c.ErrorWrongType();
+  if (outcome == kNotInteger) return c.ErrorNotInteger();
+  if (outcome == kOverflow) return c.reply.Error("ERR increment or decrement would overflow");
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Integer(result);
+}
+
+void CmdIncr(CommandContext& c) { IncrBy(c, 1); }
+void CmdDecr(CommandContext& c) { IncrBy(c, -1); }
+void CmdIncrBy(CommandContext& c) {
+  int64_t d;
+  if (!ParseInt64(c.arg(2), &d)) return c.ErrorNotInteger();
+  IncrBy(c, d);
+}
+void CmdDecrBy(CommandContext& c) {
+  int64_t d;
+  if (!ParseInt64(c.arg(2), &d)) return c.ErrorNotInteger();
+  if (d == LLONG_MIN) return c.reply.Error("ERR decrement would overflow");
+  IncrBy(c, -d);
+}
+
+void CmdIncrByFloat(CommandContext& c) {
+  // Long double arithmetic and formatting, as Redis: "10.5" + "0.1" gives "10.6".
+  long double incr;
+  if (!ParseLongDouble(c.arg(2), &incr)) return c.ErrorNotFloat();
+  enum { kOk, kWrongType, kNotFloat, kNanOrInf } outcome = kOk;
+  std::string text;
+  Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
+    if (!IsString(cur)) {
+      outcome = kWrongType;
+      return;
+    }
+    long double v = 0;
+    if (cur != nullptr && !ParseLongDouble(cur->value, &v)) {
+      outcome = kNotFloat;
+      return;
+    }
+    long double r = v + incr;
+    if (std::isnan(r) || std::isinf(r)) {
+      outcome = kNanOrInf;
+      return;
+    }
+    text = FormatDouble(r);
+    m->action = Action::kStore;
+    m->value = text;
+    m->expires_at_ms = cur ? cur->expires_at_ms : 0;
+  });
+  if (outcome == kWrongType) return c.ErrorWrongType();
+  if (outcome == kNotFloat) return c.ErrorNotFloat();
+  if (outcome == kNanOrInf) return c.reply.Error("ERR increment would produce NaN or Infinity");
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Bulk(text);  // a bulk string in RESP3 too, as Redis does
+}
+
+}  // namespace
+
+void RegisterStringFamily(CommandRegistry* r) {
+  using namespace cmd;
+  const uint32_t kW = kWrite | kDenyOom;
+  r->Add({"get", 2, kReadOnly | kFast, 1, 1, 1, CmdGet, "string", "Returns the string value of a key."});
+  r->Add({"mget", -2, kReadOnly | kFast, 1, -1, 1, CmdMGet, "string", "Atomically returns the string values of one or more keys."});
+  r->Add({"strlen", 2, kReadOnly | kFast, 1, 1, 1, CmdStrlen, "string", "Returns the length of a string value."});
+  r->Add({"getrange", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring of the string stored at a key."});
+  r->Add({"substr", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring from a string value."});
+  r->Add({"set", -3, kW, 1, 1, 1, CmdSet, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."});
+  r->Add({"setnx", 3, kW | kFast, 1, 1, 1, CmdSetNx, "string", "Set the string value of a key only when the key doesn't exist."});
+  r->Add({"setex", 4, kW, 1, 1, 1, CmdSetEx, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."});
+  r->Add({"psetex", 4, kW, 1, 1, 1, CmdPSetEx, "string", "Sets both string value and expiration time in milliseconds of a key."});
+  r->Add({"getset", 3, kW | kFast, 1, 1, 1, CmdGetSet, "string", "Returns the previous string value of a key after setting it to a new value."});
+  r->Add({"getdel", 2, kWrite | kFast, 1, 1, 1, CmdGetDel, "string", "Returns the string value of a key after deleting the key."});
+  r->Add({"getex", -2, kWrite | kFast, 1, 1, 1, CmdGetEx, "string", "Returns the string value of a key after setting its expiration time."});
+  r->Add({"mset", -3, kW | kExclusive, 1, -1, 2, CmdMSet, "string", "Atomically creates or modifies the string values of one or more keys."});
+  r->Add({"msetnx", -3, kW | kExclusive, 1, -1, 2, CmdMSetNx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."});
+  r->Add({"append", 3, kW, 1, 1, 1, CmdAppend, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."});
+  r->Add({"setrange", 4, kW, 1, 1, 1, CmdSetRange, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."});
+  r->Add({"incr", 2, kW | kFast, 1, 1, 1, CmdIncr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"decr", 2, kW | kFast, 1, 1, 1, CmdDecr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"incrby", 3, kW | kFast, 1, 1, 1, CmdIncrBy, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"decrby", 3, kW | kFast, 1, 1, 1, CmdDecrBy, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"incrbyfloat", 3, kW | kFast, 1, 1, 1, CmdIncrByFloat, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."});
+}
+
+}  // namespace kvcache::server

@@ -1,0 +1,206 @@
+// String commands, in-process: every option, wrong arity, wrong type, bad numbers.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "server/test_client.h"
+
+namespace kvcache::server {
+namespace {
+
+class StringFamily : public ::testing::Test {
+ protected:
+  StringFamily() : t_(ServerConfig{}, [this] { return now_.load(); }) {}
+  std::string Run(const std::vector<std::string>& args) { return t_.Run(args).ToString(); }
+  // A hash under `key` in db 0, to check WRONGTYPE without depending on the hash commands.
+  void PutHash(const std::string& key) {
+    WriteOptions o;
+    o.kind = ValueKind::kHash;
+    ASSERT_TRUE(t_.server().cache().Write(std::string(1, '\0') + key, "x", o).ok());
+  }
+  std::atomic<int64_t> now_{1'700'000'000'000};
+  TestClient t_;
+};
+
+const char* kWrongType = "(error) WRONGTYPE Operation against a key holding the wrong kind of value";
+
+TEST_F(StringFamily, GetSet) {
+  EXPECT_EQ(Run({"GET", "k"}), "(nil)");
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"GET", "k"}), "v");
+  EXPECT_EQ(Run({"get", "k"}), "v") << "command names are case-insensitive";
+  EXPECT_EQ(Run({"SET", "k", ""}), "OK");
+  EXPECT_EQ(t_.Run({"GET", "k"}).type, Reply::kBulk);
+  EXPECT_EQ(Run({"GET"}), "(error) ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(Run({"SET", "k"}), "(error) ERR wrong number of arguments for 'set' command");
+  std::string big(1 << 20, 'b');
+  EXPECT_EQ(Run({"SET", "big", big}), "OK");
+  EXPECT_EQ(Run({"GET", "big"}), big);
+  PutHash("h");
+  EXPECT_EQ(Run({"GET", "h"}), kWrongType);
+  EXPECT_EQ(Run({"SET", "h", "now a string"}), "OK");
+  EXPECT_EQ(Run({"GET", "h"}), "now a string");
+}
+
+TEST_F(StringFamily, SetOptions) {
+  EXPECT_EQ(Run({"SET", "k", "1", "NX"}), "OK");
+  EXPECT_EQ(Run({"SET", "k", "2", "NX"}), "(nil)");
+  EXPECT_EQ(Run({"SET", "other", "2", "XX"}), "(nil)");
+  EXPECT_EQ(Run({"SET", "k", "3", "XX"}), "OK");
+  EXPECT_EQ(Run({"GET", "k"}), "3");
+  EXPECT_EQ(Run({"SET", "k", "4", "NX", "XX"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "4", "EX", "10", "PX", "100"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "4", "EX"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "4", "BOGUS"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "4", "EX", "0"}), "(error) ERR invalid expire time in 'set' command");
+  EXPECT_EQ(Run({"SET", "k", "4", "EX", "-1"}), "(error) ERR invalid expire time in 'set' command");
+  EXPECT_EQ(Run({"SET", "k", "4", "EX", "ten"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"GET", "k"}), "3") << "failed SETs change nothing";
+
+  EXPECT_EQ(Run({"SET", "k", "5", "EX", "10"}), "OK");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 10000);
+  EXPECT_EQ(Run({"SET", "k", "6", "PX", "1500"}), "OK");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 1500);
+  EXPECT_EQ(Run({"SET", "k", "7", "KEEPTTL"}), "OK");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 1500);
+  EXPECT_EQ(Run({"SET", "k", "8", "EXAT", std::to_string(now_ / 1000 + 100)}), "OK");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(),
+            (now_ / 1000 + 100) * 1000);
+  EXPECT_EQ(Run({"SET", "k", "9", "PXAT", std::to_string(now_ + 42)}), "OK");
+  EXPECT_EQ(Run({"SET", "k", "10"}), "OK");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), 0)
+      << "a plain SET clears the expiry";
+  EXPECT_EQ(Run({"SET", "k", "11", "PX", "100"}), "OK");
+  now_ += 100;
+  EXPECT_EQ(Run({"GET", "k"}), "(nil)");
+
+  EXPECT_EQ(Run({"SET", "g", "old"}), "OK");
+  EXPECT_EQ(Run({"SET", "g", "new", "GET"}), "old");
+  EXPECT_EQ(Run({"SET", "nothing", "new", "GET"}), "(nil)");
+  EXPECT_EQ(Run({"GET", "nothing"}), "new");
+  EXPECT_EQ(Run({"SET", "g", "newer", "NX", "GET"}), "new") << "NX fails, the old value returns";
+  EXPECT_EQ(Run({"GET", "g"}), "new");
+  PutHash("h");
+  EXPECT_EQ(Run({"SET", "h", "x", "GET"}), kWrongType);
+}
+
+TEST_F(StringFamily, SetNxSetExPSetEx) {
+  EXPECT_EQ(Run({"SETNX", "k", "a"}), "(integer) 1");
+  EXPECT_EQ(Run({"SETNX", "k", "b"}), "(integer) 0");
+  EXPECT_EQ(Run({"GET", "k"}), "a");
+  EXPECT_EQ(Run({"SETEX", "k", "5", "b"}), "OK");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 5000);
+  EXPECT_EQ(Run({"SETEX", "k", "0", "b"}), "(error) ERR invalid expire time in 'setex' command");
+  EXPECT_EQ(Run({"PSETEX", "k", "250", "c"}), "OK");
+  EXPECT_EQ(Run({"PSETEX", "k", "-5", "c"}), "(error) ERR invalid expire time in 'psetex' command");
+  EXPECT_EQ(Run({"SETEX", "k", "x", "c"}), "(error) ERR value is not an integer or out of range");
+}
+
+TEST_F(StringFamily, GetSetGetDelGetEx) {
+  EXPECT_EQ(Run({"GETSET", "k", "1"}), "(nil)");
+  EXPECT_EQ(Run({"GETSET", "k", "2"}), "1");
+  EXPECT_EQ(Run({"GETDEL", "k"}), "2");
+  EXPECT_EQ(Run({"GETDEL", "k"}), "(nil)");
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"GETEX", "k", "EX", "100"}), "v");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 100000);
+  EXPECT_EQ(Run({"GETEX", "k", "PERSIST"}), "v");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), 0);
+  EXPECT_EQ(Run({"GETEX", "k", "PX", "10", "EX", "5"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"GETEX", "k", "EX"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"GETEX", "missing", "EX", "5"}), "(nil)");
+  PutHash("h");
+  EXPECT_EQ(Run({"GETSET", "h", "x"}), kWrongType);
+  EXPECT_EQ(Run({"GETDEL", "h"}), kWrongType);
+  EXPECT_EQ(Run({"GETEX", "h"}), kWrongType);
+}
+
+TEST_F(StringFamily, MGetMSetMSetNx) {
+  EXPECT_EQ(Run({"MSET", "a", "1", "b", "2"}), "OK");
+  EXPECT_EQ(Run({"MSET", "a", "1", "b"}), "(error) ERR wrong number of arguments for 'mset' command");
+  PutHash("h");
+  EXPECT_EQ(Run({"MGET", "a", "b", "nope", "h"}), "[1, 2, (nil), (nil)]");
+  EXPECT_EQ(Run({"MSETNX", "a", "9", "c", "3"}), "(integer) 0");
+  EXPECT_EQ(Run({"GET", "c"}), "(nil)") << "MSETNX sets nothing when one key exists";
+  EXPECT_EQ(Run({"MSETNX", "c", "3", "d", "4"}), "(integer) 1");
+  EXPECT_EQ(Run({"MGET", "c", "d"}), "[3, 4]");
+}
+
+TEST_F(StringFamily, AppendStrlenGetRangeSetRange) {
+  EXPECT_EQ(Run({"APPEND", "k", "Hello"}), "(integer) 5");
+  EXPECT_EQ(Run({"APPEND", "k", " World"}), "(integer) 11");
+  EXPECT_EQ(Run({"STRLEN", "k"}), "(integer) 11");
+  EXPECT_EQ(Run({"STRLEN", "nope"}), "(integer) 0");
+  EXPECT_EQ(Run({"GETRANGE", "k", "0", "4"}), "Hello");
+  EXPECT_EQ(Run({"GETRANGE", "k", "-5", "-1"}), "World");
+  EXPECT_EQ(Run({"GETRANGE", "k", "5", "2"}), "");
+  EXPECT_EQ(Run({"GETRANGE", "k", "0", "100"}), "Hello World");
+  EXPECT_EQ(Run({"GETRANGE", "k", "-100", "2"}), "Hel");
+  EXPECT_EQ(Run({"GETRANGE", "nope", "0", "-1"}), "");
+  EXPECT_EQ(Run({"GETRANGE", "k", "a", "1"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SETRANGE", "k", "6", "Redis"}), "(integer) 11");
+  EXPECT_EQ(Run({"GET", "k"}), "Hello Redis");
+  EXPECT_EQ(Run({"SETRANGE", "pad", "3", "x"}), "(integer) 4");
+  EXPECT_EQ(Run({"GET", "pad"}), std::string("\0\0\0x", 4));
+  EXPECT_EQ(Run({"SETRANGE", "empty", "5", ""}), "(integer) 0");
+  EXPECT_EQ(Run({"GET", "empty"}), "(nil)");
+  EXPECT_EQ(Run({"SETRANGE", "k", "-1", "x"}), "(error) ERR offset is out of range");
+  EXPECT_EQ(Run({"SETRANGE", "k", "536870911", "xx"}),
+            "(error) ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  PutHash("h");
+  EXPECT_EQ(Run({"APPEND", "h", "x"}), kWrongType);
+  EXPECT_EQ(Run({"STRLEN", "h"}), kWrongType);
+  EXPECT_EQ(Run({"SETRANGE", "h", "0", "x"}), kWrongType);
+}
+
+TEST_F(StringFamily, Counters) {
+  EXPECT_EQ(Run({"INCR", "n"}), "(integer) 1");
+  EXPECT_EQ(Run({"INCRBY", "n", "41"}), "(integer) 42");
+  EXPECT_EQ(Run({"DECR", "n"}), "(integer) 41");
+  EXPECT_EQ(Run({"DECRBY", "n", "50"}), "(integer) -9");
+  EXPECT_EQ(Run({"INCRBY", "n", "x"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SET", "s", "abc"}), "OK");
+  EXPECT_EQ(Run({"INCR", "s"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SET", "s", " 1"}), "OK");
+  EXPECT_EQ(Run({"INCR", "s"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SET", "max", "9223372036854775807"}), "OK");
+  EXPECT_EQ(Run({"INCR", "max"}), "(error) ERR increment or decrement would overflow");
+  EXPECT_EQ(Run({"DECRBY", "n", "-9223372036854775808"}), "(error) ERR decrement would overflow");
+  EXPECT_EQ(Run({"SET", "t", "5", "EX", "100"}), "OK");
+  EXPECT_EQ(Run({"INCR", "t"}), "(integer) 6");
+  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "t").expires_at_ms(), now_ + 100000)
+      << "INCR keeps the expiry";
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "10.5"}), "10.5");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "0.1"}), "10.6");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "-5.6"}), "5");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "5.0e3"}), "5005");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "abc"}), "(error) ERR value is not a valid float");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "inf"}), "(error) ERR increment would produce NaN or Infinity");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "s", "1"}), "(error) ERR value is not a valid float");
+  PutHash("h");
+  EXPECT_EQ(Run({"INCR", "h"}), kWrongType);
+  EXPECT_EQ(Run({"INCRBYFLOAT", "h", "1"}), kWrongType);
+}
+
+TEST_F(StringFamily, FullMemoryAnswersOomWithNoEviction) {
+  ServerConfig config;
+  config.maxmemory = 1 << 20;
+  config.maxmemory_policy = "noeviction";
+  config.shards = 1;
+  TestClient t(config);
+  std::string v(4096, 'v');
+  std::string last;
+  int stored = 0;
+  for (int i = 0; i < 1000; ++i) {
+    last = t.Run({"SET", "k" + std::to_string(i), v}).ToString();
+    if (last != "OK") break;
+    ++stored;
+  }
+  EXPECT_EQ(last, "(error) OOM command not allowed when used memory > 'maxmemory'.");
+  EXPECT_GT(stored, 100);
+  EXPECT_EQ(t.Run({"GET", "k0"}).ToString(), v) << "nothing was evicted";
+  EXPECT_EQ(t.Run({"DBSIZE"}).integer, stored);
+}
+
+}  // namespace
+}  // namespace kvcache::server
