@@ -73,7 +73,7 @@ bool Connection::ProcessInput() {
         parser_.Parse(in_.data() + in_start_, in_end_ - in_start_, authenticated, &consumed);
     if (r == protocol::ParseResult::kNeedMore) break;
     if (r == protocol::ParseResult::kError) {
-      reply_.Error(parser_.error());
+      reply_.Error("ERR " + parser_.error());
       close_after_reply = true;
       break;
     }

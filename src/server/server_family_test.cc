@@ -1,0 +1,235 @@
+// Connection, server and transaction commands, protocol handling and limits, in-process.
+#include <gtest/gtest.h>
+
+#include "server/test_client.h"
+
+namespace kvcache::server {
+namespace {
+
+std::string Str(const Reply& r) { return r.ToString(); }
+
+TEST(Connection, PingEchoSelectQuitReset) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"PING"})), "PONG");
+  EXPECT_EQ(t.Run({"PING"}).type, Reply::kSimple);
+  EXPECT_EQ(Str(t.Run({"PING", "hi"})), "hi");
+  EXPECT_EQ(t.Run({"PING", "hi"}).type, Reply::kBulk);
+  EXPECT_EQ(Str(t.Run({"PING", "a", "b"})), "(error) ERR wrong number of arguments for 'ping' command");
+  EXPECT_EQ(Str(t.Run({"ECHO", "x y"})), "x y");
+  EXPECT_EQ(Str(t.Run({"SET", "k", "db0"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SELECT", "1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"GET", "k"})), "(nil)") << "databases are apart";
+  EXPECT_EQ(Str(t.Run({"SET", "k", "db1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"DBSIZE"})), "(integer) 1");
+  EXPECT_EQ(Str(t.Run({"SELECT", "16"})), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Str(t.Run({"SELECT", "x"})), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Str(t.Run({"RESET"})), "RESET");
+  EXPECT_EQ(Str(t.Run({"GET", "k"})), "db0") << "RESET goes back to db 0";
+  EXPECT_FALSE(t.closed());
+  EXPECT_EQ(Str(t.Run({"QUIT"})), "OK");
+  EXPECT_TRUE(t.closed());
+}
+
+TEST(Connection, UnknownCommandsAndArity) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"FOO", "a", "b"})),
+            "(error) ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");
+  EXPECT_EQ(Str(t.Run({"NOPE"})), "(error) ERR unknown command 'NOPE', with args beginning with: ");
+  EXPECT_EQ(Str(t.Run({"GET", "a", "b"})), "(error) ERR wrong number of arguments for 'get' command");
+}
+
+TEST(Connection, AuthAndHello) {
+  ServerConfig config;
+  config.requirepass = "secret";
+  TestClient t(config);
+  EXPECT_EQ(Str(t.Run({"GET", "k"})), "(error) NOAUTH Authentication required.");
+  EXPECT_EQ(Str(t.Run({"PING"})), "(error) NOAUTH Authentication required.");
+  EXPECT_EQ(Str(t.Run({"AUTH", "wrong"})),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(Str(t.Run({"AUTH", "nobody", "secret"})),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_TRUE(t.Run({"HELLO", "3"}).is_error());
+  Reply hello = t.Run({"HELLO", "3", "AUTH", "default", "secret", "SETNAME", "me"});
+  ASSERT_EQ(hello.type, Reply::kMap) << Str(hello);
+  ASSERT_EQ(hello.elems.size(), 14u);
+  EXPECT_EQ(hello.elems[0].str, "server");
+  EXPECT_EQ(hello.elems[4].str, "proto");
+  EXPECT_EQ(hello.elems[5].integer, 3);
+  EXPECT_EQ(Str(t.Run({"CLIENT", "GETNAME"})), "me");
+  EXPECT_EQ(t.Run({"GET", "missing"}).type, Reply::kNull);
+  EXPECT_EQ(Str(t.Run({"HELLO", "4"})), "(error) NOPROTO unsupported protocol version");
+  Reply two = t.Run({"HELLO", "2"});
+  EXPECT_EQ(two.type, Reply::kArray) << "RESP2 maps are flat arrays";
+  EXPECT_EQ(Str(t.Run({"AUTH", "secret"})), "OK");
+
+  TestClient open;
+  EXPECT_EQ(Str(open.Run({"AUTH", "x"})),
+            "(error) ERR AUTH <password> called without any password configured for the default "
+            "user. Are you sure your configuration is correct?");
+}
+
+TEST(Connection, ClientSubcommands) {
+  TestClient t;
+  Reply id = t.Run({"CLIENT", "ID"});
+  EXPECT_EQ(id.type, Reply::kInteger);
+  EXPECT_EQ(Str(t.Run({"CLIENT", "GETNAME"})), "(nil)");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETNAME", "has space"})),
+            "(error) ERR Client names cannot contain spaces, newlines or special characters.");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETNAME", "worker-1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETINFO", "LIB-NAME", "redis-py"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETINFO", "LIB-VER", "5.0"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETINFO", "COLOR", "red"})), "(error) ERR Unrecognized option 'COLOR'");
+  std::string info = Str(t.Run({"CLIENT", "INFO"}));
+  EXPECT_NE(info.find("id=" + std::to_string(id.integer) + " "), std::string::npos) << info;
+  EXPECT_NE(info.find("name=worker-1"), std::string::npos);
+  EXPECT_NE(info.find("lib-name=redis-py lib-ver=5.0"), std::string::npos);
+  EXPECT_EQ(Str(t.Run({"CLIENT", "BOGUS"})), "(error) ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "KILL", "1.2.3.4:5"})), "(error) ERR No such client");
+}
+
+TEST(Server, CommandInfoDocsCount) {
+  TestClient t;
+  Reply count = t.Run({"COMMAND", "COUNT"});
+  EXPECT_GE(count.integer, 40);
+  Reply info = t.Run({"COMMAND", "INFO", "get", "nosuch"});
+  ASSERT_EQ(info.elems.size(), 2u);
+  EXPECT_EQ(info.elems[0].elems[0].str, "get");
+  EXPECT_EQ(info.elems[0].elems[1].integer, 2);
+  EXPECT_EQ(info.elems[1].type, Reply::kNull);
+  Reply docs = t.Run({"COMMAND", "DOCS", "set"});
+  ASSERT_EQ(docs.elems.size(), 2u);
+  EXPECT_EQ(docs.elems[0].str, "set");
+  Reply all = t.Run({"COMMAND"});
+  EXPECT_EQ(static_cast<int64_t>(all.elems.size()), count.integer);
+}
+
+TEST(Server, InfoSectionsAndFields) {
+  TestClient t;
+  t.Run({"SET", "a", "1"});
+  t.Run({"GET", "a"});
+  t.Run({"GET", "b"});
+  std::string info = Str(t.Run({"INFO"}));
+  for (const char* field : {"# Server", "redis_version:", "# Clients", "connected_clients:",
+                            "# Memory", "used_memory:", "maxmemory:", "# Stats",
+                            "keyspace_hits:1", "keyspace_misses:1", "evicted_keys:0",
+                            "expired_keys:0", "# Keyspace", "db0:keys=1,expires=0"}) {
+    EXPECT_NE(info.find(field), std::string::npos) << field << " in\n" << info;
+  }
+  EXPECT_EQ(info.find("# Commandstats"), std::string::npos) << "not a default section";
+  std::string stats = Str(t.Run({"INFO", "commandstats"}));
+  EXPECT_NE(stats.find("cmdstat_get:calls=2,"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("# Server"), std::string::npos);
+  std::string mem = Str(t.Run({"INFO", "MEMORY", "stats"}));
+  EXPECT_NE(mem.find("# Memory"), std::string::npos);
+  EXPECT_NE(mem.find("# Stats"), std::string::npos);
+}
+
+TEST(Server, ConfigGetSetResetstat) {
+  TestClient t;
+  Reply save = t.Run({"CONFIG", "GET", "save"});
+  EXPECT_EQ(Str(save), "[save, ]") << "what redis-benchmark asks first";
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "appendonly"})), "[appendonly, no]");
+  Reply mm = t.Run({"CONFIG", "GET", "maxmemory*"});
+  EXPECT_EQ(mm.elems.size(), 4u) << Str(mm);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxclients", "50"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxclients"})), "[maxclients, 50]");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxclients", "0"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'maxclients') - "
+            "argument 'maxclients' must be between 1 and 1000000 inclusive");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "port", "1"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'port') - can't set "
+            "immutable config");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "nosuch", "1"})),
+            "(error) ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "proto-max-bulk-len", "2mb"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "proto-max-bulk-len"})), "[proto-max-bulk-len, 2097152]");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "RESETSTAT"})), "OK");
+  EXPECT_NE(Str(t.Run({"INFO", "stats"})).find("total_commands_processed:1\r\n"), std::string::npos);
+}
+
+TEST(Server, TimeMemoryDebugShutdown) {
+  TestClient t;
+  Reply time = t.Run({"TIME"});
+  ASSERT_EQ(time.elems.size(), 2u);
+  EXPECT_GT(std::stoll(time.elems[0].str), 1'600'000'000);
+  t.Run({"SET", "k", std::string(100, 'v')});
+  Reply usage = t.Run({"MEMORY", "USAGE", "k"});
+  EXPECT_GE(usage.integer, 100);
+  EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE", "nope"})), "(nil)");
+  EXPECT_TRUE(t.Run({"DEBUG", "SLEEP", "0"}).is_error());
+  EXPECT_FALSE(t.server().shutting_down());
+  EXPECT_EQ(t.Run({"SHUTDOWN", "NOSAVE"}).type, Reply::kNull) << "no reply: the connection closes";
+  EXPECT_TRUE(t.server().shutting_down());
+}
+
+TEST(Transactions, MultiExecDiscard) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "(error) ERR EXEC without MULTI");
+  EXPECT_EQ(Str(t.Run({"DISCARD"})), "(error) ERR DISCARD without MULTI");
+  EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
+  EXPECT_EQ(Str(t.Run({"MULTI"})), "(error) ERR MULTI calls can not be nested");
+  EXPECT_EQ(Str(t.Run({"SET", "a", "1"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"INCR", "a"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"GET", "a"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "[OK, (integer) 2, 2]");
+  EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "a", "5"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"DISCARD"})), "OK");
+  EXPECT_EQ(Str(t.Run({"GET", "a"})), "2");
+  // A command that cannot be queued aborts the transaction; one that fails at run time does
+  // not stop the others.
+  t.Run({"MULTI"});
+  EXPECT_TRUE(t.Run({"NOSUCH"}).is_error());
+  t.Run({"SET", "a", "9"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})),
+            "(error) EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(Str(t.Run({"GET", "a"})), "2");
+  t.Run({"MULTI"});
+  t.Run({"SET", "s", "x"});
+  t.Run({"INCR", "s"});
+  t.Run({"SET", "a", "3"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "[OK, (error) ERR value is not an integer or out of range, OK]");
+  EXPECT_EQ(Str(t.Run({"GET", "a"})), "3");
+}
+
+TEST(Protocol, PipelinesInlineAndErrors) {
+  TestClient t;
+  std::vector<Reply> replies =
+      t.RunRaw("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\na\r\n"
+               "PING\r\nGET a\r\nSET \"sp ace\" 'q'\n*0\r\nGET \"sp ace\"\r\n");
+  ASSERT_EQ(replies.size(), 6u);
+  EXPECT_EQ(Str(replies[0]), "OK");
+  EXPECT_EQ(Str(replies[1]), "(integer) 2");
+  EXPECT_EQ(Str(replies[2]), "PONG");
+  EXPECT_EQ(Str(replies[3]), "2");
+  EXPECT_EQ(Str(replies[4]), "OK");
+  EXPECT_EQ(Str(replies[5]), "q");
+  std::vector<Reply> bad = t.RunRaw("*1\r\n$x\r\n");
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(Str(bad[0]), "(error) ERR Protocol error: invalid bulk length");
+  EXPECT_TRUE(t.closed());
+}
+
+TEST(Protocol, OversizedBulkIsRefused) {
+  TestClient t;
+  std::vector<Reply> r = t.RunRaw("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870913\r\n");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(Str(r[0]), "(error) ERR Protocol error: invalid bulk length");
+  EXPECT_TRUE(t.closed());
+}
+
+TEST(Protocol, UnauthenticatedClientsMaySendOnlySmallRequests) {
+  ServerConfig config;
+  config.requirepass = "pw";
+  TestClient t(config);
+  std::vector<Reply> r = t.RunRaw("*11\r\n");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(Str(r[0]), "(error) ERR Protocol error: unauthenticated multibulk length");
+  TestClient u(config);
+  r = u.RunRaw("*2\r\n$4\r\nAUTH\r\n$20000\r\n");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(Str(r[0]), "(error) ERR Protocol error: unauthenticated bulk length");
+}
+
+}  // namespace
+}  // namespace kvcache::server
