@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
@@ -105,7 +106,8 @@ class CommandContext {
   void BulkFromHandle(Handle h);
 
  private:
-  std::vector<std::string> key_buffers_;
+  // A deque: views handed out stay valid as more keys are built (a vector would move them).
+  std::deque<std::string> key_buffers_;
   size_t keys_used_ = 0;
 };
 

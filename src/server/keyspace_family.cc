@@ -1,8 +1,506 @@
-// TEMPORARY: the keyspace family is being written; this empty table keeps the build whole.
+// Keyspace commands: DEL, EXISTS, TYPE, KEYS, SCAN, RANDOMKEY, RENAME, COPY, MOVE, TOUCH, the
+// FLUSH commands, and expiry (EXPIRE and its variants, TTL and its variants, PERSIST).
+//
+// The 16 databases share one engine: a database is the first byte of every engine key, so the
+// commands that walk "the database" (KEYS, SCAN, RANDOMKEY, FLUSHDB) walk the whole engine and
+// keep the keys that start with their byte.
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
 #include "server/command.h"
+#include "server/connection.h"
+#include "server/glob.h"
+#include "server/server.h"
 
 namespace kvcache::server {
+namespace {
 
-void RegisterKeyspaceFamily(CommandRegistry*) {}
+using Action = Mutation::Action;
+
+// Items per engine Scan call when a command walks everything (KEYS, FLUSHDB).
+constexpr size_t kWalkBatch = 1024;
+
+const char* TypeName(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kString:
+      return "string";
+    case ValueKind::kHash:
+      return "hash";
+    case ValueKind::kTensor:
+      return "tensor";
+    case ValueKind::kOther:
+      break;
+  }
+  return "unknown";  // as Redis names a type it does not know
+}
+
+bool InDb(std::string_view engine_key, uint8_t db) {
+  return !engine_key.empty() && static_cast<uint8_t>(engine_key[0]) == db;
+}
+
+std::string EngineKey(uint8_t db, std::string_view user_key) {
+  std::string k(1, static_cast<char>(db));
+  k.append(user_key);
+  return k;
+}
+
+// A database number argument: Redis reads an int (getIntFromObjectOrReply), then checks the
+// range.
+bool ParseDb(CommandContext& c, std::string_view arg, uint8_t* db) {
+  int64_t v;
+  if (!ParseInt64(arg, &v)) {
+    c.ErrorNotInteger();
+    return false;
+  }
+  if (v < INT_MIN || v > INT_MAX) {
+    c.reply.Error("ERR value is out of range, value must between -2147483648 and 2147483647");
+    return false;
+  }
+  if (v < 0 || v >= c.server.config().databases) {
+    c.reply.Error("ERR DB index is out of range");
+    return false;
+  }
+  *db = static_cast<uint8_t>(v);
+  return true;
+}
+
+// Stores a copy of the pinned item under `to` with the same value, kind and expiry, replacing
+// whatever `to` held.
+Status OpCopyItem(Cache& cache, const Handle& from, std::string_view to) {
+  WriteOptions o;
+  o.kind = from.kind();
+  if (from.expires_at_ms() != 0) {
+    o.expires_at_ms = from.expires_at_ms();
+  } else {
+    o.ttl = kNoExpiry;
+  }
+  return cache.Write(to, from.value(), o);
+}
+
+// ---- DEL, EXISTS, TOUCH, TYPE
+
+void CmdDel(CommandContext& c) {
+  int64_t removed = 0;
+  for (size_t i = 1; i < c.argc(); ++i) removed += c.cache.Erase(c.Key(i)) ? 1 : 0;
+  c.reply.Integer(removed);
+}
+
+// Not an access, as Redis's EXISTS does not touch the key's LRU clock.
+void CmdExists(CommandContext& c) {
+  int64_t found = 0;
+  for (size_t i = 1; i < c.argc(); ++i) found += c.cache.Contains(c.Key(i)) ? 1 : 0;
+  c.reply.Integer(found);
+}
+
+// An access for the eviction policy: that is what TOUCH is for.
+void CmdTouch(CommandContext& c) {
+  int64_t found = 0;
+  for (size_t i = 1; i < c.argc(); ++i) found += c.cache.Get(c.Key(i)) ? 1 : 0;
+  c.reply.Integer(found);
+}
+
+void CmdType(CommandContext& c) {
+  Handle h = c.cache.Get(c.Key(1));
+  c.reply.SimpleString(h ? TypeName(h.kind()) : "none");
+}
+
+// ---- KEYS, SCAN, RANDOMKEY
+
+void CmdKeys(CommandContext& c) {
+  const std::string_view pattern = c.arg(1);
+  const bool all = pattern == "*";
+  const uint8_t db = c.db();
+  std::vector<std::string> keys;
+  if (c.cache.KeySpace(db).items != 0) {
+    uint64_t cursor = 0;
+    do {
+      cursor = c.cache.Scan(cursor, kWalkBatch, [&](const ItemView& v) {
+        if (!InDb(v.key, db)) return;
+        std::string_view k = CommandContext::UserKey(v.key);
+        if (all || GlobMatch(pattern, k)) keys.emplace_back(k);
+      });
+    } while (cursor != 0);
+  }
+  c.reply.ArrayHeader(keys.size());
+  for (const std::string& k : keys) c.reply.Bulk(k);
+}
+
+// Redis's cursor rules (strtoul): no leading space, nothing after the digits, in range.
+bool ParseCursor(std::string_view s, uint64_t* cursor) {
+  std::string buf(s);
+  if (!buf.empty() && std::isspace(static_cast<unsigned char>(buf[0]))) return false;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(buf.c_str(), &end, 10);
+  if (end != buf.c_str() + buf.size() || errno == ERANGE) return false;
+  *cursor = v;
+  return true;
+}
+
+struct ScanOptions {
+  size_t count = 10;
+  bool match = false;  // MATCH given ("" matches only the empty key)
+  std::string_view pattern;
+  bool by_type = false;  // TYPE given
+  std::string_view type;
+};
+
+// One SCAN step, as Redis's scanGenericCommand: COUNT is the work, counted in keys of this
+// database before MATCH and TYPE filter them, and the walk stops after 10 * COUNT items of any
+// database so that a small database among large ones does not make one call walk everything.
+uint64_t OpScan(Cache& cache, uint8_t db, uint64_t cursor, const ScanOptions& o,
+                std::vector<std::string>* keys) {
+  // Bounds what the engine is asked for per call (its step arithmetic multiplies by it).
+  constexpr size_t kMaxEngineCount = size_t{1} << 20;
+  const size_t max_visits = o.count > SIZE_MAX / 10 ? SIZE_MAX : o.count * 10;
+  const bool use_pattern = o.match && o.pattern != "*";
+  size_t in_db = 0, visited = 0;
+  do {
+    cursor = cache.Scan(cursor, std::min(o.count - in_db, kMaxEngineCount), [&](const ItemView& v) {
+      ++visited;
+      if (!InDb(v.key, db)) return;
+      ++in_db;
+      std::string_view k = CommandContext::UserKey(v.key);
+      if (use_pattern && !GlobMatch(o.pattern, k)) return;
+      if (o.by_type && !EqualsIgnoreCase(o.type, TypeName(v.kind))) return;
+      keys->emplace_back(k);
+    });
+  } while (cursor != 0 && in_db < o.count && visited < max_visits);
+  return cursor;
+}
+
+void CmdScan(CommandContext& c) {
+  uint64_t cursor;
+  if (!ParseCursor(c.arg(1), &cursor)) return c.reply.Error("ERR invalid cursor");
+  ScanOptions o;
+  for (size_t i = 2; i < c.argc(); i += 2) {
+    std::string_view a = c.arg(i);
+    if (i + 1 >= c.argc()) return c.ErrorSyntax();
+    if (EqualsIgnoreCase(a, "COUNT")) {
+      int64_t n;
+      if (!ParseInt64(c.arg(i + 1), &n)) return c.ErrorNotInteger();
+      if (n < 1) return c.ErrorSyntax();
+      o.count = static_cast<size_t>(n);
+    } else if (EqualsIgnoreCase(a, "MATCH")) {
+      o.match = true;
+      o.pattern = c.arg(i + 1);
+    } else if (EqualsIgnoreCase(a, "TYPE")) {
+      o.by_type = true;
+      o.type = c.arg(i + 1);
+    } else {
+      return c.ErrorSyntax();
+    }
+  }
+  std::vector<std::string> keys;
+  cursor = OpScan(c.cache, c.db(), cursor, o, &keys);
+  c.reply.ArrayHeader(2);
+  c.reply.Bulk(std::to_string(cursor));
+  c.reply.ArrayHeader(keys.size());
+  for (const std::string& k : keys) c.reply.Bulk(k);
+}
+
+// A live key of the database, or false. Starts the engine's walk at a random cursor (keys are
+// in hash order, so that is a random place) and picks at random among the keys of the first
+// batch that has any; wraps around once.
+bool OpRandomKey(Cache& cache, uint8_t db, std::string* key) {
+  if (cache.KeySpace(db).items == 0) return false;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  constexpr size_t kBatch = 16;
+  const uint64_t shards = std::max<uint64_t>(1, cache.shard_count());
+  uint64_t cursor = (rng() % shards) << 32 | (rng() & 0xffffffffu);
+  bool wrapped = false;
+  while (true) {
+    size_t seen = 0;
+    cursor = cache.Scan(cursor, kBatch, [&](const ItemView& v) {
+      if (!InDb(v.key, db)) return;
+      // Reservoir sampling: each key of the batch is kept with equal probability.
+      if (rng() % ++seen == 0) key->assign(CommandContext::UserKey(v.key));
+    });
+    if (seen != 0) return true;
+    if (cursor == 0) {
+      if (wrapped) return false;  // only expired items were counted
+      wrapped = true;
+    }
+  }
+}
+
+void CmdRandomKey(CommandContext& c) {
+  std::string key;
+  if (!OpRandomKey(c.cache, c.db(), &key)) return c.reply.Null();
+  c.reply.Bulk(key);
+}
+
+// ---- RENAME, COPY, MOVE: several keys at once, so they run with the world lock exclusive.
+
+void RenameGeneric(CommandContext& c, bool nx) {
+  // Owned copies: a second CommandContext::Key() call may move the first one's buffer.
+  const std::string from = EngineKey(c.db(), c.arg(1)), to = EngineKey(c.db(), c.arg(2));
+  Handle h = c.cache.Get(from);
+  if (!h) return c.reply.Error("ERR no such key");
+  if (from == to) return nx ? c.reply.Integer(0) : c.reply.SimpleString("OK");
+  if (nx && c.cache.Contains(to)) return c.reply.Integer(0);
+  Status st = OpCopyItem(c.cache, h, to);
+  if (!st.ok()) return c.ErrorFromStatus(st);  // nothing changed
+  h.Reset();
+  c.cache.Erase(from);
+  nx ? c.reply.Integer(1) : c.reply.SimpleString("OK");
+}
+
+void CmdRename(CommandContext& c) { RenameGeneric(c, false); }
+void CmdRenameNx(CommandContext& c) { RenameGeneric(c, true); }
+
+void CmdCopy(CommandContext& c) {
+  uint8_t dst_db = c.db();
+  bool replace = false;
+  for (size_t i = 3; i < c.argc(); ++i) {
+    std::string_view a = c.arg(i);
+    if (EqualsIgnoreCase(a, "REPLACE")) {
+      replace = true;
+    } else if (EqualsIgnoreCase(a, "DB") && i + 1 < c.argc()) {
+      if (!ParseDb(c, c.arg(++i), &dst_db)) return;
+    } else {
+      return c.ErrorSyntax();
+    }
+  }
+  if (dst_db == c.db() && c.arg(1) == c.arg(2)) {
+    return c.reply.Error("ERR source and destination objects are the same");
+  }
+  Handle h = c.cache.Get(c.Key(1));
+  if (!h) return c.reply.Integer(0);
+  const std::string to = EngineKey(dst_db, c.arg(2));
+  if (!replace && c.cache.Contains(to)) return c.reply.Integer(0);
+  Status st = OpCopyItem(c.cache, h, to);
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Integer(1);
+}
+
+void CmdMove(CommandContext& c) {
+  uint8_t dst_db;
+  if (!ParseDb(c, c.arg(2), &dst_db)) return;
+  if (dst_db == c.db()) return c.reply.Error("ERR source and destination objects are the same");
+  const std::string from = EngineKey(c.db(), c.arg(1));
+  Handle h = c.cache.Get(from);
+  if (!h) return c.reply.Integer(0);
+  const std::string to = EngineKey(dst_db, c.arg(1));
+  if (c.cache.Contains(to)) return c.reply.Integer(0);
+  Status st = OpCopyItem(c.cache, h, to);
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  h.Reset();
+  c.cache.Erase(from);
+  c.reply.Integer(1);
+}
+
+// ---- FLUSHDB, FLUSHALL
+
+// [ASYNC|SYNC]: both free at once (the engine frees items as it removes them).
+bool ParseFlushMode(CommandContext& c) {
+  if (c.argc() == 1) return true;
+  if (c.argc() == 2 &&
+      (EqualsIgnoreCase(c.arg(1), "ASYNC") || EqualsIgnoreCase(c.arg(1), "SYNC"))) {
+    return true;
+  }
+  c.ErrorSyntax();
+  return false;
+}
+
+void OpFlushDb(Cache& cache, uint8_t db) {
+  // Every item in this database: clearing the engine is much faster than a walk.
+  if (cache.Stats().items == cache.KeySpace(db).items) return cache.Clear();
+  std::vector<std::string> batch;
+  uint64_t cursor = 0;
+  do {
+    batch.clear();
+    cursor = cache.Scan(cursor, kWalkBatch, [&](const ItemView& v) {
+      if (InDb(v.key, db)) batch.emplace_back(v.key);
+    });
+    // Erasing visited items does not make the walk skip or repeat the others (Cache::Scan).
+    for (const std::string& k : batch) cache.Erase(k);
+  } while (cursor != 0);
+}
+
+void CmdFlushDb(CommandContext& c) {
+  if (!ParseFlushMode(c)) return;
+  OpFlushDb(c.cache, c.db());
+  c.reply.SimpleString("OK");
+}
+
+void CmdFlushAll(CommandContext& c) {
+  if (!ParseFlushMode(c)) return;
+  c.cache.Clear();
+  c.reply.SimpleString("OK");
+}
+
+// ---- EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT
+
+enum ExpireFlag : uint32_t { kNx = 1, kXx = 2, kGt = 4, kLt = 8 };
+
+// Redis 7's NX | XX | GT | LT; false with Redis's error.
+bool ParseExpireFlags(CommandContext& c, uint32_t* flags) {
+  for (size_t i = 3; i < c.argc(); ++i) {
+    std::string_view a = c.arg(i);
+    if (EqualsIgnoreCase(a, "NX")) {
+      *flags |= kNx;
+    } else if (EqualsIgnoreCase(a, "XX")) {
+      *flags |= kXx;
+    } else if (EqualsIgnoreCase(a, "GT")) {
+      *flags |= kGt;
+    } else if (EqualsIgnoreCase(a, "LT")) {
+      *flags |= kLt;
+    } else {
+      c.reply.Error("ERR Unsupported option " + std::string(a));
+      return false;
+    }
+  }
+  if ((*flags & kNx) && (*flags & (kXx | kGt | kLt))) {
+    c.reply.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    return false;
+  }
+  if ((*flags & kGt) && (*flags & kLt)) {
+    c.reply.Error("ERR GT and LT options at the same time are not compatible");
+    return false;
+  }
+  return true;
+}
+
+// Sets the key's expiry to `when` (absolute ms) if the flags allow; a time not in the future
+// deletes the key. The check and the change are one step. *set: whether it did either.
+Status OpExpire(Cache& cache, std::string_view key, int64_t when, int64_t now, uint32_t flags,
+                bool* set) {
+  *set = false;
+  return cache.Update(key, [&](const ItemView* cur, Mutation* m) {
+    if (cur == nullptr) return;
+    // -1: no expiry, which GT and LT read as an infinite one.
+    const int64_t current = cur->expires_at_ms == 0 ? -1 : cur->expires_at_ms;
+    if ((flags & kNx) && current != -1) return;
+    if ((flags & kXx) && current == -1) return;
+    if ((flags & kGt) && (current == -1 || when <= current)) return;
+    if ((flags & kLt) && current != -1 && when >= current) return;
+    *set = true;
+    if (when <= now) {
+      m->action = Action::kErase;
+    } else {
+      m->action = Action::kSetExpiry;
+      m->expires_at_ms = when;
+    }
+  });
+}
+
+void ExpireGeneric(CommandContext& c, bool relative, bool seconds, const char* name) {
+  uint32_t flags = 0;
+  if (!ParseExpireFlags(c, &flags)) return;
+  int64_t when;
+  if (!ParseInt64(c.arg(2), &when)) return c.ErrorNotInteger();
+  auto invalid = [&] {
+    c.reply.Error(std::string("ERR invalid expire time in '") + name + "' command");
+  };
+  // Negative times are allowed (they delete the key); only overflow is refused.
+  if (seconds) {
+    if (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000) return invalid();
+    when *= 1000;
+  }
+  const int64_t now = c.NowMs();
+  const int64_t base = relative ? now : 0;
+  if (when > LLONG_MAX - base) return invalid();
+  when += base;
+  bool set;
+  Status st = OpExpire(c.cache, c.Key(1), when, now, flags, &set);
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Integer(set ? 1 : 0);
+}
+
+void CmdExpire(CommandContext& c) { ExpireGeneric(c, true, true, "expire"); }
+void CmdPExpire(CommandContext& c) { ExpireGeneric(c, true, false, "pexpire"); }
+void CmdExpireAt(CommandContext& c) { ExpireGeneric(c, false, true, "expireat"); }
+void CmdPExpireAt(CommandContext& c) { ExpireGeneric(c, false, false, "pexpireat"); }
+
+// ---- TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST
+
+// -2: no key; -1: no expiry; else the remaining (or absolute) time, seconds rounded as Redis.
+void TtlGeneric(CommandContext& c, bool ms, bool absolute) {
+  Handle h = c.cache.Get(c.Key(1));
+  if (!h) return c.reply.Integer(-2);
+  if (h.expires_at_ms() == 0) return c.reply.Integer(-1);
+  int64_t ttl = absolute ? h.expires_at_ms() : h.expires_at_ms() - c.NowMs();
+  if (ttl < 0) ttl = 0;
+  // (ttl + 500) / 1000 as Redis, without its overflow near INT64_MAX.
+  c.reply.Integer(ms ? ttl : ttl / 1000 + (ttl % 1000 >= 500 ? 1 : 0));
+}
+
+void CmdTtl(CommandContext& c) { TtlGeneric(c, false, false); }
+void CmdPTtl(CommandContext& c) { TtlGeneric(c, true, false); }
+void CmdExpireTime(CommandContext& c) { TtlGeneric(c, false, true); }
+void CmdPExpireTime(CommandContext& c) { TtlGeneric(c, true, true); }
+
+void CmdPersist(CommandContext& c) {
+  bool removed = false;
+  Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
+    if (cur == nullptr || cur->expires_at_ms == 0) return;
+    removed = true;
+    m->action = Action::kSetExpiry;
+    m->expires_at_ms = 0;
+  });
+  if (!st.ok()) return c.ErrorFromStatus(st);
+  c.reply.Integer(removed ? 1 : 0);
+}
+
+}  // namespace
+
+void RegisterKeyspaceFamily(CommandRegistry* r) {
+  using namespace cmd;
+  const uint32_t kRo = kReadOnly | kFast;
+  const uint32_t kWf = kWrite | kFast;
+  r->Add({"del", -2, kWrite, 1, -1, 1, CmdDel, "generic", "Deletes one or more keys."});
+  r->Add(
+      {"unlink", -2, kWf, 1, -1, 1, CmdDel, "generic", "Asynchronously deletes one or more keys."});
+  r->Add({"exists", -2, kRo, 1, -1, 1, CmdExists, "generic",
+          "Determines whether one or more keys exist."});
+  r->Add({"touch", -2, kRo, 1, -1, 1, CmdTouch, "generic",
+          "Returns the number of existing keys out of those specified after updating the time they "
+          "were last accessed."});
+  r->Add({"type", 2, kRo, 1, 1, 1, CmdType, "generic",
+          "Determines the type of value stored at a key."});
+  r->Add({"keys", 2, kReadOnly, 0, 0, 0, CmdKeys, "generic",
+          "Returns all key names that match a pattern."});
+  r->Add({"scan", -2, kReadOnly, 0, 0, 0, CmdScan, "generic",
+          "Iterates over the key names in the database."});
+  r->Add({"randomkey", 1, kReadOnly, 0, 0, 0, CmdRandomKey, "generic",
+          "Returns a random key name from the database."});
+  r->Add({"rename", 3, kWrite | kExclusive, 1, 2, 1, CmdRename, "generic",
+          "Renames a key and overwrites the destination."});
+  r->Add({"renamenx", 3, kWf | kExclusive, 1, 2, 1, CmdRenameNx, "generic",
+          "Renames a key only when the target key name doesn't exist."});
+  r->Add({"copy", -3, kWrite | kDenyOom | kExclusive, 1, 2, 1, CmdCopy, "generic",
+          "Copies the value of a key to a new key."});
+  r->Add({"move", 3, kWf | kExclusive, 1, 1, 1, CmdMove, "generic",
+          "Moves a key to another database."});
+  r->Add({"flushdb", -1, kWrite | kExclusive, 0, 0, 0, CmdFlushDb, "server",
+          "Removes all keys from the current database."});
+  r->Add({"flushall", -1, kWrite | kExclusive, 0, 0, 0, CmdFlushAll, "server",
+          "Removes all keys from all databases."});
+  r->Add({"expire", -3, kWf, 1, 1, 1, CmdExpire, "generic",
+          "Sets the expiration time of a key in seconds."});
+  r->Add({"pexpire", -3, kWf, 1, 1, 1, CmdPExpire, "generic",
+          "Sets the expiration time of a key in milliseconds."});
+  r->Add({"expireat", -3, kWf, 1, 1, 1, CmdExpireAt, "generic",
+          "Sets the expiration time of a key to a Unix timestamp."});
+  r->Add({"pexpireat", -3, kWf, 1, 1, 1, CmdPExpireAt, "generic",
+          "Sets the expiration time of a key to a Unix milliseconds timestamp."});
+  r->Add({"ttl", 2, kRo, 1, 1, 1, CmdTtl, "generic",
+          "Returns the expiration time in seconds of a key."});
+  r->Add({"pttl", 2, kRo, 1, 1, 1, CmdPTtl, "generic",
+          "Returns the expiration time in milliseconds of a key."});
+  r->Add({"expiretime", 2, kRo, 1, 1, 1, CmdExpireTime, "generic",
+          "Returns the expiration time of a key as a Unix timestamp."});
+  r->Add({"pexpiretime", 2, kRo, 1, 1, 1, CmdPExpireTime, "generic",
+          "Returns the expiration time of a key as a Unix milliseconds timestamp."});
+  r->Add(
+      {"persist", 2, kWf, 1, 1, 1, CmdPersist, "generic", "Removes the expiration time of a key."});
+}
 
 }  // namespace kvcache::server

@@ -120,6 +120,10 @@ void CmdHello(CommandContext& c) {
 void CmdSelect(CommandContext& c) {
   int64_t db;
   if (!ParseInt64(c.arg(1), &db)) return c.ErrorNotInteger();
+  if (db < INT32_MIN || db > INT32_MAX) {
+    return c.reply.Error(
+        "ERR value is out of range, value must between -2147483648 and 2147483647");
+  }
   if (db < 0 || db >= c.server.config().databases) {
     return c.reply.Error("ERR DB index is out of range");
   }

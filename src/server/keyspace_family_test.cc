@@ -1,0 +1,679 @@
+// Keyspace commands, in-process: every command and option, Redis's error texts, databases,
+// hashes, SCAN completeness and expiry on an injected clock.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/test_client.h"
+
+namespace kvcache::server {
+namespace {
+
+class KeyspaceFamily : public ::testing::Test {
+ protected:
+  KeyspaceFamily() : t_(ServerConfig{}, [this] { return now_.load(); }) {}
+  std::string Run(const std::vector<std::string>& args) { return t_.Run(args).ToString(); }
+  Cache& cache() { return t_.server().cache(); }
+  static std::string Key(const std::string& key, uint8_t db = 0) {
+    return std::string(1, static_cast<char>(db)) + key;
+  }
+  // A value of another kind under `key`, written through the engine so that these tests do not
+  // depend on the hash commands.
+  void Put(const std::string& key, ValueKind kind, uint8_t db = 0, int64_t expires_at_ms = 0) {
+    WriteOptions o;
+    o.kind = kind;
+    o.ttl = kNoExpiry;
+    o.expires_at_ms = expires_at_ms;
+    ASSERT_TRUE(cache().Write(Key(key, db), "payload:" + key, o).ok());
+  }
+  void PutHash(const std::string& key, uint8_t db = 0) { Put(key, ValueKind::kHash, db); }
+  int64_t ExpiresAt(const std::string& key, uint8_t db = 0) {
+    Handle h = cache().Get(Key(key, db));
+    return h ? h.expires_at_ms() : -2;
+  }
+  // Every key of one full SCAN iteration with these options, with how often each came back.
+  std::map<std::string, int> ScanAll(const std::vector<std::string>& options, int* calls) {
+    std::map<std::string, int> seen;
+    std::string cursor = "0";
+    *calls = 0;
+    do {
+      std::vector<std::string> args = {"SCAN", cursor};
+      args.insert(args.end(), options.begin(), options.end());
+      Reply r = t_.Run(args);
+      EXPECT_EQ(r.type, Reply::kArray) << r.ToString();
+      if (r.type != Reply::kArray || r.elems.size() != 2) return seen;
+      EXPECT_EQ(r.elems[0].type, Reply::kBulk);
+      EXPECT_EQ(r.elems[1].type, Reply::kArray);
+      cursor = r.elems[0].str;
+      for (const Reply& k : r.elems[1].elems) seen[k.str]++;
+      ++*calls;
+    } while (cursor != "0" && *calls < 100000);
+    return seen;
+  }
+  std::set<std::string> Keys(const std::string& pattern) {
+    std::set<std::string> out;
+    for (const Reply& k : t_.Run({"KEYS", pattern}).elems) out.insert(k.str);
+    return out;
+  }
+
+  std::atomic<int64_t> now_{1'700'000'000'000};
+  TestClient t_;
+};
+
+std::string Arity(const std::string& name) {
+  return "(error) ERR wrong number of arguments for '" + name + "' command";
+}
+
+TEST_F(KeyspaceFamily, DelUnlinkExists) {
+  EXPECT_EQ(Run({"MSET", "a", "1", "b", "2", "c", "3"}), "OK");
+  PutHash("h");
+  EXPECT_EQ(Run({"EXISTS", "a"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXISTS", "a", "a", "b", "nope", "h"}), "(integer) 4") << "repeats count";
+  EXPECT_EQ(Run({"DEL", "a", "a", "nope"}), "(integer) 1") << "a key is deleted once";
+  EXPECT_EQ(Run({"EXISTS", "a"}), "(integer) 0");
+  EXPECT_EQ(Run({"UNLINK", "b", "c", "h"}), "(integer) 3") << "hashes are deleted too";
+  EXPECT_EQ(Run({"EXISTS", "b", "c", "h"}), "(integer) 0");
+  EXPECT_EQ(Run({"DEL", "b"}), "(integer) 0");
+  EXPECT_EQ(Run({"DEL"}), Arity("del"));
+  EXPECT_EQ(Run({"UNLINK"}), Arity("unlink"));
+  EXPECT_EQ(Run({"EXISTS"}), Arity("exists"));
+}
+
+TEST_F(KeyspaceFamily, ExpiredKeysAreGone) {
+  EXPECT_EQ(Run({"SET", "k", "v", "PX", "100"}), "OK");
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 1");
+  now_ += 100;
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 0");
+  EXPECT_EQ(Run({"TYPE", "k"}), "none");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) -2");
+  EXPECT_EQ(Run({"KEYS", "*"}), "[]");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT", "1000"}), "[0, []]");
+  EXPECT_EQ(Run({"DEL", "k"}), "(integer) 0");
+  EXPECT_EQ(Run({"RANDOMKEY"}), "(nil)");
+  EXPECT_EQ(Run({"RENAME", "k", "k2"}), "(error) ERR no such key");
+}
+
+TEST_F(KeyspaceFamily, Touch) {
+  EXPECT_EQ(Run({"SET", "a", "1"}), "OK");
+  PutHash("h");
+  EXPECT_EQ(Run({"TOUCH", "a", "h", "nope", "a"}), "(integer) 3");
+  EXPECT_EQ(Run({"TOUCH"}), Arity("touch"));
+}
+
+TEST_F(KeyspaceFamily, Type) {
+  EXPECT_EQ(Run({"TYPE", "nope"}), "none");
+  EXPECT_EQ(t_.Run({"TYPE", "nope"}).type, Reply::kSimple);
+  EXPECT_EQ(Run({"SET", "s", "v"}), "OK");
+  EXPECT_EQ(Run({"TYPE", "s"}), "string");
+  EXPECT_EQ(t_.Run({"TYPE", "s"}).type, Reply::kSimple);
+  PutHash("h");
+  EXPECT_EQ(Run({"TYPE", "h"}), "hash");
+  Put("t", ValueKind::kTensor);
+  EXPECT_EQ(Run({"TYPE", "t"}), "tensor");
+  EXPECT_EQ(Run({"TYPE"}), Arity("type"));
+  EXPECT_EQ(Run({"TYPE", "a", "b"}), Arity("type"));
+}
+
+TEST_F(KeyspaceFamily, Keys) {
+  EXPECT_EQ(Run({"KEYS", "*"}), "[]");
+  for (const char* k : {"hello", "hallo", "hxllo", "hllo", "heeeello", "h*llo", "other"}) {
+    ASSERT_EQ(Run({"SET", k, "v"}), "OK");
+  }
+  PutHash("hash");
+  EXPECT_EQ(t_.Run({"KEYS", "*"}).type, Reply::kArray);
+  EXPECT_EQ(Keys("*").size(), 8u);
+  EXPECT_EQ(Keys("h?llo"), (std::set<std::string>{"hello", "hallo", "hxllo", "h*llo"}));
+  EXPECT_EQ(Keys("h*llo"),
+            (std::set<std::string>{"hello", "hallo", "hxllo", "hllo", "heeeello", "h*llo"}));
+  EXPECT_EQ(Keys("h[ae]llo"), (std::set<std::string>{"hello", "hallo"}));
+  EXPECT_EQ(Keys("h[^e]llo"), (std::set<std::string>{"hallo", "hxllo", "h*llo"}));
+  EXPECT_EQ(Keys("h[a-b]llo"), (std::set<std::string>{"hallo"}));
+  EXPECT_EQ(Keys("h\\*llo"), (std::set<std::string>{"h*llo"}));
+  EXPECT_EQ(Keys("has?"), (std::set<std::string>{"hash"})) << "every type";
+  EXPECT_EQ(Keys("nothing*"), (std::set<std::string>{}));
+  EXPECT_EQ(Keys("other"), (std::set<std::string>{"other"}));
+
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Run({"KEYS", "*"}), "[]") << "other databases' keys stay apart";
+  EXPECT_EQ(Run({"SET", "hello", "db1"}), "OK");
+  EXPECT_EQ(Run({"KEYS", "*"}), "[hello]");
+  EXPECT_EQ(Run({"KEYS"}), Arity("keys"));
+  EXPECT_EQ(Run({"KEYS", "a", "b"}), Arity("keys"));
+}
+
+TEST_F(KeyspaceFamily, ScanReplyShapeAndErrors) {
+  Reply r = t_.Run({"SCAN", "0"});
+  ASSERT_EQ(r.type, Reply::kArray);
+  ASSERT_EQ(r.elems.size(), 2u);
+  EXPECT_EQ(r.elems[0].type, Reply::kBulk);
+  EXPECT_EQ(r.elems[0].str, "0");
+  EXPECT_EQ(r.elems[1].type, Reply::kArray);
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT", "100"}), "[0, [k]]");
+  EXPECT_EQ(Run({"scan", "0", "match", "k", "count", "5", "type", "STRING"}), "[0, [k]]");
+
+  EXPECT_EQ(Run({"SCAN", "x"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(Run({"SCAN", " 1"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(Run({"SCAN", "1x"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(Run({"SCAN", "99999999999999999999999"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT", "0"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT", "-1"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT", "x"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SCAN", "0", "MATCH"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SCAN", "0", "TYPE"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SCAN", "0", "BOGUS", "1"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SCAN"}), Arity("scan"));
+  // A cursor the engine never handed out ends the iteration instead of failing.
+  EXPECT_EQ(Run({"SCAN", "18446744073709551615"}), "[0, []]");
+  EXPECT_EQ(Run({"SCAN", "0", "MATCH", ""}), "[0, []]") << "an empty pattern matches no key";
+  EXPECT_EQ(Run({"SCAN", "0", "TYPE", "list"}), "[0, []]") << "an unknown type matches nothing";
+}
+
+TEST_F(KeyspaceFamily, ScanVisitsEveryKeyOnce) {
+  std::set<std::string> strings, hashes;
+  for (int i = 0; i < 300; ++i) {
+    std::string k = (i % 2 ? "odd:" : "even:") + std::to_string(i);
+    ASSERT_EQ(Run({"SET", k, "v"}), "OK");
+    strings.insert(k);
+  }
+  for (int i = 0; i < 40; ++i) {
+    std::string k = "h:" + std::to_string(i);
+    PutHash(k);
+    hashes.insert(k);
+  }
+  for (int i = 0; i < 500; ++i) Put("db1:" + std::to_string(i), ValueKind::kString, 1);
+
+  std::set<std::string> all = strings;
+  all.insert(hashes.begin(), hashes.end());
+  auto check = [&](const std::vector<std::string>& options, const std::set<std::string>& want) {
+    int calls = 0;
+    std::map<std::string, int> seen = ScanAll(options, &calls);
+    EXPECT_EQ(seen.size(), want.size());
+    for (const auto& [k, n] : seen) {
+      EXPECT_EQ(n, 1) << k << " came back " << n << " times";
+      EXPECT_TRUE(want.count(k)) << k << " was not asked for";
+    }
+    return calls;
+  };
+  const int default_calls = check({}, all);
+  EXPECT_GT(default_calls, 1) << "COUNT 10 by default: several calls";
+  EXPECT_GT(check({"COUNT", "3"}, all), default_calls);
+  EXPECT_EQ(check({"COUNT", "100000"}, all), 1);
+
+  std::set<std::string> odd;
+  for (const std::string& k : strings) {
+    if (k.rfind("odd:", 0) == 0) odd.insert(k);
+  }
+  check({"MATCH", "odd:*", "COUNT", "7"}, odd);
+  check({"TYPE", "hash", "COUNT", "7"}, hashes);
+  check({"TYPE", "HASH"}, hashes);
+  check({"TYPE", "string", "COUNT", "50"}, strings);
+  check({"MATCH", "h:1*", "TYPE", "hash", "COUNT", "5"},
+        {"h:1", "h:10", "h:11", "h:12", "h:13", "h:14", "h:15", "h:16", "h:17", "h:18", "h:19"});
+  check({"MATCH", "h:1*", "TYPE", "string"}, {});
+
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  std::set<std::string> db1;
+  for (int i = 0; i < 500; ++i) db1.insert("db1:" + std::to_string(i));
+  check({"COUNT", "20"}, db1);
+  EXPECT_EQ(Run({"SELECT", "2"}), "OK");
+  check({}, {});
+}
+
+TEST_F(KeyspaceFamily, ScanKeepsKeysThatStayDuringTheWalk) {
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(Run({"SET", "stay:" + std::to_string(i), "v"}), "OK");
+  std::map<std::string, int> seen;
+  std::string cursor = "0";
+  int added = 0;
+  do {
+    Reply r = t_.Run({"SCAN", cursor, "COUNT", "10"});
+    ASSERT_EQ(r.elems.size(), 2u);
+    cursor = r.elems[0].str;
+    for (const Reply& k : r.elems[1].elems) seen[k.str]++;
+    // Keys come and go meanwhile; the ones present throughout must each come back once.
+    for (int j = 0; j < 20; ++j) {
+      ASSERT_EQ(Run({"SET", "new:" + std::to_string(added++), "v"}), "OK");
+    }
+    ASSERT_EQ(Run({"DEL", "new:" + std::to_string(added / 2)}), "(integer) 1");
+  } while (cursor != "0" && added < 200000);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(seen["stay:" + std::to_string(i)], 1) << i;
+}
+
+TEST_F(KeyspaceFamily, RandomKey) {
+  EXPECT_EQ(Run({"RANDOMKEY"}), "(nil)");
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Run({"SET", "only-in-1", "v"}), "OK");
+  EXPECT_EQ(Run({"RANDOMKEY"}), "only-in-1");
+  EXPECT_EQ(t_.Run({"RANDOMKEY"}).type, Reply::kBulk);
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"RANDOMKEY"}), "(nil)") << "another database's keys are not returned";
+
+  const std::set<std::string> keys = {"a", "b", "c", "d", "e"};
+  for (const std::string& k : keys) ASSERT_EQ(Run({"SET", k, "v"}), "OK");
+  PutHash("h");
+  std::set<std::string> got;
+  for (int i = 0; i < 300; ++i) got.insert(Run({"RANDOMKEY"}));
+  for (const std::string& k : got) {
+    EXPECT_TRUE(keys.count(k) || k == "h") << k;
+  }
+  EXPECT_GE(got.size(), 3u) << "keys are picked at random";
+
+  EXPECT_EQ(Run({"FLUSHDB"}), "OK");
+  EXPECT_EQ(Run({"SET", "soon", "v", "PX", "10"}), "OK");
+  EXPECT_EQ(Run({"RANDOMKEY"}), "soon");
+  now_ += 10;
+  EXPECT_EQ(Run({"RANDOMKEY"}), "(nil)") << "expired keys are not returned";
+  EXPECT_EQ(Run({"RANDOMKEY", "x"}), Arity("randomkey"));
+}
+
+TEST_F(KeyspaceFamily, Rename) {
+  EXPECT_EQ(Run({"RENAME", "nope", "x"}), "(error) ERR no such key");
+  EXPECT_EQ(Run({"RENAME", "nope", "nope"}), "(error) ERR no such key");
+  EXPECT_EQ(Run({"SET", "a", "1", "PX", "5000"}), "OK");
+  EXPECT_EQ(Run({"RENAME", "a", "a"}), "OK");
+  EXPECT_EQ(Run({"GET", "a"}), "1");
+  EXPECT_EQ(Run({"RENAME", "a", "b"}), "OK");
+  EXPECT_EQ(Run({"EXISTS", "a"}), "(integer) 0");
+  EXPECT_EQ(Run({"GET", "b"}), "1");
+  EXPECT_EQ(ExpiresAt("b"), now_ + 5000) << "the expiry moves with the value";
+
+  EXPECT_EQ(Run({"SET", "c", "3"}), "OK");
+  EXPECT_EQ(Run({"RENAME", "c", "b"}), "OK") << "overwrites the destination";
+  EXPECT_EQ(Run({"GET", "b"}), "3");
+  EXPECT_EQ(ExpiresAt("b"), 0) << "and its expiry";
+
+  PutHash("h");
+  EXPECT_EQ(Run({"RENAME", "h", "b"}), "OK") << "a string is overwritten by a hash";
+  EXPECT_EQ(Run({"TYPE", "b"}), "hash");
+  EXPECT_EQ(cache().Get(Key("b")).value(), "payload:h");
+  EXPECT_EQ(Run({"SET", "s", "str"}), "OK");
+  EXPECT_EQ(Run({"RENAME", "s", "b"}), "OK") << "and the other way";
+  EXPECT_EQ(Run({"TYPE", "b"}), "string");
+
+  EXPECT_EQ(Run({"RENAME", "b"}), Arity("rename"));
+  EXPECT_EQ(Run({"RENAME", "a", "b", "c"}), Arity("rename"));
+}
+
+TEST_F(KeyspaceFamily, RenameNx) {
+  EXPECT_EQ(Run({"RENAMENX", "nope", "x"}), "(error) ERR no such key");
+  EXPECT_EQ(Run({"MSET", "a", "1", "b", "2"}), "OK");
+  EXPECT_EQ(Run({"RENAMENX", "a", "b"}), "(integer) 0");
+  EXPECT_EQ(Run({"MGET", "a", "b"}), "[1, 2]");
+  EXPECT_EQ(Run({"RENAMENX", "a", "a"}), "(integer) 0");
+  EXPECT_EQ(Run({"PEXPIRE", "a", "700"}), "(integer) 1");
+  EXPECT_EQ(Run({"RENAMENX", "a", "c"}), "(integer) 1");
+  EXPECT_EQ(Run({"MGET", "a", "c"}), "[(nil), 1]");
+  EXPECT_EQ(Run({"PTTL", "c"}), "(integer) 700");
+  EXPECT_EQ(Run({"RENAMENX", "a"}), Arity("renamenx"));
+}
+
+TEST_F(KeyspaceFamily, RenameStaysInTheDatabase) {
+  EXPECT_EQ(Run({"SELECT", "3"}), "OK");
+  EXPECT_EQ(Run({"SET", "a", "v"}), "OK");
+  EXPECT_EQ(Run({"RENAME", "a", "b"}), "OK");
+  EXPECT_EQ(Run({"KEYS", "*"}), "[b]");
+  EXPECT_TRUE(cache().Contains(Key("b", 3)));
+  EXPECT_FALSE(cache().Contains(Key("b", 0)));
+}
+
+TEST_F(KeyspaceFamily, RenameInsideATransaction) {
+  EXPECT_EQ(Run({"SET", "a", "v"}), "OK");
+  EXPECT_EQ(Run({"MULTI"}), "OK");
+  EXPECT_EQ(Run({"RENAME", "a", "b"}), "QUEUED");
+  EXPECT_EQ(Run({"COPY", "b", "c"}), "QUEUED");
+  EXPECT_EQ(Run({"FLUSHDB"}), "QUEUED");
+  EXPECT_EQ(Run({"EXEC"}), "[OK, (integer) 1, OK]");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+}
+
+TEST_F(KeyspaceFamily, Copy) {
+  EXPECT_EQ(Run({"COPY", "nope", "x"}), "(integer) 0");
+  EXPECT_EQ(Run({"SET", "a", "1", "EX", "100"}), "OK");
+  EXPECT_EQ(Run({"COPY", "a", "b"}), "(integer) 1");
+  EXPECT_EQ(Run({"MGET", "a", "b"}), "[1, 1]");
+  EXPECT_EQ(ExpiresAt("b"), now_ + 100000) << "the expiry is copied";
+  EXPECT_EQ(Run({"SET", "c", "3"}), "OK");
+  EXPECT_EQ(Run({"COPY", "c", "b"}), "(integer) 0") << "the destination exists";
+  EXPECT_EQ(Run({"GET", "b"}), "1");
+  EXPECT_EQ(Run({"COPY", "c", "b", "replace"}), "(integer) 1");
+  EXPECT_EQ(Run({"GET", "b"}), "3");
+  EXPECT_EQ(ExpiresAt("b"), 0);
+  EXPECT_EQ(Run({"COPY", "a", "a"}), "(error) ERR source and destination objects are the same");
+  EXPECT_EQ(Run({"COPY", "a", "a", "DB", "0"}),
+            "(error) ERR source and destination objects are the same");
+
+  PutHash("h");
+  EXPECT_EQ(Run({"COPY", "h", "h2"}), "(integer) 1");
+  EXPECT_EQ(Run({"TYPE", "h2"}), "hash");
+  EXPECT_EQ(cache().Get(Key("h2")).value(), "payload:h");
+  EXPECT_EQ(Run({"COPY", "h", "c", "REPLACE"}), "(integer) 1");
+  EXPECT_EQ(Run({"TYPE", "c"}), "hash");
+
+  EXPECT_EQ(Run({"COPY", "a"}), Arity("copy"));
+  EXPECT_EQ(Run({"COPY", "a", "z", "BOGUS"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"COPY", "a", "z", "DB"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"EXISTS", "z"}), "(integer) 0");
+}
+
+TEST_F(KeyspaceFamily, CopyToAnotherDatabase) {
+  EXPECT_EQ(Run({"SET", "a", "1", "PX", "900"}), "OK");
+  EXPECT_EQ(Run({"COPY", "a", "a", "DB", "1"}), "(integer) 1") << "same name, other database";
+  EXPECT_EQ(Run({"COPY", "a", "a", "DB", "1"}), "(integer) 0");
+  EXPECT_EQ(Run({"COPY", "a", "b", "db", "1", "REPLACE"}), "(integer) 1");
+  EXPECT_EQ(Run({"COPY", "a", "b", "REPLACE", "DB", "1"}), "(integer) 1") << "options in any order";
+  EXPECT_EQ(Run({"COPY", "a", "b", "DB", "16"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Run({"COPY", "a", "b", "DB", "-1"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Run({"COPY", "a", "b", "DB", "x"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"COPY", "a", "b", "DB", "4294967296"}),
+            "(error) ERR value is out of range, value must between -2147483648 and 2147483647");
+  EXPECT_EQ(Run({"MOVE", "a", "-2147483649"}),
+            "(error) ERR value is out of range, value must between -2147483648 and 2147483647");
+  EXPECT_EQ(Run({"KEYS", "*"}), "[a]") << "db 0 is unchanged";
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Keys("*"), (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(Run({"PTTL", "b"}), "(integer) 900");
+  EXPECT_EQ(Run({"COPY", "b", "c", "DB", "0"}), "(integer) 1") << "from the current database";
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"GET", "c"}), "1");
+}
+
+TEST_F(KeyspaceFamily, Move) {
+  EXPECT_EQ(Run({"MOVE", "nope", "1"}), "(integer) 0");
+  EXPECT_EQ(Run({"SET", "a", "1", "PX", "300"}), "OK");
+  EXPECT_EQ(Run({"MOVE", "a", "0"}), "(error) ERR source and destination objects are the same");
+  EXPECT_EQ(Run({"MOVE", "a", "16"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Run({"MOVE", "a", "x"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"MOVE", "a", "1"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXISTS", "a"}), "(integer) 0");
+  EXPECT_EQ(ExpiresAt("a", 1), now_ + 300);
+  EXPECT_EQ(Run({"SET", "a", "2"}), "OK");
+  EXPECT_EQ(Run({"MOVE", "a", "1"}), "(integer) 0") << "the destination has the key";
+  EXPECT_EQ(Run({"GET", "a"}), "2");
+  PutHash("h");
+  EXPECT_EQ(Run({"MOVE", "h", "2"}), "(integer) 1");
+  EXPECT_EQ(Run({"SELECT", "2"}), "OK");
+  EXPECT_EQ(Run({"TYPE", "h"}), "hash");
+  EXPECT_EQ(Run({"MOVE", "h"}), Arity("move"));
+}
+
+TEST_F(KeyspaceFamily, FlushDbClearsOnlyTheCurrentDatabase) {
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_EQ(Run({"SET", "k" + std::to_string(i), "v"}), "OK");
+  }
+  PutHash("h");
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(Run({"SET", "one" + std::to_string(i), "v"}), "OK");
+  }
+  PutHash("h", 1);
+  EXPECT_EQ(Run({"FLUSHDB"}), "OK");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+  EXPECT_EQ(Run({"KEYS", "*"}), "[]");
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 3001");
+  EXPECT_EQ(Run({"TYPE", "h"}), "hash");
+  // Now db 0 holds every key: the engine is cleared at once.
+  EXPECT_EQ(Run({"FLUSHDB", "SYNC"}), "OK");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+  EXPECT_EQ(Run({"SET", "a", "v"}), "OK");
+  EXPECT_EQ(Run({"flushdb", "async"}), "OK");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+  EXPECT_EQ(Run({"FLUSHDB", "NOW"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"FLUSHDB", "SYNC", "ASYNC"}), "(error) ERR syntax error");
+}
+
+TEST_F(KeyspaceFamily, FlushAll) {
+  EXPECT_EQ(Run({"SET", "a", "v"}), "OK");
+  PutHash("h", 5);
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Run({"SET", "b", "v"}), "OK");
+  EXPECT_EQ(Run({"FLUSHALL"}), "OK");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+  EXPECT_FALSE(cache().Contains(Key("a")));
+  EXPECT_FALSE(cache().Contains(Key("h", 5)));
+  EXPECT_EQ(Run({"FLUSHALL", "ASYNC"}), "OK");
+  EXPECT_EQ(Run({"FLUSHALL", "sync"}), "OK");
+  EXPECT_EQ(Run({"FLUSHALL", "x"}), "(error) ERR syntax error");
+}
+
+TEST_F(KeyspaceFamily, ExpireAndVariants) {
+  EXPECT_EQ(Run({"EXPIRE", "nope", "10"}), "(integer) 0");
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"EXPIRE", "k", "10"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 10000);
+  EXPECT_EQ(Run({"PEXPIRE", "k", "1234"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 1234);
+  EXPECT_EQ(Run({"EXPIREAT", "k", std::to_string(now_ / 1000 + 50)}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), (now_ / 1000 + 50) * 1000);
+  EXPECT_EQ(Run({"PEXPIREAT", "k", std::to_string(now_ + 77)}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 77);
+  EXPECT_EQ(Run({"GET", "k"}), "v") << "the value stays";
+  now_ += 77;
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 0") << "and goes at its time";
+
+  PutHash("h");
+  EXPECT_EQ(Run({"EXPIRE", "h", "5"}), "(integer) 1") << "any type";
+  EXPECT_EQ(Run({"TYPE", "h"}), "hash");
+  EXPECT_EQ(Run({"TTL", "h"}), "(integer) 5");
+
+  EXPECT_EQ(Run({"EXPIRE", "k", "x"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"EXPIRE", "k", "1.5"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"EXPIRE", "k"}), Arity("expire"));
+  EXPECT_EQ(Run({"PEXPIRE", "k"}), Arity("pexpire"));
+  EXPECT_EQ(Run({"EXPIREAT", "k"}), Arity("expireat"));
+  EXPECT_EQ(Run({"PEXPIREAT", "k"}), Arity("pexpireat"));
+}
+
+TEST_F(KeyspaceFamily, ExpireInThePastDeletes) {
+  for (const char* k : {"a", "b", "c", "d", "e"}) ASSERT_EQ(Run({"SET", k, "v"}), "OK");
+  EXPECT_EQ(Run({"EXPIRE", "a", "0"}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIRE", "b", "-100"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIREAT", "c", "1"}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIREAT", "d", std::to_string(now_)}), "(integer) 1") << "now is the past";
+  EXPECT_EQ(Run({"PEXPIREAT", "e", std::to_string(now_ + 1)}), "(integer) 1");
+  EXPECT_EQ(Run({"EXISTS", "a", "b", "c", "d", "e"}), "(integer) 1");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 1") << "deleted, not just expired";
+  EXPECT_EQ(Run({"EXPIRE", "a", "-1"}), "(integer) 0") << "a missing key stays a 0";
+}
+
+TEST_F(KeyspaceFamily, ExpireOverflow) {
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  const std::string max = "9223372036854775807", min = "-9223372036854775808";
+  EXPECT_EQ(Run({"EXPIRE", "k", max}), "(error) ERR invalid expire time in 'expire' command");
+  EXPECT_EQ(Run({"EXPIRE", "k", min}), "(error) ERR invalid expire time in 'expire' command");
+  EXPECT_EQ(Run({"EXPIRE", "k", "9223372036854775"}),
+            "(error) ERR invalid expire time in 'expire' command")
+      << "fits in ms, not once now is added";
+  EXPECT_EQ(Run({"PEXPIRE", "k", max}), "(error) ERR invalid expire time in 'pexpire' command");
+  EXPECT_EQ(Run({"EXPIREAT", "k", max}), "(error) ERR invalid expire time in 'expireat' command");
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIRE", "k", min}), "(integer) 1") << "very negative is fine: deletes";
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"PEXPIREAT", "k", max}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIRETIME", "k"}), "(integer) " + max);
+  EXPECT_EQ(Run({"EXPIREAT", "k", "9223372036854775"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRETIME", "k"}), "(integer) 9223372036854775");
+  EXPECT_EQ(Run({"EXPIRE", "k", "10", "NX", "XX"}),
+            "(error) ERR NX and XX, GT or LT options at the same time are not compatible")
+      << "options are checked before the time";
+}
+
+TEST_F(KeyspaceFamily, ExpireOptionErrors) {
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  const std::string nx =
+      "(error) ERR NX and XX, GT or LT options at the same time are not compatible";
+  const std::string gtlt = "(error) ERR GT and LT options at the same time are not compatible";
+  EXPECT_EQ(Run({"EXPIRE", "k", "10", "NX", "XX"}), nx);
+  EXPECT_EQ(Run({"EXPIRE", "k", "10", "NX", "GT"}), nx);
+  EXPECT_EQ(Run({"PEXPIRE", "k", "10", "LT", "NX"}), nx);
+  EXPECT_EQ(Run({"EXPIREAT", "k", "10", "GT", "LT"}), gtlt);
+  EXPECT_EQ(Run({"PEXPIREAT", "k", "10", "xx", "gt", "lt"}), gtlt);
+  EXPECT_EQ(Run({"EXPIRE", "k", "10", "FOO"}), "(error) ERR Unsupported option FOO");
+  EXPECT_EQ(Run({"EXPIRE", "k", "10", "NX", "bar"}), "(error) ERR Unsupported option bar");
+  EXPECT_EQ(Run({"EXPIRE", "k", "x", "FOO"}), "(error) ERR Unsupported option FOO");
+  EXPECT_EQ(ExpiresAt("k"), 0) << "nothing changed";
+  EXPECT_EQ(Run({"EXPIRE", "k", "10", "NX", "NX"}), "(integer) 1") << "repeats are fine";
+}
+
+TEST_F(KeyspaceFamily, ExpireNxXx) {
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "XX"}), "(integer) 0") << "no expiry yet";
+  EXPECT_EQ(ExpiresAt("k"), 0);
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "nx"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRE", "k", "200", "NX"}), "(integer) 0") << "has an expiry";
+  EXPECT_EQ(ExpiresAt("k"), now_ + 100000);
+  EXPECT_EQ(Run({"EXPIRE", "k", "200", "XX"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 200000);
+  EXPECT_EQ(Run({"EXPIRE", "nope", "200", "NX"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRE", "k", "-1", "NX"}), "(integer) 0") << "NX fails before deleting";
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRE", "k", "-1", "XX"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 0");
+}
+
+TEST_F(KeyspaceFamily, ExpireGtLt) {
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  // No expiry counts as an infinite one: nothing is greater, everything is less.
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "GT"}), "(integer) 0");
+  EXPECT_EQ(ExpiresAt("k"), 0);
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "LT"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 100000);
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "GT"}), "(integer) 0") << "equal is not greater";
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "LT"}), "(integer) 0") << "equal is not less";
+  EXPECT_EQ(Run({"EXPIRE", "k", "50", "GT"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRE", "k", "150", "GT"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 150000);
+  EXPECT_EQ(Run({"EXPIRE", "k", "200", "LT"}), "(integer) 0");
+  EXPECT_EQ(Run({"PEXPIRE", "k", "149999", "LT"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 149999);
+  EXPECT_EQ(Run({"PEXPIRE", "k", "150000", "XX", "GT"}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIRE", "k", "100", "XX", "LT"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("k"), now_ + 100);
+  EXPECT_EQ(Run({"PERSIST", "k"}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIRE", "k", "100", "XX", "LT"}), "(integer) 0") << "XX wants an expiry";
+  EXPECT_EQ(Run({"EXPIRE", "k", "-5", "GT"}), "(integer) 0") << "a past time is not greater";
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRE", "k", "-5", "LT"}), "(integer) 1") << "but less than infinity";
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRE", "nope", "5", "LT"}), "(integer) 0");
+}
+
+TEST_F(KeyspaceFamily, TtlAndVariants) {
+  EXPECT_EQ(Run({"TTL", "nope"}), "(integer) -2");
+  EXPECT_EQ(Run({"PTTL", "nope"}), "(integer) -2");
+  EXPECT_EQ(Run({"EXPIRETIME", "nope"}), "(integer) -2");
+  EXPECT_EQ(Run({"PEXPIRETIME", "nope"}), "(integer) -2");
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) -1");
+  EXPECT_EQ(Run({"PTTL", "k"}), "(integer) -1");
+  EXPECT_EQ(Run({"EXPIRETIME", "k"}), "(integer) -1");
+  EXPECT_EQ(Run({"PEXPIRETIME", "k"}), "(integer) -1");
+
+  EXPECT_EQ(Run({"PEXPIRE", "k", "10000"}), "(integer) 1");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 10");
+  EXPECT_EQ(Run({"PTTL", "k"}), "(integer) 10000");
+  EXPECT_EQ(Run({"PEXPIRETIME", "k"}), "(integer) " + std::to_string(now_ + 10000));
+  EXPECT_EQ(Run({"EXPIRETIME", "k"}), "(integer) " + std::to_string((now_ + 10000) / 1000));
+  // Seconds round to nearest, halves up: (ms + 500) / 1000.
+  now_ += 8501;  // 1499 ms left
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 1");
+  EXPECT_EQ(Run({"PTTL", "k"}), "(integer) 1499");
+  now_ -= 1;  // 1500 ms left
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 2");
+  now_ += 1002;  // 498 ms left
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 0");
+  now_ -= 2;  // 500 ms left
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIREAT", "k", "1700000100499"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRETIME", "k"}), "(integer) 1700000100");
+  EXPECT_EQ(Run({"PEXPIREAT", "k", "1700000100500"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRETIME", "k"}), "(integer) 1700000101");
+
+  EXPECT_EQ(Run({"TTL"}), Arity("ttl"));
+  EXPECT_EQ(Run({"PTTL", "a", "b"}), Arity("pttl"));
+  EXPECT_EQ(Run({"EXPIRETIME"}), Arity("expiretime"));
+  EXPECT_EQ(Run({"PEXPIRETIME"}), Arity("pexpiretime"));
+}
+
+TEST_F(KeyspaceFamily, Persist) {
+  EXPECT_EQ(Run({"PERSIST", "nope"}), "(integer) 0");
+  EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(Run({"PERSIST", "k"}), "(integer) 0") << "no expiry to remove";
+  EXPECT_EQ(Run({"EXPIRE", "k", "10"}), "(integer) 1");
+  EXPECT_EQ(Run({"PERSIST", "k"}), "(integer) 1");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) -1");
+  now_ += 20000;
+  EXPECT_EQ(Run({"GET", "k"}), "v") << "it no longer expires";
+  EXPECT_EQ(Run({"PERSIST"}), Arity("persist"));
+}
+
+TEST_F(KeyspaceFamily, ExpiryIsPerDatabase) {
+  EXPECT_EQ(Run({"SET", "k", "db0"}), "OK");
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Run({"SET", "k", "db1"}), "OK");
+  EXPECT_EQ(Run({"EXPIRE", "k", "-1"}), "(integer) 1");
+  EXPECT_EQ(Run({"DEL", "k"}), "(integer) 0");
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"GET", "k"}), "db0");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) -1");
+}
+
+TEST_F(KeyspaceFamily, RegistryFlags) {
+  const CommandRegistry& r = t_.server().commands();
+  for (const char* name : {"rename", "renamenx", "copy", "move", "flushdb", "flushall"}) {
+    ASSERT_NE(r.Find(name), nullptr) << name;
+    EXPECT_TRUE(r.Find(name)->flags & cmd::kExclusive) << name;
+  }
+  for (const char* name : {"del", "unlink", "exists", "type", "keys", "scan", "randomkey", "touch",
+                           "expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl",
+                           "expiretime", "pexpiretime", "persist"}) {
+    ASSERT_NE(r.Find(name), nullptr) << name;
+    EXPECT_FALSE(r.Find(name)->flags & cmd::kExclusive) << name;
+    EXPECT_NE(r.Find(name)->summary[0], '\0') << name;
+  }
+  for (const char* name : {"exists", "type", "keys", "scan", "randomkey", "touch", "ttl", "pttl",
+                           "expiretime", "pexpiretime"}) {
+    EXPECT_TRUE(r.Find(name)->flags & cmd::kReadOnly) << name;
+  }
+  EXPECT_EQ(r.Find("rename")->last_key, 2);
+  EXPECT_EQ(r.Find("del")->last_key, -1);
+  EXPECT_EQ(r.Find("keys")->first_key, 0);
+}
+
+// RENAME is exclusive, so a reader of both names never sees the key twice or not at all.
+TEST_F(KeyspaceFamily, RenameIsAtomicForOtherClients) {
+  ASSERT_EQ(Run({"SET", "x", "v"}), "OK");
+  std::atomic<bool> started{false}, stop{false};
+  std::atomic<int> renames{0};
+  std::thread renamer([&] {
+    auto conn = t_.NewConnection();
+    started = true;
+    while (!stop) {
+      EXPECT_EQ(t_.RunOn(*conn, {"RENAME", "x", "y"}).ToString(), "OK");
+      EXPECT_EQ(t_.RunOn(*conn, {"RENAME", "y", "x"}).ToString(), "OK");
+      renames += 2;
+    }
+  });
+  while (!started) std::this_thread::yield();
+  auto conn = t_.NewConnection();
+  int failures = 0;
+  for (int i = 0; i < 20000 && failures < 10; ++i) {
+    if (t_.RunOn(*conn, {"EXISTS", "x", "y"}).ToString() != "(integer) 1") ++failures;
+  }
+  stop = true;
+  renamer.join();
+  EXPECT_EQ(failures, 0) << renames << " renames";
+  EXPECT_GT(renames, 0) << "the two clients overlapped";
+  EXPECT_EQ(Run({"EXISTS", "x"}), "(integer) 1");
+}
+
+}  // namespace
+}  // namespace kvcache::server

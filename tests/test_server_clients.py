@@ -1,0 +1,287 @@
+"""kvcache-server against real Redis clients: redis-py (Debian's), redis-cli and
+redis-benchmark, over loopback."""
+import concurrent.futures
+import re
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import redis
+
+
+def test_strings_and_expiry(server):
+    r = server.client()
+    assert r.ping()
+    assert r.set("k", "v")
+    assert r.get("k") == b"v"
+    assert r.set("k", "w", nx=True) is None
+    assert r.incr("n") == 1 and r.incrby("n", 41) == 42
+    assert r.mset({"a": "1", "b": "2"})
+    assert r.mget("a", "b", "nope") == [b"1", b"2", None]
+    assert r.append("a", "23") == 3 and r.getrange("a", 0, 1) == b"12"
+    assert r.incrbyfloat("f", "10.5") == 10.5
+    assert r.set("t", "x", px=100)
+    deadline = time.monotonic() + 5
+    while r.get("t") is not None:  # expiry is observed, not assumed after a fixed sleep
+        assert time.monotonic() < deadline, "key did not expire"
+        time.sleep(0.02)
+    assert r.exists("t") == 0
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.hset("hh", "f", "v")
+        r.get("hh")
+
+
+def test_pipelines_and_transactions(server):
+    r = server.client()
+    p = r.pipeline(transaction=False)
+    for i in range(1000):
+        p.set(f"key:{i}", i)
+    for i in range(1000):
+        p.get(f"key:{i}")
+    out = p.execute()
+    assert out[:1000] == [True] * 1000
+    assert out[1000:] == [str(i).encode() for i in range(1000)]
+    t = r.pipeline(transaction=True)
+    t.set("acct", 100).incrby("acct", -30).get("acct")
+    assert t.execute() == [True, 70, b"70"]
+
+
+def test_numpy_feature_vectors_round_trip_bit_exact(server):
+    r = server.client()
+    rng = np.random.default_rng(7)
+    arrays = {
+        "f32": rng.standard_normal(512).astype(np.float32),
+        "f16": rng.standard_normal(1024).astype(np.float16),
+        "i64": rng.integers(-2**62, 2**62, 64, dtype=np.int64),
+        "big": rng.standard_normal(4 * 1024 * 1024).astype(np.float32),  # 16 MiB
+        "special": np.array([np.nan, np.inf, -np.inf, -0.0, 1e-45], dtype=np.float32),
+    }
+    for name, a in arrays.items():
+        assert r.set(f"emb:{name}", a.tobytes())
+    for name, a in arrays.items():
+        back = np.frombuffer(r.get(f"emb:{name}"), dtype=a.dtype)
+        assert back.tobytes() == a.tobytes(), name
+
+
+def test_hashes(server):
+    r = server.client()
+    assert r.hset("user:1", mapping={"name": "ada", "age": "36"}) == 2
+    assert r.hget("user:1", "name") == b"ada"
+    assert r.hgetall("user:1") == {b"name": b"ada", b"age": b"36"}
+    assert r.hincrby("user:1", "age", 1) == 37
+    assert r.hdel("user:1", "name") == 1
+    assert r.hlen("user:1") == 1
+    assert r.type("user:1") == b"hash"
+
+
+def test_select_and_info(server):
+    r0 = server.client(db=0)
+    r1 = server.client(db=1)
+    r0.set("x", "zero")
+    r1.set("x", "one")
+    assert r0.get("x") == b"zero" and r1.get("x") == b"one"
+    info = r0.info()
+    assert info["db0"]["keys"] == 1 and info["db1"]["keys"] == 1
+    for field in ("used_memory", "maxmemory", "keyspace_hits", "keyspace_misses",
+                  "evicted_keys", "expired_keys", "connected_clients"):
+        assert field in info, field
+    assert info["maxmemory"] == 256 * 1024 * 1024
+    assert "cmdstat_set" in r0.info("commandstats")
+    assert r0.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
+
+
+def raw(port, data, expect_close=False, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = b""
+        s.settimeout(timeout)
+        try:
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                chunks += c
+                if not expect_close and chunks.endswith(b"\r\n"):
+                    break
+        except socket.timeout:
+            pass
+        return chunks
+
+
+def test_resp3_over_a_raw_socket(server):
+    out = raw(server.port, b"HELLO 3\r\n")
+    assert out.startswith(b"%7\r\n")
+    assert b"$5\r\nproto\r\n:3\r\n" in out
+    # A RESP3 null, map and double-less INCRBYFLOAT in one exchange.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"HELLO 3\r\nGET nope\r\nINCRBYFLOAT fl 1.5\r\nHSET h a 1\r\nHGETALL h\r\n")
+        data = b""
+        deadline = time.monotonic() + 5
+        while not data.endswith(b"$1\r\na\r\n$1\r\n1\r\n") and time.monotonic() < deadline:
+            data += s.recv(65536)
+    assert b"\r\n_\r\n" in data
+    assert b"$3\r\n1.5\r\n" in data
+    assert data.endswith(b"%1\r\n$1\r\na\r\n$1\r\n1\r\n")
+
+
+def test_redis_cli_resp3_and_one_shot(server):
+    cli = ["redis-cli", "-p", str(server.port)]
+    assert subprocess.run(cli + ["set", "c", "1"], capture_output=True, text=True).stdout == "OK\n"
+    out = subprocess.run(cli + ["--no-raw", "-3", "hgetall", "nohash"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "(empty hash)"
+    out = subprocess.run(cli + ["-3", "hello", "3"], capture_output=True, text=True).stdout
+    assert "proto" in out
+    out = subprocess.run(cli + ["nosuchcmd", "x"], capture_output=True, text=True).stdout
+    assert "ERR unknown command 'nosuchcmd', with args beginning with: 'x'" in out
+
+
+def test_auth(start_server):
+    s = start_server("--requirepass", "s3cret")
+    with pytest.raises(redis.AuthenticationError):
+        s.client().get("k")
+    with pytest.raises(redis.ResponseError, match="WRONGPASS"):
+        s.client(password="wrong").ping()
+    r = s.client(password="s3cret")
+    assert r.set("k", "v") and r.get("k") == b"v"
+    assert raw(s.port, b"GET k\r\n") == b"-NOAUTH Authentication required.\r\n"
+
+
+def test_oversized_bulk_is_refused_and_neighbours_are_unaffected(server):
+    neighbour = server.client()
+    neighbour.set("n", "still here")
+    out = raw(server.port, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870913\r\n", expect_close=True)
+    assert out == b"-ERR Protocol error: invalid bulk length\r\n"
+    out = raw(server.port, b"*99999999999\r\n", expect_close=True)
+    assert out.startswith(b"-ERR Protocol error")
+    out = raw(server.port, b"GET " + b"x" * (70 * 1024), expect_close=True)
+    assert out == b"-ERR Protocol error: too big inline request\r\n"
+    assert neighbour.get("n") == b"still here"
+    assert neighbour.get("k") is None
+
+
+def test_many_clients_at_once(server):
+    def work(i):
+        r = server.client()
+        for j in range(50):
+            r.set(f"c{i}:{j}", j)
+        return sum(int(r.get(f"c{i}:{j}")) for j in range(50))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=64) as ex:
+        results = list(ex.map(work, range(200)))
+    assert results == [sum(range(50))] * 200
+    assert server.client().dbsize() == 200 * 50
+
+
+def test_maxclients(start_server):
+    s = start_server("--maxclients", "5")
+    held = []
+    deadline = time.monotonic() + 10
+    while len(held) < 5:  # the readiness probe's connection may still be closing
+        assert time.monotonic() < deadline
+        c = socket.create_connection(("127.0.0.1", s.port))
+        try:
+            c.sendall(b"PING\r\n")
+            ok = c.recv(64) == b"+PONG\r\n"
+        except ConnectionResetError:
+            ok = False
+        if ok:
+            held.append(c)
+        else:
+            c.close()
+    # Send nothing: the server writes its refusal and closes.
+    out = raw(s.port, b"", expect_close=True)
+    assert out == b"-ERR max number of clients reached\r\n"
+    for h in held:
+        h.close()
+
+
+def test_noeviction_answers_oom(start_server):
+    s = start_server("--maxmemory", "2mb", "--maxmemory-policy", "noeviction", "--shards", "1")
+    r = s.client()
+    with pytest.raises(redis.ResponseError, match="OOM command not allowed"):
+        for i in range(10000):
+            r.set(f"k{i}", "v" * 1000)
+    assert r.get("k0") == b"v" * 1000
+
+
+def test_eviction_keeps_memory_bounded(start_server):
+    s = start_server("--maxmemory", "4mb")
+    r = s.client()
+    p = r.pipeline(transaction=False)
+    for i in range(20000):
+        p.set(f"k{i}", "v" * 500)
+    p.execute()
+    info = r.info()
+    assert info["used_memory"] <= 4 * 1024 * 1024
+    assert info["evicted_keys"] > 0
+
+
+def test_config_file_and_flags(tmp_path, start_server):
+    conf = tmp_path / "kv.conf"
+    conf.write_text("# a comment\nmaxmemory 64mb\nmaxclients 77\nrequirepass \"pa ss\"\n")
+    s = start_server("--config", str(conf), "--maxclients", "88")
+    r = s.client(password="pa ss")
+    assert r.config_get("maxmemory")["maxmemory"] == str(64 * 1024 * 1024)
+    assert r.config_get("maxclients")["maxclients"] == "88", "flags override the file"
+
+
+def test_bad_flags_fail_clearly(bin_dir):
+    out = subprocess.run([str(bin_dir / "kvcache-server"), "--maxmemory", "lots"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and "maxmemory" in out.stderr
+    out = subprocess.run([str(bin_dir / "kvcache-server"), "--maxmemory-policy", "random"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and "maxmemory-policy" in out.stderr
+
+
+def test_sigterm_shuts_down_cleanly(start_server):
+    s = start_server()
+    s.client().set("k", "v")
+    assert s.stop() == 0
+    assert b"ready to accept connections" in s.log
+    assert b"ready to exit" in s.log
+
+
+def test_shutdown_command(start_server):
+    s = start_server()
+    s.client().shutdown(nosave=True)
+    assert s.proc.wait(timeout=10) == 0
+
+
+def test_redis_benchmark_runs_without_errors(server):
+    out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-t", "set,get,incr,mset,ping",
+                          "-n", "20000", "-r", "10000", "-c", "20", "-P", "4", "-q"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.replace("\r", "\n")
+    for test in ("SET", "GET", "INCR", "MSET", "PING_INLINE", "PING_MBULK"):
+        assert re.search(rf"^{test}[^:]*: [0-9.]+ requests per second", text, re.M), (test, text)
+    assert "ERR" not in out.stdout + out.stderr
+
+
+def primary_ipv4():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.123", 9))  # no packet is sent: this picks the outgoing address
+            ip = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if ip.startswith("127.") else ip
+
+
+def test_protected_mode(start_server):
+    ip = primary_ipv4()
+    if ip is None:
+        pytest.skip("no non-loopback IPv4 address on this machine")
+    s = start_server("--bind", "0.0.0.0")
+    with socket.create_connection((ip, s.port), timeout=5) as c:
+        c.sendall(b"PING\r\n")
+        assert c.recv(4096).startswith(b"-DENIED Redis is running in protected mode")
+    assert s.client().ping(), "loopback clients are still served"
+    s2 = start_server("--bind", "0.0.0.0", "--requirepass", "pw")
+    with socket.create_connection((ip, s2.port), timeout=5) as c:
+        c.sendall(b"PING\r\n")
+        assert c.recv(4096) == b"-NOAUTH Authentication required.\r\n"
