@@ -87,6 +87,15 @@ struct ItemView {
   size_t memory_bytes = 0;    // what the item costs the budget
 };
 
+// Key spaces (Options::key_spaces): a key that begins with byte 0xFF and has at least two bytes
+// is in the space its second byte names; every other key is in space 0. So space 0 costs its
+// keys nothing, and a server numbers its databases 0xFF, N, key for N > 0 (and 0xFF, 0, key for
+// a database 0 key that itself begins with 0xFF).
+inline uint8_t KeySpaceOf(std::string_view key) {
+  return key.size() >= 2 && static_cast<uint8_t>(key[0]) == 0xFF ? static_cast<uint8_t>(key[1])
+                                                                   : 0;
+}
+
 struct KeySpaceStats {
   uint64_t items = 0;
   uint64_t expiring = 0;

@@ -38,9 +38,9 @@ struct Options {
   // Time to live for Put() calls that do not give one. Zero means items never expire.
   std::chrono::milliseconds default_ttl{0};
 
-  // When nonzero (at most 256), the cache counts its items by the first byte of their key, for
-  // bytes below this value (Cache::KeySpaceItems): a server keeps numbered databases apart with
-  // a one-byte key prefix and reads their sizes from here.
+  // When nonzero (at most 256), the cache counts its items per key space (KeySpaceOf in
+  // cache.h), for spaces below this value (Cache::KeySpace): a server keeps numbered databases
+  // apart by key prefix and reads their sizes from here.
   uint32_t key_spaces = 0;
 
   // Longest key accepted, in bytes (at most 65535). Longer keys get InvalidArgument.

@@ -51,6 +51,9 @@ Arena::Arena(size_t bytes) {
   void* p = mmap(nullptr, pages * kPageBytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return;
+  // Lookups land anywhere in the arena: with 2 MiB pages most of them miss no TLB entry. The
+  // cost is that resident memory follows the items in 2 MiB steps instead of 4 KiB ones.
+  madvise(p, pages * kPageBytes, MADV_HUGEPAGE);
   void* m = mmap(nullptr, pages * sizeof(PageMeta), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) {

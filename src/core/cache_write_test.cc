@@ -170,26 +170,26 @@ TEST(Scan, VisitsEveryItemOnceWhileTheCacheGrows) {
 TEST(KeySpaces, CountItemsByTheirFirstByte) {
   Clocked c("lru", 4, 1 << 20, 16);
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(c.cache->Put(std::string(1, char(0)) + std::to_string(i), "v").ok());
+    ASSERT_TRUE(c.cache->Put(std::to_string(i), "v").ok());
     if (i < 30) {
-      ASSERT_TRUE(c.cache->Put(std::string(1, char(3)) + std::to_string(i), "v").ok());
+      ASSERT_TRUE(c.cache->Put(std::string("\xff\x03") + std::to_string(i), "v").ok());
     }
   }
-  c.cache->Put(std::string(1, char(3)) + "0", "overwrite");
-  c.cache->Put(std::string(1, char(3)) + "ttl", "v", Ttl(1000));
+  c.cache->Put(std::string("\xff\x03") + "0", "overwrite");
+  c.cache->Put(std::string("\xff\x03") + "ttl", "v", Ttl(1000));
   EXPECT_EQ(c.cache->KeySpace(3).expiring, 1u);
-  c.cache->Update(std::string(1, char(3)) + "ttl", [](const ItemView*, Mutation* m) {
+  c.cache->Update(std::string("\xff\x03") + "ttl", [](const ItemView*, Mutation* m) {
     m->action = Mutation::Action::kSetExpiry;  // PERSIST
   });
   EXPECT_EQ(c.cache->KeySpace(3).expiring, 0u);
-  c.cache->Erase(std::string(1, char(3)) + "ttl");
+  c.cache->Erase(std::string("\xff\x03") + "ttl");
   EXPECT_EQ(c.cache->KeySpace(0).items, 100u);
   EXPECT_EQ(c.cache->KeySpace(3).items, 30u);
-  c.cache->Erase(std::string(1, char(3)) + "1");
+  c.cache->Erase(std::string("\xff\x03") + "1");
   EXPECT_EQ(c.cache->KeySpace(3).items, 29u);
   // Evictions are counted too.
   std::string v(2000, 'x');
-  for (int i = 0; i < 2000; ++i) c.cache->Put(std::string(1, char(5)) + std::to_string(i), v);
+  for (int i = 0; i < 2000; ++i) c.cache->Put(std::string("\xff\x05") + std::to_string(i), v);
   EXPECT_EQ(c.cache->KeySpace(0).items + c.cache->KeySpace(3).items + c.cache->KeySpace(5).items,
             c.cache->Stats().items);
   c.cache->Clear();

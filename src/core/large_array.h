@@ -29,7 +29,11 @@ class LargeArray {
     void* p;
     if (bytes >= kMapBytes) {
       p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) p = nullptr;
+      if (p == MAP_FAILED) {
+        p = nullptr;
+      } else if (bytes >= kHugeBytes) {
+        madvise(p, bytes, MADV_HUGEPAGE);  // probed at random, like the arena
+      }
     } else {
       p = std::calloc(n, sizeof(T));
     }
@@ -65,6 +69,7 @@ class LargeArray {
 
  private:
   static constexpr size_t kMapBytes = 64 << 10;
+  static constexpr size_t kHugeBytes = 2 << 20;
   void Release() {
     if (data_ == nullptr) return;
     if (size_ * sizeof(T) >= kMapBytes) {

@@ -87,10 +87,11 @@ class ShardCore : public PolicyContext {
     uint64_t expiring = 0;
   };
   void CountKeySpace(const Item* it, int delta) {
-    std::string_view key = it->key();
     if (it->expires_at() != 0) ttl_items_ += delta;
-    if (!key_spaces_.empty() && static_cast<uint8_t>(key[0]) < key_spaces_.size()) {
-      KeySpaceCount& k = key_spaces_[static_cast<uint8_t>(key[0])];
+    if (key_spaces_.empty()) return;
+    const uint8_t space = KeySpaceOf(it->key());
+    if (space < key_spaces_.size()) {
+      KeySpaceCount& k = key_spaces_[space];
       k.items += delta;
       if (it->expires_at() != 0) k.expiring += delta;
     }

@@ -39,10 +39,10 @@ CommandContext::CommandContext(Server& s, Connection& c, std::span<const std::st
 uint8_t CommandContext::db() const { return conn.db; }
 
 std::string_view CommandContext::KeyOf(std::string_view user_key) {
+  if (!DbKeyNeedsPrefix(conn.db, user_key)) return user_key;  // no copy in the common case
   if (keys_used_ == key_buffers_.size()) key_buffers_.emplace_back();
   std::string& b = key_buffers_[keys_used_++];
-  b.assign(1, static_cast<char>(conn.db));
-  b.append(user_key);
+  b = EngineKey(conn.db, user_key);
   return b;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kvcache/cache.h"
+#include "server/db_key.h"
 #include "protocol/reply_builder.h"
 
 namespace kvcache::server {
@@ -86,11 +87,11 @@ class CommandContext {
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }
-  // The engine key for args[i] (the database byte + the client's key).
+  // The engine key for args[i] (db_key.h: the client's key itself in database 0).
   std::string_view Key(size_t i) { return KeyOf(args[i]); }
   std::string_view KeyOf(std::string_view user_key);
   // The client's key of an engine key.
-  static std::string_view UserKey(std::string_view engine_key) { return engine_key.substr(1); }
+  static std::string_view UserKey(std::string_view engine_key) { return UserKeyOf(engine_key); }
   uint8_t db() const;
   int64_t NowMs() const { return cache.NowMs(); }
 

@@ -19,7 +19,7 @@ class HashFamily : public ::testing::Test {
  protected:
   HashFamily() : t_(ServerConfig{}, [this] { return now_.load(); }) {}
   std::string Run(const std::vector<std::string>& args) { return t_.Run(args).ToString(); }
-  static std::string EngineKey(const std::string& key) { return std::string(1, '\0') + key; }
+  static std::string EngineKey(const std::string& key) { return key; }
   Cache& cache() { return t_.server().cache(); }
   void PutRaw(const std::string& key, const std::string& value, ValueKind kind) {
     WriteOptions o;

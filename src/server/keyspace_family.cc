@@ -40,15 +40,7 @@ const char* TypeName(ValueKind kind) {
   return "unknown";  // as Redis names a type it does not know
 }
 
-bool InDb(std::string_view engine_key, uint8_t db) {
-  return !engine_key.empty() && static_cast<uint8_t>(engine_key[0]) == db;
-}
-
-std::string EngineKey(uint8_t db, std::string_view user_key) {
-  std::string k(1, static_cast<char>(db));
-  k.append(user_key);
-  return k;
-}
+bool InDb(std::string_view engine_key, uint8_t db) { return DbOf(engine_key) == db; }
 
 // A database number argument: Redis reads an int (getIntFromObjectOrReply), then checks the
 // range.

@@ -20,7 +20,7 @@ class KeyspaceFamily : public ::testing::Test {
   std::string Run(const std::vector<std::string>& args) { return t_.Run(args).ToString(); }
   Cache& cache() { return t_.server().cache(); }
   static std::string Key(const std::string& key, uint8_t db = 0) {
-    return std::string(1, static_cast<char>(db)) + key;
+    return server::EngineKey(static_cast<uint8_t>(db), key);
   }
   // A value of another kind under `key`, written through the engine so that these tests do not
   // depend on the hash commands.

@@ -30,6 +30,22 @@ TEST(Connection, PingEchoSelectQuitReset) {
   EXPECT_TRUE(t.closed());
 }
 
+TEST(Connection, DatabaseKeysNeverCollide) {
+  // Database 0 stores keys as they are; others under 0xFF, db. A database 0 key that looks like
+  // another database's must stay apart from it.
+  TestClient t;
+  const std::string tricky = "\xff\x01k";
+  EXPECT_EQ(Str(t.Run({"SET", tricky, "db0"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SELECT", "1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"GET", "k"})), "(nil)");
+  EXPECT_EQ(Str(t.Run({"SET", "k", "db1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"DBSIZE"})), "(integer) 1");
+  EXPECT_EQ(Str(t.Run({"SELECT", "0"})), "OK");
+  EXPECT_EQ(Str(t.Run({"GET", tricky})), "db0");
+  EXPECT_EQ(Str(t.Run({"DBSIZE"})), "(integer) 1");
+  EXPECT_EQ(Str(t.Run({"KEYS", "*"})), "[" + tricky + "]");
+}
+
 TEST(Connection, UnknownCommandsAndArity) {
   TestClient t;
   EXPECT_EQ(Str(t.Run({"FOO", "a", "b"})),

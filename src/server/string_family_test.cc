@@ -16,7 +16,7 @@ class StringFamily : public ::testing::Test {
   void PutHash(const std::string& key) {
     WriteOptions o;
     o.kind = ValueKind::kHash;
-    ASSERT_TRUE(t_.server().cache().Write(std::string(1, '\0') + key, "x", o).ok());
+    ASSERT_TRUE(t_.server().cache().Write(key, "x", o).ok());
   }
   std::atomic<int64_t> now_{1'700'000'000'000};
   TestClient t_;
@@ -58,17 +58,17 @@ TEST_F(StringFamily, SetOptions) {
   EXPECT_EQ(Run({"GET", "k"}), "3") << "failed SETs change nothing";
 
   EXPECT_EQ(Run({"SET", "k", "5", "EX", "10"}), "OK");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 10000);
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 10000);
   EXPECT_EQ(Run({"SET", "k", "6", "PX", "1500"}), "OK");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 1500);
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 1500);
   EXPECT_EQ(Run({"SET", "k", "7", "KEEPTTL"}), "OK");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 1500);
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 1500);
   EXPECT_EQ(Run({"SET", "k", "8", "EXAT", std::to_string(now_ / 1000 + 100)}), "OK");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(),
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(),
             (now_ / 1000 + 100) * 1000);
   EXPECT_EQ(Run({"SET", "k", "9", "PXAT", std::to_string(now_ + 42)}), "OK");
   EXPECT_EQ(Run({"SET", "k", "10"}), "OK");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), 0)
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), 0)
       << "a plain SET clears the expiry";
   EXPECT_EQ(Run({"SET", "k", "11", "PX", "100"}), "OK");
   now_ += 100;
@@ -89,7 +89,7 @@ TEST_F(StringFamily, SetNxSetExPSetEx) {
   EXPECT_EQ(Run({"SETNX", "k", "b"}), "(integer) 0");
   EXPECT_EQ(Run({"GET", "k"}), "a");
   EXPECT_EQ(Run({"SETEX", "k", "5", "b"}), "OK");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 5000);
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 5000);
   EXPECT_EQ(Run({"SETEX", "k", "0", "b"}), "(error) ERR invalid expire time in 'setex' command");
   EXPECT_EQ(Run({"PSETEX", "k", "250", "c"}), "OK");
   EXPECT_EQ(Run({"PSETEX", "k", "-5", "c"}), "(error) ERR invalid expire time in 'psetex' command");
@@ -103,9 +103,9 @@ TEST_F(StringFamily, GetSetGetDelGetEx) {
   EXPECT_EQ(Run({"GETDEL", "k"}), "(nil)");
   EXPECT_EQ(Run({"SET", "k", "v"}), "OK");
   EXPECT_EQ(Run({"GETEX", "k", "EX", "100"}), "v");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), now_ + 100000);
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 100000);
   EXPECT_EQ(Run({"GETEX", "k", "PERSIST"}), "v");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "k").expires_at_ms(), 0);
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), 0);
   EXPECT_EQ(Run({"GETEX", "k", "PX", "10", "EX", "5"}), "(error) ERR syntax error");
   EXPECT_EQ(Run({"GETEX", "k", "EX"}), "(error) ERR syntax error");
   EXPECT_EQ(Run({"GETEX", "missing", "EX", "5"}), "(nil)");
@@ -168,7 +168,7 @@ TEST_F(StringFamily, Counters) {
   EXPECT_EQ(Run({"DECRBY", "n", "-9223372036854775808"}), "(error) ERR decrement would overflow");
   EXPECT_EQ(Run({"SET", "t", "5", "EX", "100"}), "OK");
   EXPECT_EQ(Run({"INCR", "t"}), "(integer) 6");
-  EXPECT_EQ(t_.server().cache().Get(std::string(1, '\0') + "t").expires_at_ms(), now_ + 100000)
+  EXPECT_EQ(t_.server().cache().Get("t").expires_at_ms(), now_ + 100000)
       << "INCR keeps the expiry";
   EXPECT_EQ(Run({"INCRBYFLOAT", "f", "10.5"}), "10.5");
   EXPECT_EQ(Run({"INCRBYFLOAT", "f", "0.1"}), "10.6");
