@@ -9,6 +9,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-matplotlib python3-pytest python3-redis
   redis-server redis-tools
+  librocksdb-dev libhiredis-dev dataset-fashion-mnist
+  pybind11-dev python3-dev
 )
 
 missing=()

@@ -142,6 +142,8 @@ class Handle {
 
   // Drops the pin. The Handle becomes empty.
   void Reset();
+  // A second pin on the same item (an empty Handle for an empty one). Thread-safe.
+  Handle Clone() const;
 
  private:
   friend class internal::ShardCore;
@@ -187,8 +189,13 @@ class Cache {
   // Put with conditions and options. NotFound (nothing changed) when the condition does not
   // hold. If `previous` is given and the key held a live item, it receives that item, pinned
   // (SET ... GET), also when the condition fails.
+  // With `stored`, that receives the new item, pinned.
   virtual Status Write(std::string_view key, std::string_view value, const WriteOptions& options,
-                       Handle* previous = nullptr) = 0;
+                       Handle* previous = nullptr, Handle* stored = nullptr) = 0;
+
+  // The live item of key without it counting as an access: no statistics, no policy update
+  // (a loader checking whether someone else already loaded the key).
+  virtual Handle Peek(std::string_view key) = 0;
 
   // Read-modify-write of one key, atomic with respect to every other operation on it: fn sees
   // the live item (or nullptr) and fills the Mutation to apply. fn runs under the key's shard

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace kvcache {
 
@@ -45,6 +46,12 @@ struct Options {
 
   // Longest key accepted, in bytes (at most 65535). Longer keys get InvalidArgument.
   size_t max_key_bytes = 65535;
+
+  // Called after a client operation changed a key (Put, Write, a storing Update, Erase, an erasing
+  // Update): with the new item, or nullptr when the key was removed. Not called for evictions,
+  // expirations or Clear(). Runs under the key's shard lock: it must be quick and must not call
+  // the cache. A server's write-back uses it to learn what to write to its origin.
+  std::function<void(std::string_view key, const struct ItemView* now)> on_change;
 
   // Source of the current time in milliseconds since the Unix epoch. Empty means the system
   // clock. Tests set it to control expiry without sleeping.

@@ -38,6 +38,7 @@ class CacheImpl final : public Cache {
     config.clock = &options_.clock;
     config.key_spaces = options.key_spaces;
     config.evict = options.evict;
+    config.on_change = &options_.on_change;
     shards_.reserve(size_t{1} << layout.shard_bits);
     for (uint32_t i = 0; i < (1u << layout.shard_bits); ++i) {
       config.id = static_cast<uint16_t>(i);
@@ -55,8 +56,16 @@ class CacheImpl final : public Cache {
   }
 
   Status Write(std::string_view key, std::string_view value, const WriteOptions& options,
-               Handle* previous) override {
-    return WriteImpl(key, value, options, nullptr, previous);
+               Handle* previous, Handle* stored) override {
+    return WriteImpl(key, value, options, stored, previous);
+  }
+
+  Handle Peek(std::string_view key) override {
+    Handle h;
+    if (!KeyOk(key)) return h;
+    uint64_t hash = HashKey(key);
+    ShardFor(hash).Get(hash, key, &h, /*record=*/false);
+    return h;
   }
 
   Status Update(std::string_view key,

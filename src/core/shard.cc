@@ -17,7 +17,8 @@ ShardCore::ShardCore(Arena* arena, const ShardConfig& config)
       capacity_(config.capacity),
       count_items_(config.count_items),
       evict_(config.evict),
-      clock_(config.clock) {
+      clock_(config.clock),
+      on_change_(config.on_change != nullptr && *config.on_change ? config.on_change : nullptr) {
   PolicyContext::arena = arena;
   PolicyContext::count_items = config.count_items;
   key_spaces_.resize(config.key_spaces);
@@ -121,6 +122,11 @@ void ShardCore::EndFlight(std::string_view key) {
 }  // namespace kvcache::internal
 
 namespace kvcache {
+
+Handle Handle::Clone() const {
+  if (item_ == nullptr) return Handle();
+  return shard_->Clone(*this);
+}
 
 void Handle::Reset() {
   if (item_ != nullptr) {

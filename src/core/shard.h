@@ -36,6 +36,7 @@ struct ShardConfig {
   uint32_t key_spaces = 0;
   bool evict = true;
   const std::function<int64_t()>* clock = nullptr;
+  const std::function<void(std::string_view, const ItemView*)>* on_change = nullptr;
 };
 
 // A load in progress for GetOrLoad: the first caller loads, the others wait here.
@@ -116,6 +117,7 @@ class ShardCore : public PolicyContext {
   const bool count_items_;
   const bool evict_;
   const std::function<int64_t()>* clock_;
+  const std::function<void(std::string_view, const ItemView*)>* on_change_;
   uint64_t item_weight_ = 0;    // every allocated item, including retired ones still pinned
   uint64_t pinned_weight_ = 0;  // retired items still pinned
   uint64_t items_ = 0;          // linked items

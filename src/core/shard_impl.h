@@ -149,7 +149,10 @@ class Shard final : public ShardCore {
         if (old != kNullRef) TouchLocked(old);
         break;
       case Mutation::Action::kErase:
-        if (old != kNullRef) RemoveLocked(hash, old);
+        if (old != kNullRef) {
+          RemoveLocked(hash, old);
+          NotifyChange(key, kNullRef);
+        }
         break;
       case Mutation::Action::kSetExpiry:
         if (old != kNullRef) st = SetExpiryLocked(hash, old, m.expires_at_ms);
@@ -219,6 +222,7 @@ class Shard final : public ShardCore {
       live = !IsExpired(arena_->At(ref), Now());
       if (!live) ++expirations_;
       RemoveLocked(hash, ref);
+      if (live) NotifyChange(key, kNullRef);
     }
     lock_.unlock();
     return live;
@@ -301,6 +305,15 @@ class Shard final : public ShardCore {
     return ref;
   }
 
+  // REQUIRES: exclusive lock. Tells Options::on_change that key now holds `ref` (kNullRef:
+  // removed).
+  void NotifyChange(std::string_view key, ItemRef ref) {
+    if (on_change_ == nullptr) return;
+    if (ref == kNullRef) return (*on_change_)(key, nullptr);
+    ItemView view = ViewOf(ref);
+    (*on_change_)(key, &view);
+  }
+
   // REQUIRES: exclusive lock. An access that is not a lookup (a write that kept the item).
   void TouchLocked(ItemRef ref) {
     if constexpr (P::kBufferedHits) {
@@ -325,14 +338,14 @@ class Shard final : public ShardCore {
     std::string key(it->key());
     Item* stored = nullptr;
     return StoreLocked(hash, key, copy, expires_at, static_cast<ValueKind>(it->kind()), nullptr,
-                       old, false, &stored);
+                       old, false, &stored, /*notify=*/false);
   }
 
   // REQUIRES: exclusive lock. Stores key = value (in `ext` if given, which it takes over),
   // replacing `old` (kNullRef for a new key). With `pin`, *stored carries a pin for the caller.
   Status StoreLocked(uint64_t hash, std::string_view key, std::string_view value,
                      int64_t expires_at, ValueKind kind, ExternalBlock* ext, ItemRef old,
-                     bool pin, Item** stored) {
+                     bool pin, Item** stored, bool notify = true) {
     const bool slot = expires_at != 0 || ext != nullptr;
     const int cls = ext != nullptr
                         ? size_class::ForBytes(Item::ExternalStubBytes(true))
@@ -341,6 +354,7 @@ class Shard final : public ShardCore {
     if (old != kNullRef && !pin &&
         OverwriteInPlace(old, cls, ext, value, slot, expires_at, kind)) {
       *stored = arena_->At(old);
+      if (notify) NotifyChange(key, old);
       return Status::OK();
     }
     if (old == kNullRef) {
@@ -398,6 +412,8 @@ class Shard final : public ShardCore {
       index_.Insert(hash, ref);
       policy_.Insert(ref, hash);
     }
+    // A listener sees what was written before the policy may evict it again.
+    if (notify) NotifyChange(key, ref);
     EvictPendingLocked();
     // The policy's own metadata may have grown with the insert.
     while (evict_ && Used() > capacity_) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "server/connection.h"
+#include "server/origin_service.h"
 #include "server/server.h"
 
 namespace kvcache::server {
@@ -21,7 +22,7 @@ void CommandRegistry::Add(CommandSpec spec) {
 }
 
 const CommandSpec* CommandRegistry::Find(std::string_view lower) const {
-  auto it = by_name_.find(std::string(lower));
+  auto it = by_name_.find(lower);
   return it == by_name_.end() ? nullptr : &specs_[it->second];
 }
 
@@ -31,6 +32,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterHashFamily(r);
   RegisterServerFamily(r);
   RegisterTransactionFamily(r);
+  RegisterOriginFamily(r);
 }
 
 CommandContext::CommandContext(Server& s, Connection& c, std::span<const std::string_view> a)
@@ -40,10 +42,8 @@ uint8_t CommandContext::db() const { return conn.db; }
 
 std::string_view CommandContext::KeyOf(std::string_view user_key) {
   if (!DbKeyNeedsPrefix(conn.db, user_key)) return user_key;  // no copy in the common case
-  if (keys_used_ == key_buffers_.size()) key_buffers_.emplace_back();
-  std::string& b = key_buffers_[keys_used_++];
-  b = EngineKey(conn.db, user_key);
-  return b;
+  key_buffers_.push_back(std::make_unique<std::string>(EngineKey(conn.db, user_key)));
+  return *key_buffers_.back();
 }
 
 void CommandContext::ErrorFromStatus(const Status& st) {
@@ -68,8 +68,8 @@ constexpr size_t kZeroCopyBytes = 16 << 10;
 
 }  // namespace
 
-void CommandContext::BulkFromHandle(Handle h) {
-  std::string_view v = h.value();
+void CommandContext::BulkFromHandle(Handle h, size_t offset) {
+  std::string_view v = h.value().substr(std::min(offset, h.value().size()));
   if (v.size() < kZeroCopyBytes) {
     reply.Bulk(v);
     return;
@@ -200,9 +200,25 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
     return;
   }
   if (conn.in_multi && !(spec->flags & cmd::kNoMulti)) {
+    if (origin_ != nullptr && (spec->flags & cmd::kWrite) &&
+        origin_->settings().write_policy == WritePolicy::kThrough) {
+      conn.multi_failed = true;
+      conn.reply().Error("ERR write commands inside MULTI are not supported with "
+                         "write-policy through");
+      return;
+    }
     conn.queued.emplace_back(args.begin(), args.end());
     conn.reply().SimpleString("QUEUED");
     return;
+  }
+  if (origin_ != nullptr && !conn.in_exec) {
+    // The slower tier: load what the command reads, route data writes through the origin.
+    if (!conn.keys_loaded && LoadKeysFirst(conn, *spec, args)) return;
+    if ((spec->flags & cmd::kWrite) &&
+        origin_->settings().write_policy == WritePolicy::kThrough &&
+        WriteThroughCommand(*this, conn, *spec, args)) {
+      return;
+    }
   }
   if (spec->flags & cmd::kExclusive) {
     world_.unlock_shared();
@@ -212,6 +228,10 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
     world_.lock_shared();
   } else {
     ExecuteLocked(conn, *spec, args);
+  }
+  if (origin_ != nullptr && (spec->flags & cmd::kWrite) &&
+      origin_->settings().write_policy == WritePolicy::kBack) {
+    origin_->WaitForDirtyRoom();  // the cache's change listener has recorded what it wrote
   }
 }
 

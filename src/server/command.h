@@ -8,7 +8,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +36,9 @@ inline constexpr uint32_t kNoMulti = 1 << 6;    // runs at once inside MULTI ("n
 inline constexpr uint32_t kExclusive = 1 << 7;  // needs every shard at once (multi-key atomicity)
 inline constexpr uint32_t kLoading = 1 << 8;    // "loading": allowed while loading
 inline constexpr uint32_t kStale = 1 << 9;      // "stale"
+// With an origin, a command reads its keys (so read-through loads the missing ones first)
+// unless it only overwrites or removes them.
+inline constexpr uint32_t kNoLoad = 1 << 10;
 }  // namespace cmd
 
 class CommandContext;
@@ -62,8 +65,12 @@ class CommandRegistry {
   const std::vector<CommandSpec>& all() const { return specs_; }
 
  private:
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   std::vector<CommandSpec> specs_;
-  std::unordered_map<std::string, uint32_t> by_name_;
+  std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> by_name_;
 };
 
 // Every family adds its table here.
@@ -72,6 +79,7 @@ void RegisterKeyspaceFamily(CommandRegistry* r);
 void RegisterHashFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 void RegisterTransactionFamily(CommandRegistry* r);
+void RegisterOriginFamily(CommandRegistry* r);
 void RegisterAllCommands(CommandRegistry* r);
 
 // What a handler works with. Valid for one command.
@@ -103,14 +111,26 @@ class CommandContext {
   void ErrorOom() { reply.Error("OOM command not allowed when used memory > 'maxmemory'."); }
   // Maps an engine error to Redis's reply (OOM for a full budget, ERR otherwise).
   void ErrorFromStatus(const Status& st);
-  // A bulk reply of a stored value: copied when small, sent from the pinned item when large.
-  void BulkFromHandle(Handle h);
+  // A bulk reply of a stored value (from byte `offset` on): copied when small, sent from the
+  // pinned item when large.
+  void BulkFromHandle(Handle h, size_t offset = 0);
 
  private:
-  // A deque: views handed out stay valid as more keys are built (a vector would move them).
-  std::deque<std::string> key_buffers_;
-  size_t keys_used_ = 0;
+  // Each key in its own string, so views handed out stay valid as more keys are built; an
+  // empty vector allocates nothing (most commands touch database 0 and need no buffer).
+  std::vector<std::unique_ptr<std::string>> key_buffers_;
 };
+
+// SET's options (args[3...]), shared by the plain and the write-through paths.
+struct SetArgs {
+  WriteOptions options;
+  bool get = false;
+};
+// Parses them; replies Redis's error and returns false on bad input.
+bool ParseSetArgs(CommandContext& c, SetArgs* out);
+// SETEX/PSETEX's time argument as an absolute expiry; replies the error on bad input.
+bool ParseExpiryArg(CommandContext& c, bool seconds, std::string_view arg, const char* cmd,
+                    int64_t* at_ms);
 
 // Parsing helpers with Redis's rules (no leading '+', no spaces, full range checks).
 bool ParseInt64(std::string_view s, int64_t* v);

@@ -104,6 +104,20 @@ std::vector<ConfigEntry> BuildTable() {
   t.push_back(IntEntry("hz", true, &ServerConfig::hz, 1, 500));
   t.push_back(IntEntry("tcp-keepalive", true, &ServerConfig::tcp_keepalive, 0, kMax));
   t.push_back(IntEntry("tcp-backlog", false, &ServerConfig::tcp_backlog, 0, 65535));
+  t.push_back(StringEntry("origin", false, &ServerConfig::origin));
+  t.back().list = true;
+  t.push_back(StringEntry("write-policy", false, &ServerConfig::write_policy,
+                          [](std::string_view v) { return v == "none" || v == "through" || v == "back"; }));
+  t.push_back(IntEntry("origin-timeout-ms", false, &ServerConfig::origin_timeout_ms, 1, 3600000));
+  t.push_back(IntEntry("origin-negative-ttl-ms", false, &ServerConfig::origin_negative_ttl_ms, 0,
+                       kMax / 2));
+  t.push_back(IntEntry("origin-threads", false, &ServerConfig::origin_threads, 1, 256));
+  t.push_back(IntEntry("write-back-delay-ms", false, &ServerConfig::write_back_delay_ms, 1,
+                       3600000));
+  t.push_back(IntEntry("write-back-max-dirty", false, &ServerConfig::write_back_max_dirty, 1,
+                       kMax / 2));
+  t.push_back(StringEntry("preload", false, &ServerConfig::preload));
+  t.back().list = true;
   t.push_back(StringEntry("save", true, &ServerConfig::save));
   t.push_back(StringEntry("appendonly", true, &ServerConfig::appendonly,
                           [](std::string_view v) { return v == "no"; }));
@@ -217,6 +231,10 @@ Status LoadConfigFile(const std::string& path, ServerConfig* config) {
     }
     std::string value;
     for (size_t i = 1; i < words.size(); ++i) value += (i > 1 ? " " : "") + words[i];
+    if (e->list) {
+      std::string before = e->get(*config);
+      if (!before.empty()) value = before + " " + value;
+    }
     Status st = e->set(config, value);
     if (!st.ok()) return Status::InvalidArgument(where() + st.message());
   }

@@ -35,6 +35,16 @@ struct ServerConfig {
   int64_t hz = 10;
   int64_t tcp_keepalive = 300;
   int64_t tcp_backlog = 511;
+  // The slower tier (origin_service.h): origins (space-separated specs), write policy,
+  // timeouts, background threads, write-back bounds, files to preload at startup.
+  std::string origin;
+  std::string write_policy = "none";
+  int64_t origin_timeout_ms = 1000;
+  int64_t origin_negative_ttl_ms = 0;
+  int64_t origin_threads = 8;
+  int64_t write_back_delay_ms = 1000;
+  int64_t write_back_max_dirty = 100000;
+  std::string preload;
   // Persistence is not a cache's job; these answer what clients ask (redis-benchmark reads them).
   std::string save;
   std::string appendonly = "no";
@@ -47,6 +57,8 @@ struct ConfigEntry {
   std::function<std::string(const ServerConfig&)> get;
   // Parses and stores the value; an error message (Redis's wording) on bad input.
   std::function<Status(ServerConfig*, std::string_view)> set;
+  // Given several times (on the command line or in a file), the values add up, space-separated.
+  bool list = false;
 };
 
 const std::vector<ConfigEntry>& ConfigTable();

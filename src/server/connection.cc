@@ -67,7 +67,7 @@ bool Connection::ReadSome() {
 bool Connection::ProcessInput() {
   server_.world().lock_shared();
   bool ok = true;
-  while (in_start_ < in_end_ && !close_after_reply && !output_blocked()) {
+  while (in_start_ < in_end_ && !close_after_reply && !output_blocked() && !blocked) {
     size_t consumed = 0;
     protocol::ParseResult r =
         parser_.Parse(in_.data() + in_start_, in_end_ - in_start_, authenticated, &consumed);
@@ -99,6 +99,11 @@ bool Connection::OnReadable() {
   last_active_ms = server_.cache().NowMs();
   if (!ProcessInput()) return false;
   return Flush();
+}
+
+bool Connection::Resume() {
+  if (!ProcessInput()) return false;
+  return fd_ < 0 ? true : Flush();
 }
 
 bool Connection::OnWritable() {

@@ -33,6 +33,9 @@ class Connection {
   // caller in tests). Returns false when the connection is to be closed.
   bool ProcessInput();
   bool wants_write() const { return !reply_.empty(); }
+  // After a deferred command's completion has written its reply: runs what is buffered and
+  // writes. Returns false when the connection is to be closed.
+  bool Resume();
   // Whether reading is paused until the output drains.
   bool output_blocked() const;
 
@@ -54,6 +57,11 @@ class Connection {
   bool multi_failed = false;  // a command could not be queued: EXEC aborts
   std::vector<std::vector<std::string>> queued;
   bool close_after_reply = false;
+  // A command's reply is being produced on a background thread (Server::Defer): no further
+  // command runs until its completion has.
+  bool blocked = false;
+  bool in_exec = false;
+  bool keys_loaded = false;  // read-through has loaded this command's keys: misses are final
   int64_t created_ms = 0;
   int64_t last_active_ms = 0;
   uint64_t commands = 0;

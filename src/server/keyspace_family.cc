@@ -447,9 +447,9 @@ void RegisterKeyspaceFamily(CommandRegistry* r) {
   using namespace cmd;
   const uint32_t kRo = kReadOnly | kFast;
   const uint32_t kWf = kWrite | kFast;
-  r->Add({"del", -2, kWrite, 1, -1, 1, CmdDel, "generic", "Deletes one or more keys."});
+  r->Add({"del", -2, kWrite | kNoLoad, 1, -1, 1, CmdDel, "generic", "Deletes one or more keys."});
   r->Add(
-      {"unlink", -2, kWf, 1, -1, 1, CmdDel, "generic", "Asynchronously deletes one or more keys."});
+      {"unlink", -2, kWf | kNoLoad, 1, -1, 1, CmdDel, "generic", "Asynchronously deletes one or more keys."});
   r->Add({"exists", -2, kRo, 1, -1, 1, CmdExists, "generic",
           "Determines whether one or more keys exist."});
   r->Add({"touch", -2, kRo, 1, -1, 1, CmdTouch, "generic",

@@ -32,10 +32,12 @@ int main(int argc, char** argv) {
                "protocol."};
   std::string config_file;
   app.add_option("--config", config_file, "config file of 'name value' lines (Redis style)");
-  std::map<std::string, std::string> flags;
+  std::map<std::string, std::vector<std::string>> flags;
   for (const auto& e : ConfigTable()) {
-    app.add_option(std::string("--") + e.name, flags[e.name],
-                   std::string("default: ") + e.get(kvcache::server::ServerConfig{}));
+    auto* opt = app.add_option(std::string("--") + e.name, flags[e.name],
+                               std::string("default: ") + e.get(kvcache::server::ServerConfig{}) +
+                                   (e.list ? " (may be given several times)" : ""));
+    if (!e.list) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
   app.set_version_flag("--version", "kvcache-server 0.1.0");
   CLI11_PARSE(app, argc, argv);
@@ -50,7 +52,10 @@ int main(int argc, char** argv) {
   }
   for (const auto& e : ConfigTable()) {
     if (app.count(std::string("--") + e.name) == 0) continue;
-    kvcache::Status st = e.set(&config, flags[e.name]);
+    std::string value;
+    for (const std::string& v : flags[e.name]) value += (value.empty() ? "" : " ") + v;
+    if (e.list && !e.get(config).empty()) value = e.get(config) + " " + value;
+    kvcache::Status st = e.set(&config, value);
     if (!st.ok()) {
       std::fprintf(stderr, "kvcache-server: --%s: %s\n", e.name, st.message().c_str());
       return 1;

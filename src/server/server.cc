@@ -14,10 +14,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <sstream>
 
 #include "server/connection.h"
 #include "server/log.h"
+#include "server/origin_service.h"
 
 namespace kvcache::server {
 namespace {
@@ -145,13 +147,16 @@ void Worker::Run() {
       bool ok = true;
       if (events[i].events & (EPOLLERR | EPOLLHUP)) ok = false;
       if (ok && (events[i].events & EPOLLOUT)) ok = c->OnWritable();
-      if (ok && (events[i].events & EPOLLIN) && !c->output_blocked()) ok = c->OnReadable();
+      if (ok && (events[i].events & EPOLLIN) && !c->output_blocked() && !c->blocked) {
+        ok = c->OnReadable();
+      }
       if (!ok || c->kill_requested.load(std::memory_order_relaxed)) {
         Close(c);
       } else {
         UpdateInterest(c);
       }
     }
+    RunCompletions();
     int64_t now = server_.cache().NowMs();
     if (now >= next_cron) {
       next_cron = now + cron_ms;
@@ -160,12 +165,40 @@ void Worker::Run() {
   }
 }
 
+void Worker::Post(uint64_t conn_id, Completion done) {
+  {
+    std::lock_guard<std::mutex> l(mailbox_mu_);
+    mailbox_.emplace_back(conn_id, std::move(done));
+  }
+  Wake();
+}
+
+void Worker::RunCompletions() {
+  std::vector<std::pair<uint64_t, Completion>> ready;
+  {
+    std::lock_guard<std::mutex> l(mailbox_mu_);
+    ready.swap(mailbox_);
+  }
+  for (auto& [id, done] : ready) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;  // the client left while its command ran
+    Connection* c = it->second;
+    c->blocked = false;  // the completion may defer again (read-through, then write-through)
+    done(*c);
+    if (!c->Resume() || c->kill_requested.load(std::memory_order_relaxed)) {
+      Close(c);
+    } else {
+      UpdateInterest(c);
+    }
+  }
+}
+
 void Worker::Accept(int listen_fd) {
   for (;;) {
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
-    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     WorkerStats::Add(stats_.connections, 1);
     std::string peer = AddrToString(addr);
@@ -211,6 +244,7 @@ void Worker::Accept(int listen_fd) {
     auto conn = std::make_unique<Connection>(server_, this, fd, server_.NextClientId(), peer,
                                              AddrToString(local));
     server_.RegisterClient(conn.get(), this);
+    by_id_[conn->id()] = conn.get();
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -222,7 +256,7 @@ void Worker::Accept(int listen_fd) {
 }
 
 void Worker::UpdateInterest(Connection* c) {
-  uint32_t want = (c->output_blocked() ? 0u : uint32_t{EPOLLIN}) |
+  uint32_t want = (c->output_blocked() || c->blocked ? 0u : uint32_t{EPOLLIN}) |
                   (c->wants_write() ? uint32_t{EPOLLOUT} : 0u);
   uint32_t& have = interest_[c->fd()];
   if (want == have) return;
@@ -237,6 +271,7 @@ void Worker::Close(Connection* c) {
   const int fd = c->fd();
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   server_.UnregisterClient(c);
+  by_id_.erase(c->id());
   interest_.erase(fd);
   conns_.erase(fd);  // closes the socket
   WorkerStats::Add(stats_.clients, static_cast<uint64_t>(-1));
@@ -281,6 +316,10 @@ Status Server::Init(std::function<int64_t()> clock) {
   o.key_spaces = static_cast<uint32_t>(config_.databases);
   o.max_key_bytes = 65535;
   o.clock = std::move(clock);
+  // Write-back learns what clients changed from the cache itself (set up before any command).
+  o.on_change = [this](std::string_view key, const ItemView* now) {
+    if (origin_ != nullptr) origin_->OnCacheChange(key, now);
+  };
   Status st;
   cache_ = NewCache(o, &st);
   if (!cache_) return st;
@@ -288,6 +327,57 @@ Status Server::Init(std::function<int64_t()> clock) {
   evict_ = o.evict;
   start_ms_ = cache_->NowMs();
   ApplyConfig();
+  return InitOrigin();
+}
+
+Status Server::InitOrigin() {
+  std::vector<std::string> specs = SplitSpaces(config_.origin);
+  OriginSettings os;
+  if (!ParseWritePolicy(config_.write_policy, &os.write_policy)) {
+    return Status::InvalidArgument("unknown write-policy '" + config_.write_policy + "'");
+  }
+  if (specs.empty()) {
+    if (os.write_policy != WritePolicy::kNone) {
+      return Status::InvalidArgument("write-policy " + config_.write_policy + " needs an --origin");
+    }
+    if (!config_.preload.empty()) {
+      // Preloading a file needs no origin for misses: serve it from a read-only one.
+      specs = {};
+    }
+  }
+  os.timeout_ms = static_cast<int>(config_.origin_timeout_ms);
+  os.negative_ttl_ms = config_.origin_negative_ttl_ms;
+  os.threads = static_cast<int>(config_.origin_threads);
+  os.write_back_delay_ms = config_.write_back_delay_ms;
+  os.write_back_max_dirty = config_.write_back_max_dirty;
+  std::vector<std::unique_ptr<Origin>> origins;
+  for (const std::string& spec : specs) {
+    std::unique_ptr<Origin> o;
+    Status st = OpenOrigin(spec, os.timeout_ms, &o);
+    if (!st.ok()) return Status::InvalidArgument("origin " + spec + ": " + st.message());
+    origins.push_back(std::move(o));
+  }
+  if (!origins.empty()) {
+    std::unique_ptr<Origin> origin =
+        origins.size() == 1 ? std::move(origins[0]) : CombineOrigins(std::move(origins));
+    if (os.write_policy != WritePolicy::kNone && origin->read_only()) {
+      return Status::InvalidArgument("write-policy " + config_.write_policy + " needs a " +
+                                     "writable origin; " + origin->name() + " is read-only");
+    }
+    Log(LogLevel::kInfo, "origin {} (write-policy {})", origin->name(), config_.write_policy);
+    origin_ = std::make_unique<OriginService>(cache_.get(), std::move(origin), os);
+  }
+  for (const std::string& spec : SplitSpaces(config_.preload)) {
+    if (origin_ == nullptr) {
+      return Status::InvalidArgument(
+          "--preload needs an --origin (the file itself will do: "
+          "--origin " +
+          spec + ")");
+    }
+    // One preload at a time: the first starts now, the rest are refused.
+    Status st = origin_->StartPreload(spec);
+    if (!st.ok()) return Status::InvalidArgument("preload " + spec + ": " + st.message());
+  }
   return Status::OK();
 }
 
@@ -351,7 +441,57 @@ void Server::Wait() {
     if (r < 0 && errno != EINTR) break;
   }
   for (auto& w : workers_) w->Join();
+  if (origin_ != nullptr) {
+    Log(LogLevel::kInfo, "writing what the origin still needs...");
+    origin_.reset();  // finishes queued writes and flushes the write-back set
+  }
   Log(LogLevel::kInfo, "kvcache-server is now ready to exit, bye bye...");
+}
+
+void Server::Defer(Connection& conn, std::function<Completion()> work) {
+  DeferAsync(conn,
+             [work = std::move(work)](std::function<void(Completion)> post) { post(work()); });
+}
+
+void Server::DeferAsync(Connection& conn,
+                        std::function<void(std::function<void(Completion)> post)> start) {
+  if (conn.in_exec || origin_ == nullptr) {
+    // Inside EXEC (or with no background threads): wait here for the completion.
+    std::promise<Completion> p;
+    std::future<Completion> f = p.get_future();
+    start([&p](Completion done) { p.set_value(std::move(done)); });
+    f.get()(conn);
+    return;
+  }
+  conn.blocked = true;
+  Worker* w = conn.worker();
+  const uint64_t id = conn.id();
+  Connection* local = &conn;
+  std::function<void(Completion)> post = [this, w, id, local](Completion done) {
+    if (w != nullptr) {
+      w->Post(id, std::move(done));
+      return;
+    }
+    std::lock_guard<std::mutex> l(local_mu_);
+    local_mailbox_.emplace_back(local, std::move(done));
+    local_cv_.notify_all();
+  };
+  origin_->Submit([start = std::move(start), post = std::move(post)] { start(post); });
+}
+
+size_t Server::RunLocalCompletions(int timeout_ms) {
+  std::vector<std::pair<Connection*, Completion>> ready;
+  {
+    std::unique_lock<std::mutex> l(local_mu_);
+    local_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
+                       [&] { return !local_mailbox_.empty(); });
+    ready.swap(local_mailbox_);
+  }
+  for (auto& [conn, done] : ready) {
+    conn->blocked = false;
+    done(*conn);
+  }
+  return ready.size();
 }
 
 void Server::RegisterClient(Connection* c, Worker* w) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <cstdint>
 #include <memory>
@@ -27,6 +28,11 @@
 namespace kvcache::server {
 
 class Connection;
+class OriginService;
+
+// The second half of a command whose work ran on a background thread: runs on the thread that
+// owns the connection and writes the reply.
+using Completion = std::function<void(Connection&)>;
 
 // Counters of one worker, written by it alone, summed by INFO (relaxed atomics: no RMW).
 struct WorkerStats {
@@ -56,9 +62,12 @@ class Worker {
   void Join();
   int index() const { return index_; }
   WorkerStats& stats() { return stats_; }
+  // Thread-safe: queues `done` for connection `conn_id`; dropped if it has closed by then.
+  void Post(uint64_t conn_id, Completion done);
 
  private:
   void Run();
+  void RunCompletions();
   void Accept(int listen_fd);
   void Close(Connection* c);
   void UpdateInterest(Connection* c);
@@ -71,8 +80,11 @@ class Worker {
   std::vector<int> listen_fds_;
   std::thread thread_;
   std::unordered_map<int, std::unique_ptr<Connection>> conns_;
+  std::unordered_map<uint64_t, Connection*> by_id_;
   std::unordered_map<int, uint32_t> interest_;
   WorkerStats stats_;
+  std::mutex mailbox_mu_;
+  std::vector<std::pair<uint64_t, Completion>> mailbox_;
 };
 
 // What CLIENT LIST shows of a connection and what CLIENT KILL needs to reach it.
@@ -97,8 +109,24 @@ class Server {
   void RequestShutdown();
   bool shutting_down() const { return shutdown_.load(std::memory_order_relaxed); }
 
-  // Runs one command for a connection (parsing done). Writes exactly one reply.
+  // Runs one command for a connection (parsing done). Writes exactly one reply, possibly later
+  // (see Defer).
   void Execute(Connection& conn, std::span<const std::string_view> args);
+
+  // Runs `work` on a background thread, then the Completion it returns on the connection's own
+  // thread; the connection runs no further command meanwhile, so replies stay in order. Inside
+  // EXEC, both run at once on the calling thread.
+  void Defer(Connection& conn, std::function<Completion()> work);
+  // Defer for work that finishes by itself later: `start` runs on a background thread and
+  // must eventually call post(completion) exactly once, from any thread.
+  void DeferAsync(Connection& conn,
+                  std::function<void(std::function<void(Completion)> post)> start);
+  // For connections without a worker (in-process tests): runs posted completions, waiting up
+  // to timeout_ms for one if none is ready. Returns how many ran.
+  size_t RunLocalCompletions(int timeout_ms);
+
+  // The slower tier, or nullptr when no origin is configured.
+  OriginService* origin() { return origin_.get(); }
 
   Cache& cache() { return *cache_; }
   ServerConfig& config() { return config_; }
@@ -131,6 +159,10 @@ class Server {
   void ApplyConfig();
 
  private:
+  Status InitOrigin();
+  // Read-through: defers the command until its missing keys are loaded. True if it did.
+  bool LoadKeysFirst(Connection& conn, const CommandSpec& spec,
+                     std::span<const std::string_view> args);
   void ExecuteLocked(Connection& conn, const CommandSpec& spec,
                      std::span<const std::string_view> args);
 
@@ -149,10 +181,19 @@ class Server {
   std::atomic<uint64_t> next_client_id_{1};
   std::mutex clients_mu_;
   std::unordered_map<uint64_t, ClientInfo> clients_;
+  std::unique_ptr<OriginService> origin_;
+  std::mutex local_mu_;
+  std::condition_variable local_cv_;
+  std::vector<std::pair<Connection*, Completion>> local_mailbox_;
   int64_t start_ms_ = 0;
   int port_ = 0;
   friend class Worker;
 };
+
+// The slower tier's side of dispatch (origin_commands.cc). Write-through: turns a data write
+// into an origin batch and defers its reply; true if it handled the command (or refused it).
+bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& spec,
+                         std::span<const std::string_view> args);
 
 // Called by EXEC to run queued commands while the world lock is already exclusive.
 void ExecuteQueued(Server& server, Connection& conn, std::span<const std::string_view> args);

@@ -14,6 +14,7 @@
 #include "server/connection.h"
 #include "server/glob.h"
 #include "server/log.h"
+#include "server/origin_service.h"
 #include "server/server.h"
 
 namespace kvcache::server {
@@ -488,7 +489,11 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
   }
   if (wanted("persistence", true)) {
     out += "# Persistence\r\n";
-    AppendField(&out, "loading", 0);
+    if (s.origin() != nullptr) {
+      s.origin()->AppendLoadingInfo(&out);  // "loading" and the preload's progress
+    } else {
+      AppendField(&out, "loading", 0);
+    }
     AppendField(&out, "async_loading", 0);
     AppendField(&out, "rdb_changes_since_last_save", 0);
     AppendField(&out, "rdb_bgsave_in_progress", 0);
@@ -506,6 +511,10 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "evicted_keys", cs.evictions);
     AppendField(&out, "keyspace_hits", cs.hits);
     AppendField(&out, "keyspace_misses", cs.misses);
+    out += "\r\n";
+  }
+  if (s.origin() != nullptr && wanted("origin", true)) {
+    s.origin()->AppendInfo(&out);
     out += "\r\n";
   }
   if (wanted("replication", true)) {

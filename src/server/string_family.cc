@@ -7,6 +7,7 @@
 #include "server/command.h"
 #include "server/connection.h"
 #include "server/server.h"
+#include "tensor/tensor_value.h"
 
 namespace kvcache::server {
 namespace {
@@ -17,21 +18,32 @@ bool IsString(const ItemView* v) { return v == nullptr || v->kind == ValueKind::
 
 // ---- GET family
 
+// GET of a tensor (a row read through from a .npy file) answers its data, the bytes a client
+// turns back into an array with np.frombuffer.
+bool Gettable(const Handle& h) {
+  return h.kind() == ValueKind::kString || h.kind() == ValueKind::kTensor;
+}
+size_t DataOffset(const Handle& h) {
+  return h.kind() == ValueKind::kTensor ? tensor::kTensorHeaderBytes : 0;
+}
+
 void CmdGet(CommandContext& c) {
   Handle h = c.cache.Get(c.Key(1));
   if (!h) return c.reply.Null();
-  if (h.kind() != ValueKind::kString) return c.ErrorWrongType();
-  c.BulkFromHandle(std::move(h));
+  if (!Gettable(h)) return c.ErrorWrongType();
+  const size_t offset = DataOffset(h);
+  c.BulkFromHandle(std::move(h), offset);
 }
 
 void CmdMGet(CommandContext& c) {
   c.reply.ArrayHeader(c.argc() - 1);
   for (size_t i = 1; i < c.argc(); ++i) {
     Handle h = c.cache.Get(c.Key(i));
-    if (!h || h.kind() != ValueKind::kString) {
+    if (!h || !Gettable(h)) {
       c.reply.Null();
     } else {
-      c.BulkFromHandle(std::move(h));
+      const size_t offset = DataOffset(h);
+      c.BulkFromHandle(std::move(h), offset);
     }
   }
 }
@@ -91,10 +103,11 @@ bool ResolveExpiry(CommandContext& c, ExpiryKind kind, std::string_view arg, con
 
 // ---- SET family
 
-void CmdSet(CommandContext& c) {
-  WriteOptions o;
+}  // namespace
+
+bool ParseSetArgs(CommandContext& c, SetArgs* out) {
+  WriteOptions& o = out->options;
   o.ttl = kNoExpiry;
-  bool get = false;
   ExpiryKind expiry = ExpiryKind::kNone;
   std::string_view expiry_arg;
   for (size_t i = 3; i < c.argc(); ++i) {
@@ -111,7 +124,7 @@ void CmdSet(CommandContext& c) {
     } else if (EqualsIgnoreCase(a, "XX") && o.condition != WriteOptions::Condition::kIfAbsent) {
       o.condition = WriteOptions::Condition::kIfPresent;
     } else if (EqualsIgnoreCase(a, "GET")) {
-      get = true;
+      out->get = true;
     } else if (EqualsIgnoreCase(a, "KEEPTTL") && expiry == ExpiryKind::kNone) {
       expiry = ExpiryKind::kKeepTtl;
     } else if (EqualsIgnoreCase(a, "EX")) {
@@ -125,13 +138,31 @@ void CmdSet(CommandContext& c) {
     } else {
       ok = false;
     }
-    if (!ok) return c.ErrorSyntax();
+    if (!ok) {
+      c.ErrorSyntax();
+      return false;
+    }
   }
   if (expiry == ExpiryKind::kKeepTtl) {
     o.keep_ttl = true;
   } else if (expiry != ExpiryKind::kNone) {
-    if (!ResolveExpiry(c, expiry, expiry_arg, "set", &o.expires_at_ms)) return;
+    if (!ResolveExpiry(c, expiry, expiry_arg, "set", &o.expires_at_ms)) return false;
   }
+  return true;
+}
+
+bool ParseExpiryArg(CommandContext& c, bool seconds, std::string_view arg, const char* cmd,
+                    int64_t* at_ms) {
+  return ResolveExpiry(c, seconds ? ExpiryKind::kEx : ExpiryKind::kPx, arg, cmd, at_ms);
+}
+
+namespace {
+
+void CmdSet(CommandContext& c) {
+  SetArgs set;
+  if (!ParseSetArgs(c, &set)) return;
+  const WriteOptions& o = set.options;
+  const bool get = set.get;
   const std::string_view key = c.Key(1);
   const std::string_view value = c.arg(2);
   if (!get) {
@@ -440,14 +471,14 @@ void RegisterStringFamily(CommandRegistry* r) {
   r->Add({"strlen", 2, kReadOnly | kFast, 1, 1, 1, CmdStrlen, "string", "Returns the length of a string value."});
   r->Add({"getrange", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring of the string stored at a key."});
   r->Add({"substr", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring from a string value."});
-  r->Add({"set", -3, kW, 1, 1, 1, CmdSet, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."});
+  r->Add({"set", -3, kW | kNoLoad, 1, 1, 1, CmdSet, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."});
   r->Add({"setnx", 3, kW | kFast, 1, 1, 1, CmdSetNx, "string", "Set the string value of a key only when the key doesn't exist."});
-  r->Add({"setex", 4, kW, 1, 1, 1, CmdSetEx, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."});
-  r->Add({"psetex", 4, kW, 1, 1, 1, CmdPSetEx, "string", "Sets both string value and expiration time in milliseconds of a key."});
+  r->Add({"setex", 4, kW | kNoLoad, 1, 1, 1, CmdSetEx, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."});
+  r->Add({"psetex", 4, kW | kNoLoad, 1, 1, 1, CmdPSetEx, "string", "Sets both string value and expiration time in milliseconds of a key."});
   r->Add({"getset", 3, kW | kFast, 1, 1, 1, CmdGetSet, "string", "Returns the previous string value of a key after setting it to a new value."});
   r->Add({"getdel", 2, kWrite | kFast, 1, 1, 1, CmdGetDel, "string", "Returns the string value of a key after deleting the key."});
   r->Add({"getex", -2, kWrite | kFast, 1, 1, 1, CmdGetEx, "string", "Returns the string value of a key after setting its expiration time."});
-  r->Add({"mset", -3, kW | kExclusive, 1, -1, 2, CmdMSet, "string", "Atomically creates or modifies the string values of one or more keys."});
+  r->Add({"mset", -3, kW | kExclusive | kNoLoad, 1, -1, 2, CmdMSet, "string", "Atomically creates or modifies the string values of one or more keys."});
   r->Add({"msetnx", -3, kW | kExclusive, 1, -1, 2, CmdMSetNx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."});
   r->Add({"append", 3, kW, 1, 1, 1, CmdAppend, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."});
   r->Add({"setrange", 4, kW, 1, 1, 1, CmdSetRange, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."});

@@ -141,6 +141,10 @@ Reply TestClient::RunOn(Connection& conn, const std::vector<std::string>& args) 
   for (const std::string& a : args) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
   conn.FeedForTest(req);
   if (!conn.ProcessInput() || conn.close_after_reply) closed_ = true;
+  while (conn.blocked) {  // a deferred command: wait for its completion, then go on
+    if (server_->RunLocalCompletions(10000) == 0) throw std::runtime_error("no completion");
+    if (!conn.ProcessInput() || conn.close_after_reply) closed_ = true;
+  }
   std::string out = Drain(conn);
   Reply r;
   if (out.empty()) return r;  // no reply (SHUTDOWN)
@@ -153,6 +157,10 @@ Reply TestClient::Run(const std::vector<std::string>& args) { return RunOn(*conn
 std::vector<Reply> TestClient::RunRaw(const std::string& bytes) {
   conn_->FeedForTest(bytes);
   if (!conn_->ProcessInput() || conn_->close_after_reply) closed_ = true;
+  while (conn_->blocked) {
+    if (server_->RunLocalCompletions(10000) == 0) throw std::runtime_error("no completion");
+    if (!conn_->ProcessInput() || conn_->close_after_reply) closed_ = true;
+  }
   std::string out = Drain(*conn_);
   std::vector<Reply> replies;
   for (size_t pos = 0; pos < out.size();) {

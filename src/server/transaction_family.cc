@@ -36,10 +36,12 @@ void CmdExec(CommandContext& c) {
   }
   c.reply.ArrayHeader(queued.size());
   std::vector<std::string_view> args;
+  c.conn.in_exec = true;  // commands run at once: no read-through, no deferred replies
   for (const std::vector<std::string>& command : queued) {
     args.assign(command.begin(), command.end());
     ExecuteQueued(c.server, c.conn, args);
   }
+  c.conn.in_exec = false;
 }
 
 }  // namespace
