@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine_impls.h"
+#include "redis_load.h"
 #include "workload.h"
 
 namespace {
@@ -220,7 +221,21 @@ int main(int argc, char** argv) {
   memory->add_option("--key-bytes", m.key_bytes)->check(CLI::Range(size_t{8}, size_t{65535}));
   memory->add_option("--value-bytes", m.value_bytes)->check(CLI::Range(size_t{0}, size_t{1} << 24));
 
+  kvcache::bench::RedisLoadArgs rl;
+  CLI::App* redis = app.add_subcommand("redis", "Zipf GETs against a Redis-protocol server");
+  redis->add_option("--host", rl.host);
+  redis->add_option("--port", rl.port)->check(CLI::Range(1, 65535));
+  redis->add_option("--key-prefix", rl.key_prefix, "keys are PREFIX<id>");
+  redis->add_option("--keys", rl.keys)->check(CLI::Range(uint64_t{1}, uint64_t{1} << 31));
+  redis->add_option("--zipf", rl.zipf)->check(CLI::Range(0.0, 0.9999));
+  redis->add_option("--seconds", rl.seconds)->check(CLI::Range(0.01, 3600.0));
+  redis->add_option("--connections", rl.connections)->check(CLI::Range(1, 256));
+  redis->add_option("--pipeline", rl.pipeline)->check(CLI::Range(1, 10000));
+  redis->add_option("--command", rl.command,
+                    "GET, or DIRECT:<origin spec> to read the origin in-process instead");
+
   CLI11_PARSE(app, argc, argv);
   if (*engine) return RunEngine(e);
+  if (*redis) return kvcache::bench::RunRedisLoad(rl);
   return RunMemory(m);
 }

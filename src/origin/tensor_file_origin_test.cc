@@ -28,8 +28,8 @@ OriginValue GetOne(Origin* origin, std::string_view key) {
 }
 
 std::vector<std::pair<std::string, std::string>> ScanAll(Origin* origin,
-                                                          std::string_view begin = "",
-                                                          std::string_view end = "") {
+                                                         std::string_view begin = "",
+                                                         std::string_view end = "") {
   std::vector<std::pair<std::string, std::string>> out;
   Status s = origin->Scan(begin, end, [&](std::string_view k, std::string_view v) {
     out.emplace_back(k, v);
@@ -99,11 +99,28 @@ TEST_F(NpyOriginTest, RowLookups) {
 }
 
 TEST_F(NpyOriginTest, BadRowKeysAreNotFound) {
-  for (const char* key :
-       {"emb:12", "emb:100", "emb:01", "emb:00", "emb:-1", "emb:+1", "emb:1x", "emb:x1", "emb:",
-        "emb: 1", "emb:1 ", "emb:1.0", "emb:0x1", "emb:18446744073709551615",
-        "emb:18446744073709551616", "emb:99999999999999999999999", "emb", "emb1", "Emb:1",
-        "vec:1", "1", ""}) {
+  for (const char* key : {"emb:12",
+                          "emb:100",
+                          "emb:01",
+                          "emb:00",
+                          "emb:-1",
+                          "emb:+1",
+                          "emb:1x",
+                          "emb:x1",
+                          "emb:",
+                          "emb: 1",
+                          "emb:1 ",
+                          "emb:1.0",
+                          "emb:0x1",
+                          "emb:18446744073709551615",
+                          "emb:18446744073709551616",
+                          "emb:99999999999999999999999",
+                          "emb",
+                          "emb1",
+                          "Emb:1",
+                          "vec:1",
+                          "1",
+                          ""}) {
     OriginValue v = GetOne(origin_.get(), key);
     EXPECT_TRUE(v.status.IsNotFound()) << key << ": " << v.status.ToString();
     EXPECT_FALSE(v.is_tensor) << key;
@@ -167,9 +184,8 @@ TEST_F(NpyOriginTest, ScanVisitsRowsInOrder) {
     EXPECT_EQ(all[r].second, Row(r));
   }
   int seen = 0;
-  EXPECT_TRUE(origin_->Scan("", "", [&](std::string_view, std::string_view) {
-                return ++seen < 3;
-              }).ok());
+  EXPECT_TRUE(
+      origin_->Scan("", "", [&](std::string_view, std::string_view) { return ++seen < 3; }).ok());
   EXPECT_EQ(seen, 3) << "Scan stops when fn returns false";
 }
 
@@ -320,8 +336,8 @@ TEST_F(SafetensorsOriginTest, TensorsAndRows) {
 }
 
 TEST_F(SafetensorsOriginTest, MissingAndBadKeysAreNotFound) {
-  for (const char* key : {"nope", "w:3", "w:01", "w:-1", "w:1x", "w:", "w:+1", "w::1", "b:0",
-                          "s:0", "e:0", "x:1:0", "x", "x:0", ":1", "", "W"}) {
+  for (const char* key : {"nope", "w:3", "w:01", "w:-1", "w:1x", "w:", "w:+1", "w::1", "b:0", "s:0",
+                          "e:0", "x:1:0", "x", "x:0", ":1", "", "W"}) {
     OriginValue v = GetOne(origin_.get(), key);
     EXPECT_TRUE(v.status.IsNotFound()) << key << ": " << v.status.ToString();
     EXPECT_FALSE(v.is_tensor) << key;
@@ -345,9 +361,8 @@ TEST_F(SafetensorsOriginTest, PrefixAndScan) {
   EXPECT_EQ(ScanKeys(o.get(), "a", "m/").size(), 0u);
 
   int seen = 0;
-  EXPECT_TRUE(origin_->Scan("", "", [&](std::string_view, std::string_view) {
-                return ++seen < 2;
-              }).ok());
+  EXPECT_TRUE(
+      origin_->Scan("", "", [&](std::string_view, std::string_view) { return ++seen < 2; }).ok());
   EXPECT_EQ(seen, 2);
 }
 

@@ -116,6 +116,8 @@ std::vector<ConfigEntry> BuildTable() {
                        3600000));
   t.push_back(IntEntry("write-back-max-dirty", false, &ServerConfig::write_back_max_dirty, 1,
                        kMax / 2));
+  t.push_back(IntEntry("write-through-max-batch", false, &ServerConfig::write_through_max_batch,
+                       1, 1 << 20));
   t.push_back(StringEntry("preload", false, &ServerConfig::preload));
   t.back().list = true;
   t.push_back(StringEntry("save", true, &ServerConfig::save));

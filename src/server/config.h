@@ -44,6 +44,7 @@ struct ServerConfig {
   int64_t origin_threads = 8;
   int64_t write_back_delay_ms = 1000;
   int64_t write_back_max_dirty = 100000;
+  int64_t write_through_max_batch = 4096;  // requests per durable sync (1: one sync per write)
   std::string preload;
   // Persistence is not a cache's job; these answer what clients ask (redis-benchmark reads them).
   std::string save;

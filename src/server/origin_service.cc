@@ -18,7 +18,6 @@ constexpr std::string_view kHashMarker(
     "\xff"
     "KH\x01",
     4);
-constexpr size_t kMaxWriteBatch = 4096;  // requests per group commit
 constexpr size_t kPreloadBatch = 512;
 constexpr size_t kMaxAbsent = 1 << 20;
 
@@ -340,7 +339,8 @@ void OriginService::WriterLoop() {
       std::unique_lock<std::mutex> l(write_mu_);
       write_cv_.wait(l, [&] { return stopping_ || !write_queue_.empty(); });
       if (write_queue_.empty()) return;
-      while (!write_queue_.empty() && batch.size() < kMaxWriteBatch) {
+      const size_t max_batch = static_cast<size_t>(settings_.write_through_max_batch);
+      while (!write_queue_.empty() && batch.size() < max_batch) {
         batch.push_back(std::move(write_queue_.front()));
         write_queue_.pop_front();
       }

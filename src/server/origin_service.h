@@ -46,6 +46,7 @@ struct OriginSettings {
   int threads = 8;                // for commands waiting on the origin
   int64_t write_back_delay_ms = 1000;
   int64_t write_back_max_dirty = 100000;
+  int64_t write_through_max_batch = 4096;  // write requests per durable sync
 };
 
 // One key's new state, as written through or flushed back.

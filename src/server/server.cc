@@ -340,16 +340,13 @@ Status Server::InitOrigin() {
     if (os.write_policy != WritePolicy::kNone) {
       return Status::InvalidArgument("write-policy " + config_.write_policy + " needs an --origin");
     }
-    if (!config_.preload.empty()) {
-      // Preloading a file needs no origin for misses: serve it from a read-only one.
-      specs = {};
-    }
   }
   os.timeout_ms = static_cast<int>(config_.origin_timeout_ms);
   os.negative_ttl_ms = config_.origin_negative_ttl_ms;
   os.threads = static_cast<int>(config_.origin_threads);
   os.write_back_delay_ms = config_.write_back_delay_ms;
   os.write_back_max_dirty = config_.write_back_max_dirty;
+  os.write_through_max_batch = config_.write_through_max_batch;
   std::vector<std::unique_ptr<Origin>> origins;
   for (const std::string& spec : specs) {
     std::unique_ptr<Origin> o;

@@ -24,11 +24,11 @@ struct DtypeEntry {
 
 // Indexed by Dtype.
 constexpr DtypeEntry kDtypeTable[kNumDtypes] = {
-    {Dtype::kF64, 8, 'f', "f64", "<f8", "F64"},   {Dtype::kF32, 4, 'f', "f32", "<f4", "F32"},
-    {Dtype::kF16, 2, 'f', "f16", "<f2", "F16"},   {Dtype::kBF16, 2, 0, "bf16", "", "BF16"},
-    {Dtype::kI64, 8, 'i', "i64", "<i8", "I64"},   {Dtype::kI32, 4, 'i', "i32", "<i4", "I32"},
-    {Dtype::kI16, 2, 'i', "i16", "<i2", "I16"},   {Dtype::kI8, 1, 'i', "i8", "|i1", "I8"},
-    {Dtype::kU8, 1, 'u', "u8", "|u1", "U8"},      {Dtype::kBool, 1, 'b', "bool", "|b1", "BOOL"},
+    {Dtype::kF64, 8, 'f', "f64", "<f8", "F64"}, {Dtype::kF32, 4, 'f', "f32", "<f4", "F32"},
+    {Dtype::kF16, 2, 'f', "f16", "<f2", "F16"}, {Dtype::kBF16, 2, 0, "bf16", "", "BF16"},
+    {Dtype::kI64, 8, 'i', "i64", "<i8", "I64"}, {Dtype::kI32, 4, 'i', "i32", "<i4", "I32"},
+    {Dtype::kI16, 2, 'i', "i16", "<i2", "I16"}, {Dtype::kI8, 1, 'i', "i8", "|i1", "I8"},
+    {Dtype::kU8, 1, 'u', "u8", "|u1", "U8"},    {Dtype::kBool, 1, 'b', "bool", "|b1", "BOOL"},
 };
 
 constexpr bool TableInOrder() {

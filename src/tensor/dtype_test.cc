@@ -55,10 +55,9 @@ TEST(DtypeTest, NumpyDescrs) {
   struct Case {
     const char* descr;
     Dtype dtype;
-  } ok[] = {{"<f8", Dtype::kF64}, {"<f4", Dtype::kF32}, {"<f2", Dtype::kF16},
-            {"=f4", Dtype::kF32}, {"f4", Dtype::kF32},  {"<i8", Dtype::kI64},
-            {"<i4", Dtype::kI32}, {"<i2", Dtype::kI16}, {"|i1", Dtype::kI8},
-            {"<i1", Dtype::kI8},  {"|u1", Dtype::kU8},  {">u1", Dtype::kU8},
+  } ok[] = {{"<f8", Dtype::kF64}, {"<f4", Dtype::kF32}, {"<f2", Dtype::kF16}, {"=f4", Dtype::kF32},
+            {"f4", Dtype::kF32},  {"<i8", Dtype::kI64}, {"<i4", Dtype::kI32}, {"<i2", Dtype::kI16},
+            {"|i1", Dtype::kI8},  {"<i1", Dtype::kI8},  {"|u1", Dtype::kU8},  {">u1", Dtype::kU8},
             {"|b1", Dtype::kBool}};
   for (const Case& c : ok) {
     Dtype d;
@@ -70,8 +69,8 @@ TEST(DtypeTest, NumpyDescrs) {
   EXPECT_TRUE(s.IsInvalidArgument());
   EXPECT_NE(s.message().find("big-endian"), std::string::npos) << s.message();
   EXPECT_TRUE(DtypeFromNumpyDescr(">i8", &d).IsInvalidArgument());
-  for (const char* bad : {"<u2", "<u4", "<u8", "<c8", "|O", "<U3", "|S4", "|V2", "<f16", "<M8",
-                          "", "<", "f", "<f4 ", "<<f4", "<f0", "<i3"}) {
+  for (const char* bad : {"<u2", "<u4", "<u8", "<c8", "|O", "<U3", "|S4", "|V2", "<f16", "<M8", "",
+                          "<", "f", "<f4 ", "<<f4", "<f0", "<i3"}) {
     s = DtypeFromNumpyDescr(bad, &d);
     EXPECT_TRUE(s.IsInvalidArgument()) << bad;
     EXPECT_NE(s.message().find("unsupported NumPy dtype"), std::string::npos) << s.message();
@@ -250,8 +249,9 @@ uint16_t ReferenceBF16(float f) {
                          : std::fabs(static_cast<double>(FromBits(lo + 0x10000)));
   const uint32_t pick_lo = lo >> 16, pick_hi = (lo >> 16) + 1;
   const double dl = a - vlo, dh = vhi - a;
-  return static_cast<uint16_t>(dl < dh ? pick_lo : dh < dl ? pick_hi
-                                                           : (pick_lo % 2 == 0 ? pick_lo : pick_hi));
+  return static_cast<uint16_t>(dl < dh   ? pick_lo
+                               : dh < dl ? pick_hi
+                                         : (pick_lo % 2 == 0 ? pick_lo : pick_hi));
 }
 
 TEST(BF16Test, RoundsBoundariesToNearestEven) {

@@ -24,6 +24,7 @@ void AppendUtf8(uint32_t cp, std::string* out) {
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 }  // namespace
 
@@ -33,10 +34,7 @@ bool JsonReader::Fail(std::string what) {
 }
 
 void JsonReader::SkipSpace() {
-  while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                 text_[pos_] == '\n' || text_[pos_] == '\r')) {
-    ++pos_;
-  }
+  while (pos_ < text_.size() && IsSpace(text_[pos_])) ++pos_;
 }
 
 char JsonReader::PeekChar() {
@@ -127,33 +125,24 @@ bool JsonReader::ReadString(std::string* out) {
     }
     if (pos_ >= text_.size()) return Fail("unterminated string");
     const char e = text_[pos_++];
-    switch (e) {
-      case '"': out->push_back('"'); break;
-      case '\\': out->push_back('\\'); break;
-      case '/': out->push_back('/'); break;
-      case 'b': out->push_back('\b'); break;
-      case 'f': out->push_back('\f'); break;
-      case 'n': out->push_back('\n'); break;
-      case 'r': out->push_back('\r'); break;
-      case 't': out->push_back('\t'); break;
-      case 'u': {
-        uint32_t cp;
-        if (!ReadHex4(&cp)) return false;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) return Fail("lone low surrogate in \\u escape");
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          uint32_t low;
-          if (text_.substr(pos_, 2) != "\\u") return Fail("lone high surrogate in \\u escape");
-          pos_ += 2;
-          if (!ReadHex4(&low)) return false;
-          if (low < 0xDC00 || low > 0xDFFF) return Fail("lone high surrogate in \\u escape");
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        }
-        AppendUtf8(cp, out);
-        break;
-      }
-      default:
-        return Fail("bad escape in a string");
+    static constexpr std::string_view kEscaped = "\"\\/bfnrt", kMeant = "\"\\/\b\f\n\r\t";
+    if (const size_t k = kEscaped.find(e); k != std::string_view::npos) {
+      out->push_back(kMeant[k]);
+      continue;
     }
+    if (e != 'u') return Fail("bad escape in a string");
+    uint32_t cp;
+    if (!ReadHex4(&cp)) return false;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return Fail("lone low surrogate in \\u escape");
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      uint32_t low;
+      if (text_.substr(pos_, 2) != "\\u") return Fail("lone high surrogate in \\u escape");
+      pos_ += 2;
+      if (!ReadHex4(&low)) return false;
+      if (low < 0xDC00 || low > 0xDFFF) return Fail("lone high surrogate in \\u escape");
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    }
+    AppendUtf8(cp, out);
   }
 }
 

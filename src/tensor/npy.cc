@@ -197,8 +197,8 @@ Status ParseNpy(std::span<const uint8_t> bytes, std::string_view name, NpyLayout
   }
   const size_t header_bytes = ReadLE(bytes.data() + kMagicBytes + 2, length_bytes);
   if (header_bytes > kNpyMaxHeaderBytes) {
-    return invalid("header length " + std::to_string(header_bytes) +
-                   " is over NumPy's limit of " + std::to_string(kNpyMaxHeaderBytes) + " bytes");
+    return invalid("header length " + std::to_string(header_bytes) + " is over NumPy's limit of " +
+                   std::to_string(kNpyMaxHeaderBytes) + " bytes");
   }
   if (header_bytes > size - header_offset) {
     return invalid("header length " + std::to_string(header_bytes) +
@@ -215,8 +215,9 @@ Status ParseNpy(std::span<const uint8_t> bytes, std::string_view name, NpyLayout
   Status s = DtypeFromNumpyDescr(descr, &layout.dtype);
   if (!s.ok()) return invalid(s.message());
   if (fortran_order) {
-    return invalid("fortran_order is True; only C-order tables are read "
-                   "(save np.ascontiguousarray(a) instead)");
+    return invalid(
+        "fortran_order is True; only C-order tables are read "
+        "(save np.ascontiguousarray(a) instead)");
   }
   if (layout.shape.size() != 1 && layout.shape.size() != 2) {
     return invalid("shape " + ShapeText(layout.shape) + " is " +

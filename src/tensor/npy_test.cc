@@ -30,7 +30,8 @@ std::string MakeNpy(int major, std::string_view dict, std::string_view data, int
   std::string out = "\x93NUMPY";
   out += static_cast<char>(major);
   out += static_cast<char>(minor);
-  for (size_t i = 0; i < fixed - 8; ++i) out += static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+  for (size_t i = 0; i < fixed - 8; ++i)
+    out += static_cast<char>((header.size() >> (8 * i)) & 0xFF);
   return out + header + std::string(data);
 }
 
@@ -242,12 +243,10 @@ TEST(NpyTest, RefusesMalformedAndLyingHeaders) {
        "expected ':' after 'descr'"},
       {MakeNpy(1, "{'descr': '<f\\x34', 'fortran_order': False, 'shape': (2, 3)}", data),
        "escapes"},
-      {MakeNpy(1, "{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3)}", data),
-       "True or False"},
+      {MakeNpy(1, "{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3)}", data), "True or False"},
       {MakeNpy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3)}", data),
        "fortran_order is True"},
-      {MakeNpy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3)}", data),
-       "big-endian"},
+      {MakeNpy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3)}", data), "big-endian"},
       {MakeNpy(1, "{'descr': '<q9', 'fortran_order': False, 'shape': (2, 3)}", data),
        "unsupported NumPy dtype '<q9'"},
       {MakeNpy(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}", data),

@@ -30,6 +30,10 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 bool ReadTensor(JsonReader* json, SafetensorsTensor* t) {
   bool have_dtype = false, have_shape = false, have_offsets = false;
   std::string dtype;
+  if (json->PeekChar() != '{') {
+    return json->Fail("tensor '" + t->name +
+                      "' must be an object with dtype, shape and data_offsets");
+  }
   bool ok = json->ReadObject([&](const std::string& field) {
     if (field == "dtype") {
       have_dtype = true;
@@ -139,8 +143,8 @@ Status ParseSafetensors(std::span<const uint8_t> bytes, std::string_view name,
     }
   }
   if (next != layout.data_bytes) {
-    return invalid("the tensors cover " + std::to_string(next) + " bytes of data but the file has " +
-                   std::to_string(layout.data_bytes) +
+    return invalid("the tensors cover " + std::to_string(next) +
+                   " bytes of data but the file has " + std::to_string(layout.data_bytes) +
                    (next > layout.data_bytes ? " (truncated file?)" : " (trailing bytes)"));
   }
   *out = std::move(layout);

@@ -43,7 +43,8 @@ def write_safetensors(path, tensors, metadata=None, pad=True):
             dtype, shape, raw = t
         else:
             t = np.array(t, order='C')  # (ascontiguousarray would make a 0-D array 1-D)
-            dtype, shape, raw = ST_DTYPES[t.dtype.name], list(t.shape), t.astype(t.dtype.newbyteorder('<')).tobytes()
+            raw = t.astype(t.dtype.newbyteorder('<')).tobytes()
+            dtype, shape = ST_DTYPES[t.dtype.name], list(t.shape)
         header[name] = {'dtype': dtype, 'shape': list(shape),
                         'data_offsets': [offset, offset + len(raw)]}
         blobs.append(raw)
@@ -65,8 +66,8 @@ class TempDir {
  public:
   TempDir() {
     const char* tmp = getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                       "/kvcache_tensor_test.XXXXXX";
+    std::string tmpl =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/kvcache_tensor_test.XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << tmpl;
     path_ = tmpl;
   }
@@ -106,20 +107,20 @@ inline bool HaveNumpy() {
 inline ::testing::AssertionResult RunPython(const TempDir& dir, const std::string& code) {
   const std::string script = dir / "gen.py";
   std::ofstream(script) << kPythonPrelude << code << "\n";
-  const std::string cmd =
-      "cd '" + dir.path() + "' && " + kPython + " gen.py > gen.log 2>&1";
+  const std::string cmd = "cd '" + dir.path() + "' && " + kPython + " gen.py > gen.log 2>&1";
   if (std::system(cmd.c_str()) != 0) {
-    return ::testing::AssertionFailure() << "python failed:\n" << code << "\n"
+    return ::testing::AssertionFailure() << "python failed:\n"
+                                         << code << "\n"
                                          << ReadFile(dir / "gen.log");
   }
   return ::testing::AssertionSuccess();
 }
 
-#define KV_REQUIRE_NUMPY()                                                      \
-  do {                                                                          \
-    if (!::kvcache::tensor::testing::HaveNumpy()) {                             \
+#define KV_REQUIRE_NUMPY()                                                              \
+  do {                                                                                  \
+    if (!::kvcache::tensor::testing::HaveNumpy()) {                                     \
       GTEST_SKIP() << "needs " << ::kvcache::tensor::testing::kPython << " with numpy"; \
-    }                                                                           \
+    }                                                                                   \
   } while (0)
 
 // The bytes as an exactly sized heap buffer, so that AddressSanitizer catches any read past the
