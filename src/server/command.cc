@@ -68,8 +68,8 @@ constexpr size_t kZeroCopyBytes = 16 << 10;
 
 }  // namespace
 
-void CommandContext::BulkFromHandle(Handle h, size_t offset) {
-  std::string_view v = h.value().substr(std::min(offset, h.value().size()));
+void CommandContext::BulkFromHandle(Handle h, size_t offset, size_t length) {
+  std::string_view v = h.value().substr(std::min(offset, h.value().size()), length);
   if (v.size() < kZeroCopyBytes) {
     reply.Bulk(v);
     return;

@@ -113,7 +113,7 @@ class CommandContext {
   void ErrorFromStatus(const Status& st);
   // A bulk reply of a stored value (from byte `offset` on): copied when small, sent from the
   // pinned item when large.
-  void BulkFromHandle(Handle h, size_t offset = 0);
+  void BulkFromHandle(Handle h, size_t offset = 0, size_t length = std::string_view::npos);
 
  private:
   // Each key in its own string, so views handed out stay valid as more keys are built; an

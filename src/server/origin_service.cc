@@ -9,7 +9,8 @@
 #include <future>
 
 #include "server/log.h"
-#include "tensor/tensor_value.h"
+#include "kvcache/tensor.h"
+#include "tensor/dtype.h"
 
 namespace kvcache::server {
 namespace {
@@ -173,12 +174,14 @@ Status OriginService::StoreLoaded(const std::string& key, const OriginValue& v, 
   WriteOptions o;
   o.ttl = kNoExpiry;
   if (v.is_tensor) {
-    const tensor::DtypeInfo* d = tensor::DtypeByName(v.tensor.dtype);
-    if (d == nullptr || v.tensor.shape.size() > tensor::kMaxRank) {
-      return Status::InvalidArgument("origin tensor with unsupported dtype " + v.tensor.dtype);
+    tensor::Dtype dtype;
+    uint64_t bytes = 0;
+    if (!tensor::ParseDtype(v.tensor.dtype, &dtype).ok() ||
+        !TensorDataBytes(dtype, v.tensor.shape, &bytes) || bytes != v.value.size()) {
+      return Status::InvalidArgument("origin tensor with unsupported dtype or shape " +
+                                     v.tensor.dtype);
     }
-    std::string stored = tensor::EncodeTensorHeader(*d, v.tensor.shape);
-    stored.append(v.value);
+    std::string stored = EncodeTensor(dtype, v.tensor.shape, v.value);
     o.kind = ValueKind::kTensor;
     return cache_->Write(key, stored, o, nullptr, out);
   }

@@ -7,7 +7,7 @@
 #include "server/command.h"
 #include "server/connection.h"
 #include "server/server.h"
-#include "tensor/tensor_value.h"
+#include "kvcache/tensor.h"
 
 namespace kvcache::server {
 namespace {
@@ -23,16 +23,17 @@ bool IsString(const ItemView* v) { return v == nullptr || v->kind == ValueKind::
 bool Gettable(const Handle& h) {
   return h.kind() == ValueKind::kString || h.kind() == ValueKind::kTensor;
 }
-size_t DataOffset(const Handle& h) {
-  return h.kind() == ValueKind::kTensor ? tensor::kTensorHeaderBytes : 0;
+// The bytes GET answers: a tensor's data without its trailer.
+size_t DataSize(const Handle& h) {
+  return h.kind() == ValueKind::kTensor ? TensorDataSize(h.value()) : h.value().size();
 }
 
 void CmdGet(CommandContext& c) {
   Handle h = c.cache.Get(c.Key(1));
   if (!h) return c.reply.Null();
   if (!Gettable(h)) return c.ErrorWrongType();
-  const size_t offset = DataOffset(h);
-  c.BulkFromHandle(std::move(h), offset);
+  const size_t size = DataSize(h);
+  c.BulkFromHandle(std::move(h), 0, size);
 }
 
 void CmdMGet(CommandContext& c) {
@@ -42,8 +43,8 @@ void CmdMGet(CommandContext& c) {
     if (!h || !Gettable(h)) {
       c.reply.Null();
     } else {
-      const size_t offset = DataOffset(h);
-      c.BulkFromHandle(std::move(h), offset);
+      const size_t size = DataSize(h);
+      c.BulkFromHandle(std::move(h), 0, size);
     }
   }
 }

@@ -104,8 +104,6 @@ inline uint16_t BrainFromFloatBits(uint32_t x) {
 
 }  // namespace
 
-size_t DtypeSize(Dtype d) { return Info(d).size; }
-std::string_view DtypeName(Dtype d) { return Info(d).name; }
 std::string_view DtypeNumpyDescr(Dtype d) { return Info(d).numpy_descr; }
 std::string_view DtypeSafetensorsName(Dtype d) { return Info(d).safetensors_name; }
 

@@ -18,17 +18,15 @@
 #include <string_view>
 
 #include "kvcache/status.h"
+#include "kvcache/tensor.h"
 
 namespace kvcache::tensor {
 
-enum class Dtype : uint8_t { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool };
-
-inline constexpr int kNumDtypes = 10;
-
-// Bytes per element.
-size_t DtypeSize(Dtype d);
-// "f64", "f32", "f16", "bf16", "i64", "i32", "i16", "i8", "u8", "bool".
-std::string_view DtypeName(Dtype d);
+// The dtype enum and the tensor value format are public (kvcache/tensor.h).
+using ::kvcache::Dtype;
+using ::kvcache::DtypeName;
+using ::kvcache::DtypeSize;
+using ::kvcache::kNumDtypes;
 // The descr NumPy writes for it ("<f4", "|u1", "|b1", ...). bf16 has no NumPy type: "<V2"
 // would lose its meaning, so it returns "" and such data cannot be written as .npy.
 std::string_view DtypeNumpyDescr(Dtype d);
