@@ -3,6 +3,7 @@
 redis-benchmark runs, alternating, several rounds; prints medians.
 
   bench/compare_redis.py [--rounds 3] [--requests 2000000] [--kv-threads 2] [--memory-keys 1000000]
+                         [--cases 16:64,1:64,16:4096] [--kv-binary build/bin/kvcache-server]
 
 For each case (-P 16 -d 64, -P 1 -d 64, -P 16 -d 4096 by default), per server: requests per
 second of SET and GET, and server CPU seconds (utime+stime from /proc/PID/stat) per million
@@ -47,6 +48,8 @@ def wait_ready(port, proc, timeout=30):
 
 
 class Server:
+    binary = ROOT / "build/bin/kvcache-server"
+
     def __init__(self, kind, threads, maxmemory="2gb"):
         self.kind = kind
         self.port = free_port()
@@ -55,7 +58,7 @@ class Server:
                     "--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru",
                     "--protected-mode", "no", "--daemonize", "no", "--logfile", ""]
         else:
-            args = [str(ROOT / "build/bin/kvcache-server"), "--port", str(self.port),
+            args = [str(self.binary), "--port", str(self.port),
                     "--maxmemory", maxmemory, "--threads", str(threads)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_ready(self.port, self.proc)
@@ -117,7 +120,9 @@ def main():
     ap.add_argument("--kv-threads", type=int, default=2)
     ap.add_argument("--memory-keys", type=int, default=1000000)
     ap.add_argument("--cases", default="16:64,1:64,16:4096", help="pipeline:size,...")
+    ap.add_argument("--kv-binary", default=str(Server.binary))
     args = ap.parse_args()
+    Server.binary = args.kv_binary
     cases = [tuple(int(x) for x in c.split(":")) for c in args.cases.split(",")]
 
     print(f"# redis-benchmark -t set,get -n {args.requests} -r {args.keys} -c 50; "

@@ -171,6 +171,58 @@ class Handle {
   ValueKind kind_ = ValueKind::kString;
 };
 
+class Cache;
+
+// Memory for a value that the caller fills in place and then stores without a copy
+// (Cache::NewValue, then Cache::Write of the buffer): a server receives a 16 MiB value from its
+// socket straight into the item that will keep it. Move-only; frees the memory unless it was
+// stored. Not synchronized: one buffer belongs to one thread at a time.
+class ValueBuffer {
+ public:
+  ValueBuffer() = default;
+  ValueBuffer(ValueBuffer&& other) noexcept { MoveFrom(other); }
+  ValueBuffer& operator=(ValueBuffer&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      MoveFrom(other);
+    }
+    return *this;
+  }
+  ValueBuffer(const ValueBuffer&) = delete;
+  ValueBuffer& operator=(const ValueBuffer&) = delete;
+  ~ValueBuffer() { Reset(); }
+
+  explicit operator bool() const { return memory_ != nullptr; }
+  // Where the value's size() bytes go.
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+  std::string_view key() const { return {key_, key_size_}; }
+  // Frees the memory. The buffer becomes empty.
+  void Reset();
+
+ private:
+  friend class Cache;
+
+  void MoveFrom(ValueBuffer& other) {
+    memory_ = other.memory_;
+    free_ = other.free_;
+    maker_ = other.maker_;
+    data_ = other.data_;
+    size_ = other.size_;
+    key_ = other.key_;
+    key_size_ = other.key_size_;
+    other.memory_ = nullptr;
+  }
+
+  void* memory_ = nullptr;  // what free_ releases
+  void (*free_)(void*) = nullptr;
+  const Cache* maker_ = nullptr;  // the cache whose layout the memory has, if any
+  char* data_ = nullptr;
+  size_t size_ = 0;
+  const char* key_ = nullptr;
+  size_t key_size_ = 0;
+};
+
 // Produces the value of a key on a miss (GetOrLoad). Returns OK and fills *value (and, if it
 // wants one, *ttl; it starts as kDefaultTtl); NotFound if the key does not exist; any other
 // status is passed to every caller waiting on that key.
@@ -192,6 +244,16 @@ class Cache {
   // With `stored`, that receives the new item, pinned.
   virtual Status Write(std::string_view key, std::string_view value, const WriteOptions& options,
                        Handle* previous = nullptr, Handle* stored = nullptr) = 0;
+
+  // Memory for a value of value_size bytes to be stored under key without a copy: fill
+  // data()[0, value_size), then Write(std::move(buffer), options). For large values it is the
+  // new item's own memory; small ones are copied when written. Empty when out of memory.
+  virtual ValueBuffer NewValue(std::string_view key, size_t value_size);
+
+  // Write() of the buffer's key and value (same conditions, options and errors). The buffer is
+  // consumed either way. REQUIRES: the buffer came from this cache's NewValue().
+  virtual Status Write(ValueBuffer value, const WriteOptions& options, Handle* previous = nullptr,
+                       Handle* stored = nullptr);
 
   // The live item of key without it counting as an access: no statistics, no policy update
   // (a loader checking whether someone else already loaded the key).
@@ -221,8 +283,24 @@ class Cache {
   // eviction policy and as a hit or a miss in Stats().
   virtual Handle Get(std::string_view key) = 0;
 
-  // Looks up many keys; the result has one Handle per key, in order (empty for a miss).
+  // A hint that these keys will be looked up soon: starts loading the memory their lookups read
+  // (index lines, then the items), so that the cache misses of many lookups overlap instead of
+  // following one another (a server calls it for the keys of a pipeline before running the
+  // commands). Changes nothing: not an access, not counted.
+  virtual void Prefetch(std::span<const std::string_view> keys) = 0;
+
+  // Looks up many keys; the result has one Handle per key, in order (empty for a miss). The
+  // lookups' memory accesses overlap, so this is faster than one Get per key.
   virtual std::vector<Handle> MultiGet(std::span<const std::string_view> keys) = 0;
+
+  // Reads many keys without pinning them: calls fn(i, item) for each keys[i], in order, with the
+  // live item or nullptr, while the item's shard is locked (shared). fn must be short (copy the
+  // value out, or skip it) and must not call the cache. Counts as Get() of each key for the
+  // policy and Stats(); the fastest way to gather many values, e.g. embedding rows into one
+  // batch: no pin and unpin per key, and the keys' memory accesses overlap as in MultiGet.
+  // The ItemView's memory_bytes is not filled in (0).
+  virtual void ReadMany(std::span<const std::string_view> keys,
+                        FunctionRef<void(size_t index, const ItemView* item)> fn) = 0;
 
   // Get(), and on a miss calls loader once for all concurrent callers of this key
   // (single-flight), stores what it produced and returns it pinned in *out. The loader runs on
@@ -246,6 +324,15 @@ class Cache {
   virtual CacheStats Stats() const = 0;
   virtual const char* policy_name() const = 0;
   virtual size_t shard_count() const = 0;
+
+ protected:
+  // For implementations of NewValue: a buffer over `memory` (released with `release`), whose
+  // value is at data and whose key at key_data, made by this cache in its own layout.
+  ValueBuffer MakeValueBuffer(void* memory, void (*release)(void*), char* data, size_t size,
+                              const char* key_data, size_t key_size) const;
+  // Whether the buffer's memory has this cache's layout; if so, hands it over (the buffer
+  // becomes empty and the caller owns the memory).
+  void* TakeValueMemory(ValueBuffer& buffer) const;
 };
 
 // Builds a cache. On bad options returns nullptr and, if status is given, sets it to

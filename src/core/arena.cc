@@ -44,7 +44,7 @@ size_t ChunkBytes(int cls) { return size_t{T().units[cls]} * kUnit; }
 
 static_assert(size_class::kCount == 31 + 6 * 16);
 
-Arena::Arena(size_t bytes) {
+Arena::Arena(size_t bytes, size_t keep_block_bytes) : blocks_(keep_block_bytes) {
   size_t pages = bytes / kPageBytes + 2;
   // An ItemRef addresses 2^32 units of 8 bytes.
   pages = std::min<size_t>(pages, (size_t{1} << 32) / kPageUnits);

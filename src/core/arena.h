@@ -17,6 +17,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/block_recycler.h"
 #include "core/item.h"
 
 namespace kvcache::internal {
@@ -48,8 +49,8 @@ class Arena {
   static_assert((1u << kPageShift) == kPageUnits);
 
   // Reserves room for about `bytes` of items (virtual memory only). ok() tells whether the
-  // reservation succeeded.
-  explicit Arena(size_t bytes);
+  // reservation succeeded. Keeps up to keep_block_bytes of freed external blocks for reuse.
+  explicit Arena(size_t bytes, size_t keep_block_bytes = 0);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
@@ -73,6 +74,9 @@ class Arena {
 
   size_t pages_in_use() const;
 
+  // Memory for external blocks (items too large for a chunk), reused while warm.
+  BlockRecycler& blocks() { return blocks_; }
+
  private:
   char* base_ = nullptr;
   size_t reserved_bytes_ = 0;
@@ -82,6 +86,7 @@ class Arena {
   mutable std::mutex mu_;
   uint32_t high_water_ = 1;  // page 0 is never used: ItemRef 0 means null
   std::vector<uint32_t> free_pages_;
+  BlockRecycler blocks_;
 };
 
 // One shard's view of the arena. Not synchronized: the shard calls it under its exclusive lock.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -51,6 +52,53 @@ std::string Status::ToString() const {
                                        "Unavailable", "IOError",  "Aborted"};
   if (ok()) return "OK";
   return std::string(kNames[static_cast<int>(code_)]) + ": " + message_;
+}
+
+void ValueBuffer::Reset() {
+  if (memory_ != nullptr) free_(memory_);
+  memory_ = nullptr;
+  data_ = nullptr;
+  size_ = 0;
+  key_ = nullptr;
+  key_size_ = 0;
+}
+
+// The layout any Cache can store, with one copy: the value, then the key.
+ValueBuffer Cache::NewValue(std::string_view key, size_t value_size) {
+  char* memory = static_cast<char*>(std::malloc(std::max<size_t>(1, value_size + key.size())));
+  if (memory == nullptr) return ValueBuffer();
+  std::memcpy(memory + value_size, key.data(), key.size());
+  ValueBuffer b = MakeValueBuffer(memory, std::free, memory, value_size, memory + value_size,
+                                  key.size());
+  b.maker_ = nullptr;
+  return b;
+}
+
+Status Cache::Write(ValueBuffer value, const WriteOptions& options, Handle* previous,
+                    Handle* stored) {
+  return Write(value.key(), std::string_view(value.data(), value.size()), options, previous,
+               stored);
+}
+
+ValueBuffer Cache::MakeValueBuffer(void* memory, void (*release)(void*), char* data, size_t size,
+                                   const char* key_data, size_t key_size) const {
+  ValueBuffer b;
+  b.memory_ = memory;
+  b.free_ = release;
+  b.maker_ = this;
+  b.data_ = data;
+  b.size_ = size;
+  b.key_ = key_data;
+  b.key_size_ = key_size;
+  return b;
+}
+
+void* Cache::TakeValueMemory(ValueBuffer& buffer) const {
+  if (buffer.memory_ == nullptr || buffer.maker_ != this) return nullptr;
+  void* memory = buffer.memory_;
+  buffer.memory_ = nullptr;
+  buffer.Reset();
+  return memory;
 }
 
 namespace internal {

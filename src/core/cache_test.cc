@@ -56,6 +56,54 @@ TEST_P(EveryPolicy, PutGetOverwriteErase) {
   EXPECT_EQ(c->Stats().item_bytes, 0u);
 }
 
+// MultiGet, ReadMany and Prefetch over many keys (more than one prefetch window, several
+// shards, misses, an expired key and an invalid one) answer exactly what Get would, in order,
+// and count the same hits and misses.
+TEST_P(EveryPolicy, BatchedReadsAnswerWhatGetWould) {
+  auto c = Make(GetParam(), 8 << 20, 4);
+  std::vector<std::string> names;
+  for (int i = 0; i < 100; ++i) {
+    names.push_back("key:" + std::to_string(i));
+    if (i % 3 != 0) ASSERT_TRUE(c->Put(names.back(), "value-" + std::to_string(i)).ok());
+  }
+  ASSERT_TRUE(c->Put("gone", "x", Ttl(1)).ok());
+  names.push_back("gone");
+  names.push_back("");  // not a valid key
+  std::vector<std::string_view> keys(names.begin(), names.end());
+  while (c->Contains("gone")) std::this_thread::yield();  // a 1 ms TTL; no sleep needed
+
+  c->Prefetch(keys);
+  const CacheStats before = c->Stats();
+  std::vector<Handle> got = c->MultiGet(keys);
+  ASSERT_EQ(got.size(), keys.size());
+  std::vector<std::string> read(keys.size(), "<none>");
+  std::vector<size_t> order;
+  c->ReadMany(keys, [&](size_t i, const ItemView* item) {
+    order.push_back(i);
+    if (item != nullptr) {
+      EXPECT_EQ(item->key, keys[i]);
+      read[i] = std::string(item->value);
+    }
+  });
+  size_t hits = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const bool present = i < 100 && i % 3 != 0;
+    EXPECT_EQ(static_cast<bool>(got[i]), present) << keys[i];
+    if (present) {
+      ++hits;
+      EXPECT_EQ(got[i].value(), "value-" + std::to_string(i));
+      EXPECT_EQ(read[i], "value-" + std::to_string(i));
+    } else {
+      EXPECT_EQ(read[i], "<none>") << keys[i];
+    }
+    EXPECT_EQ(order[i], i);
+  }
+  const CacheStats after = c->Stats();
+  EXPECT_EQ(after.hits - before.hits, 2 * hits);
+  // The invalid key is not a lookup; every other miss counts, twice.
+  EXPECT_EQ(after.misses - before.misses, 2 * (keys.size() - 1 - hits));
+}
+
 TEST_P(EveryPolicy, ByteBoundHoldsUnderChurn) {
   const size_t cap = 1 << 20;
   auto c = Make(GetParam(), cap);

@@ -83,6 +83,17 @@ ItemRef HashIndex::FindIn(const Table& t, uint64_t hash, std::string_view key) c
   return kNullRef;
 }
 
+void HashIndex::PrefetchItems(uint64_t hash) const {
+  if (cur_.groups == 0) return;
+  const size_t g = HomeGroup(hash, cur_.groups);
+  for (uint32_t m = MatchByte(cur_.ctrl + g * kGroupSize, Tag(hash)); m != 0; m &= m - 1) {
+    const char* item = reinterpret_cast<const char*>(
+        arena_->At(cur_.refs[g * kGroupSize + static_cast<size_t>(__builtin_ctz(m))]));
+    __builtin_prefetch(item);
+    __builtin_prefetch(item + 64);
+  }
+}
+
 uint64_t HashIndex::HashOfRef(ItemRef ref) const { return HashKey(arena_->At(ref)->key()); }
 
 ItemRef HashIndex::Find(uint64_t hash, std::string_view key) const {
@@ -155,10 +166,12 @@ void HashIndex::StartGrowth() {
   Table next = Allocate(NextGroupCount());
   if (cur_.live == 0) {
     cur_ = std::move(next);
+    PublishHint();
     return;
   }
   old_ = std::move(cur_);
   cur_ = std::move(next);
+  PublishHint();
   migrate_cursor_ = 0;
   scan_cursor_ = 0;
 }
@@ -214,6 +227,7 @@ bool HashIndex::Erase(uint64_t hash, ItemRef ref) {
 void HashIndex::Clear() {
   Free(cur_);
   Free(old_);
+  PublishHint();
   migrate_cursor_ = 0;
   scan_cursor_ = 0;
 }

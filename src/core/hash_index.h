@@ -15,6 +15,7 @@
 // shard's exclusive lock.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -43,6 +44,21 @@ class HashIndex {
     __builtin_prefetch(cur_.refs + g * kGroupSize);
   }
 
+  // The same with no lock held, from a thread about to look the key up (a server prefetching the
+  // keys of a pipeline before running it). It reads only the published table address below; if
+  // the table has just been replaced, it prefetches a stale line, which is harmless.
+  void PrefetchUnlocked(uint64_t hash) const {
+    const size_t groups = hint_groups_.load(std::memory_order_relaxed);
+    if (groups == 0) return;
+    const uint8_t* ctrl = hint_ctrl_.load(std::memory_order_relaxed);
+    const size_t g = HomeGroup(hash, groups);
+    __builtin_prefetch(ctrl + g * kGroupSize);
+    __builtin_prefetch(ctrl + groups * kGroupSize + g * kGroupSize * sizeof(ItemRef));
+  }
+  // The second step of a prefetch, once the home group's line has arrived: starts loading the
+  // first two lines of each item whose tag matches (where a small item keeps its key).
+  // REQUIRES: the shard's lock, shared at least.
+  void PrefetchItems(uint64_t hash) const;
   // REQUIRES: no item with this key is indexed.
   void Insert(uint64_t hash, ItemRef ref);
   // Points the slot holding `old_ref` at `new_ref` (the same key).
@@ -145,7 +161,15 @@ class HashIndex {
   void StartGrowth();
   void FinishGrowth();
 
+  void PublishHint() {
+    hint_ctrl_.store(cur_.ctrl, std::memory_order_relaxed);
+    hint_groups_.store(cur_.groups, std::memory_order_relaxed);
+  }
+
   const Arena* arena_;
+  // cur_'s address and size for PrefetchUnlocked (refs follow the control bytes).
+  std::atomic<const uint8_t*> hint_ctrl_{nullptr};
+  std::atomic<size_t> hint_groups_{0};
   Table cur_;
   Table old_;
   size_t migrate_cursor_ = 0;  // next group of old_ to move

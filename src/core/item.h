@@ -3,6 +3,10 @@
 // One allocation per item: a 16-byte header, an optional 8-byte expiry, then the value
 // (8-byte aligned) followed by the key. Items too large for a slab chunk keep only the header,
 // the expiry and a pointer to an external block holding key and value (value 64-byte aligned).
+// The value of a tensor item (kind kTensorKind) starts at the first 64-byte boundary at or after
+// the expiry, so that SIMD code can read tensor data in place: the pad (0..56 bytes, items being
+// 8-byte aligned) follows from the item's address and kind, so nothing more is stored, and
+// InlineBytes reserves the worst case for tensor items only.
 // Items are addressed by a 32-bit ItemRef (an offset in 8-byte units into the cache's arena),
 // which is what the index and the policy links store: half the size of a pointer.
 #pragma once
@@ -13,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 namespace kvcache::internal {
 
@@ -41,6 +46,11 @@ inline constexpr uint32_t kLenMask = (1u << kLenBits) - 1;
 inline constexpr uint32_t kExternal = 1u << 28;
 inline constexpr uint32_t kHasTtl = 1u << 29;
 inline constexpr uint32_t kKindShift = 30;  // 2 bits of value kind for the layers above
+// The kind whose inline values are 64-byte aligned (ValueKind::kTensor; checked in shard.h).
+inline constexpr uint32_t kTensorKind = 2;
+inline constexpr size_t kTensorAlign = 64;
+// The most an item's address can fall short of the alignment (items are 8-byte aligned).
+inline constexpr size_t kMaxTensorPad = kTensorAlign - 8;
 }  // namespace sizes
 
 // Key and value of an item too large for a slab chunk.
@@ -58,15 +68,24 @@ struct ExternalBlock {
   char* value() { return reinterpret_cast<char*>(this) + ValueOffset(key_size); }
 };
 
-// A new external block holding key and value, or nullptr when out of memory.
-inline ExternalBlock* MakeExternalBlock(std::string_view key, std::string_view value) {
-  auto* b = static_cast<ExternalBlock*>(
-      std::aligned_alloc(64, ExternalBlock::AllocationBytes(key.size(), value.size())));
+// Lays out an external block holding key and room for the value (filled by the caller: a
+// server receives a large value straight into it) in `memory`, 64-byte aligned and of at least
+// AllocationBytes(key.size(), value_size) bytes, malloc'ed (freed by std::free). Null stays null.
+inline ExternalBlock* InitExternalBlock(void* memory, std::string_view key, size_t value_size) {
+  auto* b = static_cast<ExternalBlock*>(memory);
   if (b == nullptr) return nullptr;
   b->key_size = key.size();
-  b->value_size = value.size();
+  b->value_size = value_size;
   std::memcpy(b->key(), key.data(), key.size());
-  std::memcpy(b->value(), value.data(), value.size());
+  return b;
+}
+
+// A new external block holding key and value, or nullptr when out of memory.
+inline ExternalBlock* MakeExternalBlock(std::string_view key, std::string_view value) {
+  ExternalBlock* b = InitExternalBlock(
+      std::aligned_alloc(64, ExternalBlock::AllocationBytes(key.size(), value.size())), key,
+      value.size());
+  if (b != nullptr) std::memcpy(b->value(), value.data(), value.size());
   return b;
 }
 
@@ -77,9 +96,10 @@ struct Item {
   uint32_t sizes;
 
   static size_t HeaderBytes(bool ttl) { return sizeof(Item) + (ttl ? sizeof(int64_t) : 0); }
-  // Bytes an inline item needs in a slab chunk.
-  static size_t InlineBytes(size_t key_size, size_t value_size, bool ttl) {
-    return HeaderBytes(ttl) + ((value_size + 7) & ~size_t{7}) + key_size;
+  // Bytes an inline item of this value kind needs in a slab chunk, wherever the chunk lies.
+  static size_t InlineBytes(size_t key_size, size_t value_size, bool ttl, uint32_t kind) {
+    return HeaderBytes(ttl) + (kind == sizes::kTensorKind ? sizes::kMaxTensorPad : 0) +
+           ((value_size + 7) & ~size_t{7}) + key_size;
   }
   static size_t ExternalStubBytes(bool ttl) { return HeaderBytes(ttl) + sizeof(void*); }
 
@@ -107,12 +127,22 @@ struct Item {
     return b;
   }
 
+  // Where an inline value starts: the body, or for a tensor the next 64-byte boundary.
+  // Branch-free, since every key comparison of the index comes through here.
+  const char* inline_value() const {
+    const char* b = body();
+    const uintptr_t tensor = kind() == sizes::kTensorKind;
+    const uintptr_t pad = (0 - reinterpret_cast<uintptr_t>(b)) & (sizes::kTensorAlign - 1);
+    return b + (pad & (0 - tensor));
+  }
+  char* inline_value() { return const_cast<char*>(std::as_const(*this).inline_value()); }
+
   std::string_view value() const {
     if (external()) {
       ExternalBlock* b = ext();
       return {b->value(), b->value_size};
     }
-    return {body(), (sizes >> sizes::kLenBits) & sizes::kLenMask};
+    return {inline_value(), (sizes >> sizes::kLenBits) & sizes::kLenMask};
   }
   std::string_view key() const {
     if (external()) {
@@ -120,7 +150,13 @@ struct Item {
       return {b->key(), b->key_size};
     }
     size_t vlen = (sizes >> sizes::kLenBits) & sizes::kLenMask;
-    return {body() + ((vlen + 7) & ~size_t{7}), sizes & sizes::kLenMask};
+    return {inline_value() + ((vlen + 7) & ~size_t{7}), sizes & sizes::kLenMask};
+  }
+  // Fills an inline item whose sizes word (lengths and kind) is already set.
+  void WriteInline(std::string_view key, std::string_view value) {
+    char* v = inline_value();
+    std::memcpy(v, value.data(), value.size());
+    std::memcpy(v + ((value.size() + 7) & ~size_t{7}), key.data(), key.size());
   }
 
   int64_t* ExpirySlot() const {

@@ -76,7 +76,7 @@ Handle ShardCore::Clone(const Handle& h) {
 void ShardCore::FreeItem(ItemRef ref) {
   Item* it = arena_->At(ref);
   item_weight_ -= Weight(ref);
-  if (it->external()) std::free(it->ext());
+  if (it->external()) arena_->blocks().Free(it->ext());
   if (slabs_.Free(ref)) read_buffer_.Clear();  // its refs may point into the page that left
 }
 

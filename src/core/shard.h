@@ -29,6 +29,9 @@
 
 namespace kvcache::internal {
 
+static_assert(static_cast<uint32_t>(ValueKind::kTensor) == sizes::kTensorKind,
+              "item.h aligns the values of this kind");
+
 struct ShardConfig {
   uint64_t capacity = 0;  // in weight units: bytes, or items when count_items
   bool count_items = false;

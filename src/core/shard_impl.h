@@ -27,6 +27,14 @@ class Shard final : public ShardCore {
   // and an eighth of the budget stays for the index and the policy's metadata.
   uint64_t max_item_weight() const { return count_items_ ? capacity_ : capacity_ - capacity_ / 8; }
 
+  // See Cache::Prefetch. No lock.
+  void Prefetch(uint64_t hash) const { index_.PrefetchUnlocked(hash); }
+  void PrefetchItems(uint64_t hash) {
+    lock_.lock_shared();
+    index_.PrefetchItems(hash);
+    lock_.unlock_shared();
+  }
+
   // Pins the live item of `key` into *out. `record` false: not an access (no stats, no policy).
   bool Get(uint64_t hash, std::string_view key, Handle* out, bool record = true) {
     // A recorded lookup is counted by the lock itself; hits = lookups - misses.
@@ -75,6 +83,53 @@ class Shard final : public ShardCore {
     return true;
   }
 
+  // The third step of a prefetch, once the item's first lines have arrived: starts loading its
+  // value (its first KiB: enough for an embedding row, and a large value is streamed anyway).
+  void PrefetchValue(uint64_t hash, std::string_view key) {
+    lock_.lock_shared();
+    ItemRef ref = index_.Find(hash, key);
+    if (ref != kNullRef) {
+      const std::string_view v = arena_->At(ref)->value();
+      const size_t lines = (std::min<size_t>(v.size(), 1024) + 63) / 64;
+      for (size_t l = 0; l < lines; ++l) __builtin_prefetch(v.data() + 64 * l);
+    }
+    lock_.unlock_shared();
+  }
+
+  // Get() without the pin: fn sees the live item (or nullptr) under the shared lock.
+  template <typename Fn>
+  void Read(uint64_t hash, std::string_view key, Fn&& fn) {
+    lock_.lock_shared_counted();
+    ItemRef ref = index_.Find(hash, key);
+    const int64_t expires_at = ref == kNullRef ? 0 : arena_->At(ref)->expires_at();
+    if (ref == kNullRef || (expires_at != 0 && expires_at <= Now())) {
+      lock_.unlock_shared();
+      misses_.fetch_add(1, std::memory_order_relaxed);
+      fn(nullptr);
+      if (ref != kNullRef) RemoveIfExpired(hash, key);
+      return;
+    }
+    Item* it = arena_->At(ref);
+    bool drain = false;
+    if constexpr (P::kBufferedHits) {
+      drain = read_buffer_.Push(ref);
+    } else {
+      P::OnReadHit(it);
+    }
+    ItemView view;
+    view.key = key;
+    view.value = it->value();
+    view.kind = static_cast<ValueKind>(it->kind());
+    view.expires_at_ms = expires_at;
+    fn(&view);
+    lock_.unlock_shared();
+    if (drain) {
+      lock_.lock();
+      DrainLocked();
+      lock_.unlock();
+    }
+  }
+
   bool Contains(uint64_t hash, std::string_view key) {
     lock_.lock_shared();
     ItemRef ref = index_.Find(hash, key);
@@ -99,7 +154,7 @@ class Shard final : public ShardCore {
 
   Status Write(uint64_t hash, const WriteArgs& a) {
     ExternalBlock* ext = a.ext;
-    const uint64_t weight = WeightOf(a.key.size(), a.value.size(), true, ext);
+    const uint64_t weight = WeightOf(a.key.size(), a.value.size(), true, a.kind, ext);
     if (weight > max_item_weight()) {
       std::free(ext);
       return Status::InvalidArgument(TooLargeMessage(weight));
@@ -159,14 +214,15 @@ class Shard final : public ShardCore {
         break;
       case Mutation::Action::kStore: {
         ExternalBlock* ext = nullptr;
-        if (NeedsExternal(key.size(), m.value.size())) {
+        if (NeedsExternal(key.size(), m.value.size(), m.kind)) {
           ext = MakeExternalBlock(key, m.value);
           if (ext == nullptr) {
             st = Status::NoSpace("out of memory for a large item");
             break;
           }
         }
-        const uint64_t weight = WeightOf(key.size(), m.value.size(), m.expires_at_ms != 0, ext);
+        const uint64_t weight =
+            WeightOf(key.size(), m.value.size(), m.expires_at_ms != 0, m.kind, ext);
         if (weight > max_item_weight()) {
           std::free(ext);
           st = Status::InvalidArgument(TooLargeMessage(weight));
@@ -269,18 +325,21 @@ class Shard final : public ShardCore {
 
   // Whether key and value need an external block rather than a slab chunk (with an expiry slot,
   // the larger case).
-  static bool NeedsExternal(size_t key_size, size_t value_size) {
-    return Item::InlineBytes(key_size, value_size, true) > size_class::kMaxBytes;
+  static bool NeedsExternal(size_t key_size, size_t value_size, ValueKind kind) {
+    return Item::InlineBytes(key_size, value_size, true, static_cast<uint32_t>(kind)) >
+           size_class::kMaxBytes;
   }
 
   // What an item costs the budget. External items always have an expiry slot.
-  uint64_t WeightOf(size_t key_size, size_t value_size, bool slot, const ExternalBlock* ext) const {
+  uint64_t WeightOf(size_t key_size, size_t value_size, bool slot, ValueKind kind,
+                    const ExternalBlock* ext) const {
     if (count_items_) return 1;
     if (ext != nullptr) {
       return size_class::ChunkBytes(size_class::ForBytes(Item::ExternalStubBytes(true))) +
              malloc_usable_size(const_cast<ExternalBlock*>(ext));
     }
-    return size_class::ChunkBytes(size_class::ForBytes(Item::InlineBytes(key_size, value_size, slot)));
+    return size_class::ChunkBytes(size_class::ForBytes(
+        Item::InlineBytes(key_size, value_size, slot, static_cast<uint32_t>(kind))));
   }
 
   ItemView ViewOf(ItemRef ref) const {
@@ -349,8 +408,9 @@ class Shard final : public ShardCore {
     const bool slot = expires_at != 0 || ext != nullptr;
     const int cls = ext != nullptr
                         ? size_class::ForBytes(Item::ExternalStubBytes(true))
-                        : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), slot));
-    const uint64_t weight = WeightOf(key.size(), value.size(), slot, ext);
+                        : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), slot,
+                                                                 static_cast<uint32_t>(kind)));
+    const uint64_t weight = WeightOf(key.size(), value.size(), slot, kind, ext);
     if (old != kNullRef && !pin &&
         OverwriteInPlace(old, cls, ext, value, slot, expires_at, kind)) {
       *stored = arena_->At(old);
@@ -394,9 +454,7 @@ class Shard final : public ShardCore {
     } else {
       it->sizes = sizes | static_cast<uint32_t>(key.size()) |
                   (static_cast<uint32_t>(value.size()) << sizes::kLenBits);
-      char* body = it->body();
-      std::memcpy(body, value.data(), value.size());
-      std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key.data(), key.size());
+      it->WriteInline(key, value);  // after the sizes: a tensor's value offset depends on them
     }
     if (slot) it->set_expires_at(expires_at);
     it->state.store(state::kLinked | (pin ? 2u : 1u), std::memory_order_relaxed);
@@ -430,7 +488,7 @@ class Shard final : public ShardCore {
   // Writes a new value over the old item's when nothing else can see it: no Handle pins it
   // (readers are excluded by the lock) and it fits the same chunk with the same layout. Saves
   // the allocation, the index and policy updates and the free of a replacing write. Counts as
-  // an access.
+  // an access. The kind may change (the chunk's class was chosen for the new kind's pad).
   bool OverwriteInPlace(ItemRef ref, int cls, const ExternalBlock* ext, std::string_view value,
                         bool slot, int64_t expires_at, ValueKind kind) {
     Item* it = arena_->At(ref);
@@ -443,12 +501,10 @@ class Shard final : public ShardCore {
     std::string_view key = it->key();
     char key_copy[size_class::kMaxBytes];
     std::memcpy(key_copy, key.data(), key.size());
-    char* body = it->body();
-    std::memcpy(body, value.data(), value.size());
-    std::memcpy(body + ((value.size() + 7) & ~size_t{7}), key_copy, key.size());
     it->sizes = (it->sizes & ~((sizes::kLenMask << sizes::kLenBits) | (3u << sizes::kKindShift))) |
                 (static_cast<uint32_t>(value.size()) << sizes::kLenBits) |
                 (static_cast<uint32_t>(kind) << sizes::kKindShift);
+    it->WriteInline(std::string_view(key_copy, key.size()), value);
     if (slot) SetExpiryCounted(it, expires_at);
     ++inserts_;
     TouchLocked(ref);

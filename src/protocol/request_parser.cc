@@ -82,10 +82,33 @@ void RequestParser::Reset() {
   have_count_ = false;
   args_left_ = 0;
   bulk_len_ = -1;
+  bulk_elsewhere_ = nullptr;
   pos_ = 0;
   scan_from_ = 0;
   spans_.clear();
   bytes_needed_ = 0;
+}
+
+bool RequestParser::PendingBulk(size_t* offset, size_t* length) const {
+  if (mode_ != Mode::kMultibulk || !have_count_ || bulk_len_ < 0 || bulk_elsewhere_ != nullptr) {
+    return false;
+  }
+  *offset = pos_;
+  *length = static_cast<size_t>(bulk_len_);
+  return true;
+}
+
+void RequestParser::CompleteArgs(const char* data, std::vector<std::string_view>* out) const {
+  out->clear();
+  if (mode_ != Mode::kMultibulk) return;
+  for (const Span& s : spans_) {
+    out->emplace_back(s.elsewhere != nullptr ? s.elsewhere : data + s.offset, s.length);
+  }
+}
+
+void RequestParser::BulkReceivedElsewhere(const char* bulk) {
+  assert(mode_ == Mode::kMultibulk && bulk_len_ >= 0 && bulk_elsewhere_ == nullptr);
+  bulk_elsewhere_ = bulk;
 }
 
 ParseResult RequestParser::Parse(const char* data, size_t size, bool authenticated,
@@ -109,6 +132,7 @@ ParseResult RequestParser::Finish(ParseResult result, size_t consumed_bytes, siz
   have_count_ = false;
   args_left_ = 0;
   bulk_len_ = -1;
+  bulk_elsewhere_ = nullptr;
   pos_ = 0;
   scan_from_ = 0;
   return result;
@@ -298,21 +322,26 @@ ParseResult RequestParser::ParseMultibulk(const char* data, size_t size, bool au
       pos_ = cr + 2;
       bulk_len_ = len;
     }
-    // The bulk and the two bytes after it, which Redis skips without checking.
-    const size_t end = pos_ + static_cast<size_t>(bulk_len_) + 2;
+    // The bulk (unless received elsewhere) and the two bytes after it, which Redis skips
+    // without checking.
+    const size_t in_stream = bulk_elsewhere_ != nullptr ? 0 : static_cast<size_t>(bulk_len_);
+    const size_t end = pos_ + in_stream + 2;
     if (size < end) {
       bytes_needed_ = end;
       return ParseResult::kNeedMore;
     }
-    spans_.push_back({pos_, static_cast<size_t>(bulk_len_)});
+    spans_.push_back({pos_, static_cast<size_t>(bulk_len_), bulk_elsewhere_});
     pos_ = end;
     scan_from_ = end;
     bulk_len_ = -1;
+    bulk_elsewhere_ = nullptr;
     --args_left_;
   }
 
   args_.clear();
-  for (const Span& s : spans_) args_.emplace_back(data + s.offset, s.length);
+  for (const Span& s : spans_) {
+    args_.emplace_back(s.elsewhere != nullptr ? s.elsewhere : data + s.offset, s.length);
+  }
   return Finish(ParseResult::kCommand, pos_, consumed);
 }
 

@@ -66,6 +66,22 @@ class RequestParser {
   // reserves room for this much so that a large bulk is received without reallocations.
   size_t bytes_needed() const { return bytes_needed_; }
 
+  // After kNeedMore: whether the request waits for the bytes of a bulk whose header was read
+  // (and which is not received elsewhere already); if so, *offset is where the bulk starts,
+  // counted from data's start, and *length its length.
+  bool PendingBulk(size_t* offset, size_t* length) const;
+
+  // The arguments of the request in progress that are complete (a command name and key before
+  // the large value still arriving), as views of `data` as given to the last Parse.
+  void CompleteArgs(const char* data, std::vector<std::string_view>* out) const;
+
+  // After PendingBulk: the caller has received that bulk's `length` bytes itself, at `bulk`,
+  // and taken them out of the stream, which now continues at the bulk's offset with the two
+  // bytes that end it. args() will view `bulk` for that argument, which must therefore stay
+  // where it is until the command has run (or Reset). Lets a server receive a 16 MiB value
+  // straight into the memory that will keep it, as Redis does for big arguments.
+  void BulkReceivedElsewhere(const char* bulk);
+
   // After kError: Redis's text without the leading '-', e.g. "Protocol error: invalid bulk
   // length". The server replies with "-ERR " + error().
   const std::string& error() const { return error_; }
@@ -82,10 +98,12 @@ class RequestParser {
   enum class Mode : uint8_t { kIdle, kInline, kMultibulk };
   enum class Line : uint8_t { kFound, kPartial, kMissing };
 
-  // An argument as an offset from the request's start, so it survives the buffer moving.
+  // An argument as an offset from the request's start, so it survives the buffer moving, or
+  // as the address of a bulk received elsewhere.
   struct Span {
     size_t offset;
     size_t length;
+    const char* elsewhere = nullptr;
   };
 
   ParseResult ParseInline(const char* data, size_t size, size_t* consumed);
@@ -105,6 +123,7 @@ class RequestParser {
   bool have_count_ = false;  // the `*N` line has been read
   size_t args_left_ = 0;     // arguments still to read
   int64_t bulk_len_ = -1;    // length of the bulk at pos_, or -1 before its `$N` line
+  const char* bulk_elsewhere_ = nullptr;  // that bulk's bytes, when received elsewhere
   size_t pos_ = 0;           // first byte not yet parsed
   size_t scan_from_ = 0;     // where the search for the current line's end resumes
   std::vector<Span> spans_;  // complete arguments of the request in progress

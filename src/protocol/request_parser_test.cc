@@ -449,6 +449,38 @@ TEST(RequestParser, ShorterBufferThanBeforeStartsOver) {
   EXPECT_EQ(parser.args()[0], "PING");
 }
 
+// A server receives a large bulk into memory of its own and takes its bytes out of the stream;
+// the parser then views that memory for the argument and reads on after the bulk.
+TEST(RequestParser, BulkReceivedElsewhere) {
+  ParserLimits limits;
+  RequestParser parser(&limits);
+  size_t consumed = 0, offset = 0, length = 0;
+  const std::string head = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n0123";
+  ASSERT_EQ(parser.Parse(head.data(), head.size(), true, &consumed), ParseResult::kNeedMore);
+  ASSERT_TRUE(parser.PendingBulk(&offset, &length));
+  EXPECT_EQ(offset, head.size() - 4);
+  EXPECT_EQ(length, 10u);
+  std::vector<std::string_view> done;
+  parser.CompleteArgs(head.data(), &done);
+  EXPECT_EQ(done, (std::vector<std::string_view>{"SET", "k"}));
+
+  const std::string bulk = "0123456789";
+  parser.BulkReceivedElsewhere(bulk.data());
+  EXPECT_FALSE(parser.PendingBulk(&offset, &length));
+  // The stream without the bulk's bytes: its end, then the next request.
+  std::string rest = head.substr(0, head.size() - 4) + "\r";
+  ASSERT_EQ(parser.Parse(rest.data(), rest.size(), true, &consumed), ParseResult::kNeedMore);
+  rest += "\n" + Multibulk({"PING"});
+  ASSERT_EQ(parser.Parse(rest.data(), rest.size(), true, &consumed), ParseResult::kCommand);
+  EXPECT_EQ(consumed, head.size() - 4 + 2);
+  ASSERT_EQ(parser.args().size(), 3u);
+  EXPECT_EQ(parser.args()[2], bulk);
+  EXPECT_EQ(parser.args()[2].data(), bulk.data()) << "viewed where it was received, not copied";
+  rest.erase(0, consumed);
+  ASSERT_EQ(parser.Parse(rest.data(), rest.size(), true, &consumed), ParseResult::kCommand);
+  EXPECT_EQ(parser.args()[0], "PING");
+}
+
 TEST(RequestParser, ParserIsReusableAfterAnError) {
   ParserLimits limits;
   RequestParser parser(&limits);

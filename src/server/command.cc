@@ -33,6 +33,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterServerFamily(r);
   RegisterTransactionFamily(r);
   RegisterOriginFamily(r);
+  RegisterTensorFamily(r);
 }
 
 CommandContext::CommandContext(Server& s, Connection& c, std::span<const std::string_view> a)
@@ -137,13 +138,15 @@ std::string FormatDouble(long double v) {
   return s;
 }
 
+namespace {
+// ASCII only, as Redis's command names and keywords are; no locale lookup per character.
+inline char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+}  // namespace
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
+    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
   }
   return true;
 }
@@ -166,7 +169,7 @@ std::string UnknownCommandText(std::span<const std::string_view> args) {
 bool LowerName(std::string_view name, char* buf, size_t cap, std::string_view* out) {
   if (name.size() > cap) return false;
   for (size_t i = 0; i < name.size(); ++i) {
-    buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+    buf[i] = AsciiLower(name[i]);
   }
   *out = std::string_view(buf, name.size());
   return true;

@@ -43,6 +43,9 @@ inline constexpr uint32_t kNoLoad = 1 << 10;
 
 class CommandContext;
 using Handler = void (*)(CommandContext&);
+// For commands whose keys move with their options ("movablekeys"): appends the positions of the
+// keys in args (read-through loads those).
+using KeysFn = void (*)(std::span<const std::string_view> args, std::vector<size_t>* positions);
 
 struct CommandSpec {
   const char* name;   // lower case
@@ -54,7 +57,8 @@ struct CommandSpec {
   Handler handler;
   const char* group;    // COMMAND DOCS group: "string", "generic", "hash", "server", ...
   const char* summary;  // one line, for COMMAND DOCS
-  uint32_t id = 0;      // index in the registry, for per-command statistics
+  KeysFn keys = nullptr;  // set when the key positions above are only a bound
+  uint32_t id = 0;        // index in the registry, for per-command statistics
 };
 
 class CommandRegistry {
@@ -80,6 +84,7 @@ void RegisterHashFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 void RegisterTransactionFamily(CommandRegistry* r);
 void RegisterOriginFamily(CommandRegistry* r);
+void RegisterTensorFamily(CommandRegistry* r);
 void RegisterAllCommands(CommandRegistry* r);
 
 // What a handler works with. Valid for one command.
@@ -128,6 +133,20 @@ struct SetArgs {
 };
 // Parses them; replies Redis's error and returns false on bad input.
 bool ParseSetArgs(CommandContext& c, SetArgs* out);
+// TENSOR.SET's and TENSOR.MSET's arguments as the tensors to store: client keys and encoded
+// values (kvcache/tensor.h), shared by the plain and the write-through paths. Checks everything
+// first; replies the error and returns false on bad input.
+struct TensorWrite {
+  std::string_view key;  // the client's key
+  std::string value;
+};
+bool ParseTensorWrites(CommandContext& c, std::vector<TensorWrite>* out);
+// Memory for a large argument about to be received, when `args` (the request's complete
+// arguments so far) show that the command will store it as it is: the value of SET, SETEX or
+// PSETEX, in database `db`. Then the argument is received straight into the engine's memory
+// for the new item and stored without a copy (Connection::received_value); otherwise empty.
+ValueBuffer ValueBufferFor(Cache& cache, uint8_t db, std::span<const std::string_view> args,
+                           size_t size);
 // SETEX/PSETEX's time argument as an absolute expiry; replies the error on bad input.
 bool ParseExpiryArg(CommandContext& c, bool seconds, std::string_view arg, const char* cmd,
                     int64_t* at_ms);

@@ -7,14 +7,20 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
+#include "server/db_key.h"
 #include "server/server.h"
 
 namespace kvcache::server {
 namespace {
 
 constexpr size_t kReadChunk = 16 << 10;
+// Bulks from this size on are received into memory of their own (Redis: PROTO_MBULK_BIG_ARG).
+constexpr size_t kLargeArgBytes = 32 << 10;
+constexpr size_t kLargeArgWakeBytes = 512 << 10;
 // Replies pending beyond this pause reading from the client until they drain, so that one
 // client pipelining large reads cannot make the server buffer without bound.
 constexpr size_t kMaxPendingOutput = 64 << 20;
@@ -30,7 +36,8 @@ Connection::Connection(Server& server, Worker* worker, int fd, uint64_t id, std:
       worker_(worker),
       fd_(fd),
       id_(id),
-      parser_(&server.parser_limits()) {
+      parser_(&server.parser_limits()),
+      lookahead_(&server.parser_limits()) {
   created_ms = last_active_ms = server.cache().NowMs();
   authenticated = server.config().requirepass.empty();
 }
@@ -42,12 +49,11 @@ Connection::~Connection() {
 bool Connection::output_blocked() const { return reply_.PendingBytes() > kMaxPendingOutput; }
 
 bool Connection::ReadSome() {
-  // Room for what the parser says the current request needs (a large bulk arrives straight
-  // into place), or a chunk.
+  // Room for what the parser says the current request needs (a bulk shorter than
+  // kLargeArgBytes arrives in one piece), or a chunk.
   if (in_start_ == in_end_) in_start_ = in_end_ = 0;
-  size_t want = std::max(kReadChunk, parser_.bytes_needed() > input_buffered()
-                                         ? parser_.bytes_needed() - input_buffered()
-                                         : size_t{0});
+  const size_t needed = receiving_large_arg() ? 0 : parser_.bytes_needed();
+  size_t want = std::max(kReadChunk, needed > input_buffered() ? needed - input_buffered() : 0);
   if (in_.size() - in_end_ < want) {
     if (in_start_ > 0) {
       std::memmove(in_.data(), in_.data() + in_start_, in_end_ - in_start_);
@@ -56,22 +62,130 @@ bool Connection::ReadSome() {
     }
     if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
   }
-  ssize_t n = read(fd_, in_.data() + in_end_, in_.size() - in_end_);
+  // The rest of a large argument goes straight where it stays; what follows it, into in_.
+  iovec iov[2];
+  int iovcnt = 0;
+  LargeArg* arg = receiving_large_arg() ? &large_args_.back() : nullptr;
+  if (arg != nullptr) iov[iovcnt++] = {arg->data + arg->filled, arg->size - arg->filled};
+  iov[iovcnt++] = {in_.data() + in_end_, in_.size() - in_end_};
+  ssize_t n = readv(fd_, iov, iovcnt);
   if (n == 0) return false;
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-  in_end_ += static_cast<size_t>(n);
+  size_t rest = static_cast<size_t>(n);
+  if (arg != nullptr) {
+    const size_t take = std::min(rest, arg->size - arg->filled);
+    arg->filled += take;
+    rest -= take;
+    if (arg->filled == arg->size) parser_.BulkReceivedElsewhere(arg->data);
+  }
+  in_end_ += rest;
   WorkerStats::Add(server_.stats_for(worker_).net_input_bytes, static_cast<uint64_t>(n));
+  // While a large argument arrives, wake up for it in large pieces, not per segment queued.
+  size_t low_water = 1;
+  if (receiving_large_arg()) {
+    low_water = std::min(kLargeArgWakeBytes, large_args_.back().size - large_args_.back().filled);
+  }
+  if (low_water != rcvlowat_) {
+    const int v = static_cast<int>(low_water);
+    setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v));
+    rcvlowat_ = low_water;
+  }
   return true;
 }
 
+bool Connection::StartLargeArg() {
+  size_t offset = 0, size = 0;
+  if (!parser_.PendingBulk(&offset, &size) || size < kLargeArgBytes) return false;
+  const char* request = in_.data() + in_start_;
+  parser_.CompleteArgs(request, &scratch_args_);
+  LargeArg arg;
+  arg.size = size;
+  arg.index = scratch_args_.size();
+  arg.value = ValueBufferFor(server_.cache(), db, scratch_args_, size);
+  if (arg.value) {
+    arg.data = arg.value.data();
+  } else {
+    arg.plain = {static_cast<char*>(std::malloc(std::max<size_t>(size, 1))), std::free};
+    arg.data = arg.plain.get();
+  }
+  if (arg.data == nullptr) {
+    reply_.Error("ERR out of memory for an argument of " + std::to_string(size) + " bytes");
+    close_after_reply = true;
+    return false;
+  }
+  // The bulk's first bytes may be buffered already: move them over, and what follows them
+  // (the end of the request, more requests) back to where the bulk began.
+  char* bulk = in_.data() + in_start_ + offset;
+  const size_t after = in_end_ - (in_start_ + offset);
+  arg.filled = std::min(after, size);
+  std::memcpy(arg.data, bulk, arg.filled);
+  std::memmove(bulk, bulk + arg.filled, after - arg.filled);
+  in_end_ -= arg.filled;
+  large_args_.push_back(std::move(arg));
+  if (large_args_.back().filled < size) return false;
+  parser_.BulkReceivedElsewhere(large_args_.back().data);
+  return true;
+}
+
+size_t Connection::query_bytes() const {
+  size_t n = input_buffered();
+  for (const LargeArg& a : large_args_) n += a.filled;
+  return n;
+}
+
+ValueBuffer* Connection::received_value(size_t index) {
+  for (LargeArg& a : large_args_) {
+    if (a.index == index && a.value) return &a.value;
+  }
+  return nullptr;
+}
+
+// The keys of a pipeline's requests, looked at before any of them runs: their index lines
+// start loading now, so that the lookups' cache misses overlap instead of following one another
+// (with a data set larger than the CPU's caches, a lookup is mostly a wait for memory).
+// Parsing twice costs less than the misses it hides: the requests are in L1 by then.
+void Connection::PrefetchKeys() {
+  constexpr int kMaxCommands = 32;
+  if (db != 0) return;  // other databases' engine keys would need building first
+  const char* p = in_.data() + in_start_;
+  size_t left = in_end_ - in_start_;
+  std::string_view keys[kMaxCommands];
+  size_t n = 0;
+  for (int i = 0; i < kMaxCommands && left > 0; ++i) {
+    size_t consumed = 0;
+    const protocol::ParseResult r = lookahead_.Parse(p, left, authenticated, &consumed);
+    if (r != protocol::ParseResult::kCommand && r != protocol::ParseResult::kEmpty) break;
+    if (r == protocol::ParseResult::kCommand && lookahead_.args().size() >= 2) {
+      const std::string_view key = lookahead_.args()[1];
+      // Only views of the input buffer: an inline argument with escapes views the parser's
+      // own storage, which the next Parse reuses.
+      const bool in_buffer =
+          key.data() >= in_.data() && key.data() + key.size() <= in_.data() + in_end_;
+      if (in_buffer && !DbKeyNeedsPrefix(0, key)) keys[n++] = key;
+    }
+    p += consumed;
+    left -= consumed;
+  }
+  lookahead_.Reset();
+  // One request alone gains nothing: its lookup follows at once.
+  if (n > 1) server_.cache().Prefetch(std::span<const std::string_view>(keys, n));
+}
+
 bool Connection::ProcessInput() {
+  if (input_buffered() > 0 && !blocked && large_args_.empty() && !receiving_large_arg()) {
+    PrefetchKeys();  // from a request's start only: not while a large argument arrives
+  }
   server_.world().lock_shared();
   bool ok = true;
-  while (in_start_ < in_end_ && !close_after_reply && !output_blocked() && !blocked) {
+  while (in_start_ < in_end_ && !close_after_reply && !output_blocked() && !blocked &&
+         !receiving_large_arg()) {
     size_t consumed = 0;
     protocol::ParseResult r =
         parser_.Parse(in_.data() + in_start_, in_end_ - in_start_, authenticated, &consumed);
-    if (r == protocol::ParseResult::kNeedMore) break;
+    if (r == protocol::ParseResult::kNeedMore) {
+      if (StartLargeArg()) continue;
+      break;
+    }
     if (r == protocol::ParseResult::kError) {
       reply_.Error("ERR " + parser_.error());
       close_after_reply = true;
@@ -81,9 +195,10 @@ bool Connection::ProcessInput() {
       server_.Execute(*this, parser_.args());
     }
     in_start_ += consumed;
+    large_args_.clear();  // the command has run (or copied what it keeps)
   }
   server_.world().unlock_shared();
-  if (input_buffered() > static_cast<size_t>(server_.config().client_query_buffer_limit)) {
+  if (query_bytes() > static_cast<size_t>(server_.config().client_query_buffer_limit)) {
     ok = false;  // Redis closes a client whose query buffer passes the limit
   }
   // A large buffer left over from a big request is given back once it has been used.
@@ -120,6 +235,8 @@ bool Connection::Flush() {
   while (!reply_.empty()) {
     struct iovec iov[kMaxIov];
     size_t n = reply_.FillIovec(iov, kMaxIov);
+    size_t asked = 0;
+    for (size_t i = 0; i < n; ++i) asked += iov[i].iov_len;
     ssize_t w = writev(fd_, iov, static_cast<int>(n));
     if (w < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
@@ -128,12 +245,23 @@ bool Connection::Flush() {
     }
     reply_.Consume(static_cast<size_t>(w));
     WorkerStats::Add(server_.stats_for(worker_).net_output_bytes, static_cast<uint64_t>(w));
+    // A short write means the socket's buffer is full: wait for EPOLLOUT rather than make a
+    // call that would fail with EAGAIN (a 16 MiB reply goes out in a few large writes).
+    if (static_cast<size_t>(w) < asked) return true;
   }
   reply_.ReleaseIdleMemory();
   return !close_after_reply;
 }
 
 void Connection::FeedForTest(std::string_view bytes) {
+  if (receiving_large_arg()) {
+    LargeArg& arg = large_args_.back();
+    const size_t take = std::min(bytes.size(), arg.size - arg.filled);
+    std::memcpy(arg.data + arg.filled, bytes.data(), take);
+    arg.filled += take;
+    if (arg.filled == arg.size) parser_.BulkReceivedElsewhere(arg.data);
+    bytes.remove_prefix(take);
+  }
   if (in_.size() - in_end_ < bytes.size()) in_.resize(in_end_ + bytes.size());
   std::memcpy(in_.data() + in_end_, bytes.data(), bytes.size());
   in_end_ += bytes.size();

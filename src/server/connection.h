@@ -1,13 +1,16 @@
 // Connection: one client socket, owned by one worker. Reads requests into a buffer, parses and
 // executes every complete one (a pipeline is answered with one writev), and writes replies,
-// large values straight from the engine's pinned memory.
+// large values straight from the engine's pinned memory. A large argument is received into
+// memory of its own, for SET's value the engine's memory for the new item (see LargeArg).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "kvcache/cache.h"
 #include "protocol/reply_builder.h"
 #include "protocol/request_parser.h"
 
@@ -73,20 +76,48 @@ class Connection {
 
   size_t input_buffered() const { return in_end_ - in_start_; }
   size_t input_capacity() const { return in_.size(); }
+  // For the command running: the engine buffer that holds args[index], when that argument
+  // was received into one (ValueBufferFor); the command may store it without a copy.
+  ValueBuffer* received_value(size_t index);
 
  private:
+  // An argument of at least kLargeArgBytes, received into memory of exactly its size rather
+  // than into in_ (which would grow by doubling, copy and be zero-filled): from the socket
+  // straight to where it stays, as Redis reads big arguments. Kept until the request has run.
+  struct LargeArg {
+    ValueBuffer value;  // the engine's memory for the new item (SET's value), or
+    std::unique_ptr<char, void (*)(void*)> plain{nullptr, nullptr};  // malloc'ed, not zeroed
+    char* data = nullptr;
+    size_t size = 0;
+    size_t filled = 0;
+    size_t index = 0;  // position in the request's arguments
+  };
+
   bool Flush();
+  void PrefetchKeys();
   bool ReadSome();
+  // After the parser asked for more: if it waits for a large bulk, starts receiving it into a
+  // LargeArg. Returns true when the bulk was already complete (parsing can go on).
+  bool StartLargeArg();
+  bool receiving_large_arg() const {
+    return !large_args_.empty() && large_args_.back().filled < large_args_.back().size;
+  }
+  // Bytes of the request being received, for client-query-buffer-limit.
+  size_t query_bytes() const;
 
   Server& server_;
   Worker* worker_;
   int fd_;
   uint64_t id_;
   protocol::RequestParser parser_;
+  protocol::RequestParser lookahead_;  // PrefetchKeys' own, so parser_'s state is untouched
   protocol::ReplyBuilder reply_;
   std::vector<char> in_;
   size_t in_start_ = 0;
   size_t in_end_ = 0;
+  std::vector<LargeArg> large_args_;  // of the request being received or run
+  std::vector<std::string_view> scratch_args_;
+  size_t rcvlowat_ = 1;  // the socket's SO_RCVLOWAT
 };
 
 }  // namespace kvcache::server

@@ -18,6 +18,12 @@ namespace {
 std::vector<std::string> KeysOf(const CommandSpec& spec, std::span<const std::string_view> args,
                                 uint8_t db) {
   std::vector<std::string> keys;
+  if (spec.keys != nullptr) {
+    std::vector<size_t> at;
+    spec.keys(args, &at);
+    for (size_t i : at) keys.push_back(EngineKey(db, args[i]));
+    return keys;
+  }
   if (spec.first_key <= 0) return keys;
   const int last =
       spec.last_key < 0 ? static_cast<int>(args.size()) + spec.last_key : spec.last_key;
@@ -55,7 +61,7 @@ std::vector<std::string> CopyArgs(std::span<const std::string_view> args) {
 
 bool Server::LoadKeysFirst(Connection& conn, const CommandSpec& spec,
                            std::span<const std::string_view> args) {
-  if (spec.first_key <= 0) return false;
+  if (spec.first_key <= 0 && spec.keys == nullptr) return false;
   if ((spec.flags & cmd::kNoLoad) &&
       !(std::string_view(spec.name) == "set" && SetNeedsCurrentValue(args))) {
     return false;
@@ -146,6 +152,16 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
       w.value.assign(args[i + 1]);
       writes.push_back(std::move(w));
     }
+  } else if (name == "tensor.set" || name == "tensor.mset") {
+    std::vector<TensorWrite> tensors;
+    if (!ParseTensorWrites(c, &tensors)) return true;
+    for (TensorWrite& t : tensors) {
+      KeyWrite w;
+      w.key = EngineKey(conn.db, t.key);
+      w.value = std::move(t.value);
+      w.kind = ValueKind::kTensor;
+      writes.push_back(std::move(w));
+    }
   } else if (name == "del" || name == "unlink") {
     for (size_t i = 1; i < args.size(); ++i) {
       KeyWrite w;
@@ -190,7 +206,8 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
   } else {
     c.reply.Error(std::string("ERR '") + spec.name +
                   "' is not supported with write-policy through (SET, SETEX, PSETEX, SETNX, "
-                  "GETSET, MSET, DEL, UNLINK, HSET, HMSET and HDEL are)");
+                  "GETSET, MSET, DEL, UNLINK, HSET, HMSET, HDEL, TENSOR.SET and TENSOR.MSET "
+                  "are)");
     return true;
   }
   server.DeferAsync(conn, [&server, writes = std::move(writes), want_previous, reply, counter,

@@ -19,6 +19,10 @@ constexpr std::string_view kHashMarker(
     "\xff"
     "KH\x01",
     4);
+constexpr std::string_view kTensorMarker(
+    "\xff"
+    "KT\x01",
+    4);
 constexpr size_t kPreloadBatch = 512;
 constexpr size_t kMaxAbsent = 1 << 20;
 
@@ -154,8 +158,10 @@ void OriginService::PoolLoop() {
 // ---------------------------------------------------------------- encoding
 
 std::string OriginService::EncodeForOrigin(ValueKind kind, std::string_view value) {
-  if (kind != ValueKind::kHash) return std::string(value);
-  std::string out(kHashMarker);
+  if (kind != ValueKind::kHash && kind != ValueKind::kTensor) return std::string(value);
+  std::string out;
+  out.reserve(4 + value.size());
+  out.append(kind == ValueKind::kHash ? kHashMarker : kTensorMarker);
   out.append(value);
   return out;
 }
@@ -164,6 +170,12 @@ ValueKind OriginService::DecodeFromOrigin(std::string_view stored, std::string_v
   if (stored.substr(0, kHashMarker.size()) == kHashMarker) {
     *value = stored.substr(kHashMarker.size());
     return ValueKind::kHash;
+  }
+  TensorView t;
+  if (stored.substr(0, kTensorMarker.size()) == kTensorMarker &&
+      DecodeTensor(stored.substr(kTensorMarker.size()), &t)) {
+    *value = stored.substr(kTensorMarker.size());
+    return ValueKind::kTensor;
   }
   *value = stored;
   return ValueKind::kString;
@@ -451,8 +463,9 @@ void OriginService::WriterLoop() {
 // ---------------------------------------------------------------- write-back
 
 void OriginService::OnCacheChange(std::string_view key, const ItemView* now) {
+  // Values the service stored itself (loaded from the origin, rows of read-only tensor files
+  // included) are not clients' changes: they are never written back.
   if (t_own_write || settings_.write_policy != WritePolicy::kBack) return;
-  if (now != nullptr && now->kind == ValueKind::kTensor) return;  // not written back (yet)
   KeyWrite w;
   w.key.assign(key);
   if (now == nullptr) {

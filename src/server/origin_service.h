@@ -11,8 +11,9 @@
 //   - preloading a tensor file or an origin range into the cache in the background.
 //
 // What the origin stores per key: a string's bytes as they are; a hash as a 4-byte marker
-// ("\xff" "KH" "\x01") followed by the hash's encoding. A string that begins with that marker
-// would read back as a hash.
+// ("\xff" "KH" "\x01") followed by the hash's encoding; a tensor as "\xff" "KT" "\x01" followed
+// by its stored value (kvcache/tensor.h: data, then dtype and shape). A string that begins with
+// a marker (and, for the tensor one, is followed by a valid tensor) would read back as that kind.
 #pragma once
 
 #include <atomic>

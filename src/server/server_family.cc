@@ -300,6 +300,7 @@ void CommandInfo(CommandContext& c, const CommandSpec& s) {
   c.reply.Bulk(s.name);
   c.reply.Integer(s.arity);
   std::vector<const char*> flags = FlagNames(s.flags);
+  if (s.keys != nullptr) flags.push_back("movablekeys");
   c.reply.SetHeader(flags.size());
   for (const char* f : flags) c.reply.SimpleString(f);
   c.reply.Integer(s.first_key);

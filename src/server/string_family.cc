@@ -157,7 +157,32 @@ bool ParseExpiryArg(CommandContext& c, bool seconds, std::string_view arg, const
   return ResolveExpiry(c, seconds ? ExpiryKind::kEx : ExpiryKind::kPx, arg, cmd, at_ms);
 }
 
+ValueBuffer ValueBufferFor(Cache& cache, uint8_t db, std::span<const std::string_view> args,
+                           size_t size) {
+  if (args.size() < 2) return ValueBuffer();
+  size_t value_at = 0;
+  if (EqualsIgnoreCase(args[0], "set")) {
+    value_at = 2;
+  } else if (EqualsIgnoreCase(args[0], "setex") || EqualsIgnoreCase(args[0], "psetex")) {
+    value_at = 3;
+  }
+  if (value_at != args.size()) return ValueBuffer();
+  return cache.NewValue(EngineKey(db, args[1]), size);
+}
+
 namespace {
+
+// Stores args[value_at] under key: without a copy when it was received into the engine's
+// memory (ValueBufferFor), which is then used up.
+Status WriteValue(CommandContext& c, std::string_view key, size_t value_at,
+                  const WriteOptions& o) {
+  ValueBuffer* in_place = c.conn.received_value(value_at);
+  if (in_place != nullptr && in_place->data() == c.arg(value_at).data() &&
+      in_place->key() == key) {
+    return c.cache.Write(std::move(*in_place), o);
+  }
+  return c.cache.Write(key, c.arg(value_at), o);
+}
 
 void CmdSet(CommandContext& c) {
   SetArgs set;
@@ -167,7 +192,7 @@ void CmdSet(CommandContext& c) {
   const std::string_view key = c.Key(1);
   const std::string_view value = c.arg(2);
   if (!get) {
-    Status st = c.cache.Write(key, value, o);
+    Status st = WriteValue(c, key, 2, o);
     if (st.IsNotFound()) return c.reply.Null();
     if (!st.ok()) return c.ErrorFromStatus(st);
     return c.reply.SimpleString("OK");
@@ -211,7 +236,7 @@ void CmdSetNx(CommandContext& c) {
 void SetWithExpiry(CommandContext& c, ExpiryKind kind, const char* name) {
   WriteOptions o;
   if (!ResolveExpiry(c, kind, c.arg(2), name, &o.expires_at_ms)) return;
-  Status st = c.cache.Write(c.Key(1), c.arg(3), o);
+  Status st = WriteValue(c, c.Key(1), 3, o);
   if (!st.ok()) return c.ErrorFromStatus(st);
   c.reply.SimpleString("OK");
 }

@@ -42,6 +42,42 @@ TEST_F(StringFamily, GetSet) {
   EXPECT_EQ(Run({"GET", "h"}), "now a string");
 }
 
+// A large value arriving in pieces is received into the engine's memory for the new item;
+// every way of splitting it, and a request pipelined after it, must come out the same.
+TEST_F(StringFamily, LargeValueArrivingInPieces) {
+  std::string value(100000, '\0');
+  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 131 + i / 7);
+  auto multibulk = [](const std::vector<std::string>& args) {
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args) out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return out;
+  };
+  const std::vector<std::vector<std::string>> requests = {
+      {"SET", "big", value}, {"SETEX", "big", "100", value}, {"SET", "big", value, "PX", "100000"},
+      {"MSET", "big", value, "other", value}};
+  for (const auto& request : requests) {
+    const std::string stream = multibulk(request) + multibulk({"STRLEN", "big"});
+    for (size_t cut : {size_t{20}, size_t{40}, stream.size() / 2, stream.size() - 30}) {
+      Run({"DEL", "big"});
+      std::vector<Reply> replies = t_.RunRaw(stream.substr(0, cut));
+      for (Reply& r : t_.RunRaw(stream.substr(cut))) replies.push_back(std::move(r));
+      ASSERT_EQ(replies.size(), 2u) << request[0] << " cut at " << cut;
+      EXPECT_EQ(replies[0].ToString(), "OK");
+      EXPECT_EQ(replies[1].ToString(), "(integer) 100000");
+      EXPECT_EQ(Run({"GET", "big"}), value);
+    }
+  }
+  // In another database, the key the value was received under is that database's.
+  EXPECT_EQ(Run({"SELECT", "3"}), "OK");
+  const std::string stream = multibulk({"SET", "big", value});
+  EXPECT_TRUE(t_.RunRaw(stream.substr(0, 100)).empty());
+  EXPECT_EQ(t_.RunRaw(stream.substr(100)).at(0).ToString(), "OK");
+  EXPECT_EQ(Run({"GET", "big"}), value);
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"GET", "big"}), value);
+  EXPECT_EQ(Run({"DEL", "big"}), "(integer) 1");
+}
+
 TEST_F(StringFamily, SetOptions) {
   EXPECT_EQ(Run({"SET", "k", "1", "NX"}), "OK");
   EXPECT_EQ(Run({"SET", "k", "2", "NX"}), "(nil)");

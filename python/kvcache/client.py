@@ -1,0 +1,277 @@
+"""Client: kvcache-server's tensor commands (TENSOR.SET, GET, MGET, MSET) on top of redis-py.
+
+A tensor travels as one bulk string of little-endian row-major bytes. A batch of n rows comes
+back as ONE bulk string, which becomes one [n, ...] array through np.frombuffer: no per-row work
+in Python beyond naming the keys, and the command is packed here rather than by redis-py, whose
+packing costs about a microsecond per argument. Every other method passes through to the
+redis.Redis instance (`client.get`, `client.set`, ... and `client.redis` itself).
+
+Arrays that come back are read-only views of the reply (np.frombuffer over bytes); `.copy()` one
+to write to it. bf16 tensors come back as their raw bits (uint16, as NumPy has no bf16): ask for
+dtype="f32" and the server widens them exactly.
+"""
+import numpy as np
+import redis
+
+# kvcache dtype name -> NumPy dtype. bf16 is carried as its bits.
+_NUMPY = {
+    "f64": np.dtype("<f8"), "f32": np.dtype("<f4"), "f16": np.dtype("<f2"),
+    "bf16": np.dtype("<u2"), "i64": np.dtype("<i8"), "i32": np.dtype("<i4"),
+    "i16": np.dtype("<i2"), "i8": np.dtype("i1"), "u8": np.dtype("u1"), "bool": np.dtype("?"),
+}
+_NUMPY_BYTES = {name.encode(): dt for name, dt in _NUMPY.items()}
+# (kind, itemsize) of a NumPy dtype -> kvcache name.
+_NAMES = {(dt.kind, dt.itemsize): name for name, dt in _NUMPY.items() if name != "bf16"}
+
+_MAX_RANK = 7
+# Arguments at least this big are sent as their own buffer rather than copied into the command.
+_SEND_APART = 1 << 16
+
+
+def _dtype_name(dtype):
+    """The kvcache name of a dtype given by name ("f32", "bf16") or as a NumPy dtype."""
+    if isinstance(dtype, str) and dtype in _NUMPY:
+        return dtype
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"unknown dtype {dtype!r}: use one of {', '.join(_NUMPY)} or a NumPy "
+                        "dtype") from None
+    name = _NAMES.get((dt.kind, dt.itemsize))
+    if name is None:
+        raise TypeError(f"unsupported dtype {dt}: kvcache stores {', '.join(_NUMPY)}")
+    return name
+
+
+def _tensor_parts(array):
+    """(dtype name, shape, bytes as a flat memoryview) of an array, without copying it if it is
+    already C-contiguous and little-endian."""
+    a = np.asarray(array)
+    name = _dtype_name(a.dtype)
+    if not 1 <= a.ndim <= _MAX_RANK:
+        raise ValueError(f"the array has rank {a.ndim}: kvcache stores tensors of rank 1 to "
+                         f"{_MAX_RANK} (reshape a scalar to shape (1,))")
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    a = np.ascontiguousarray(a)
+    return name, a.shape, memoryview(a.reshape(-1).view(np.uint8))
+
+
+def _pack(args):
+    """The RESP encoding of a command, as a list of buffers for send_packed_command. Arguments
+    are str, bytes, int or flat byte memoryviews; big ones are sent without a copy."""
+    chunks = []
+    buf = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = b"%d" % a
+        n = len(a)
+        buf.append(b"$%d\r\n" % n)
+        if n >= _SEND_APART:
+            chunks.append(b"".join(buf))
+            chunks.append(a)
+            buf = [b"\r\n"]
+        else:
+            buf.append(a)
+            buf.append(b"\r\n")
+    chunks.append(b"".join(buf))
+    return chunks
+
+
+def _pack_keys(keys):
+    """The RESP bulk strings of many keys in one bytes object; fast for ASCII str keys (one
+    f-string per key, one encode for all)."""
+    try:
+        if "".join(keys).isascii():
+            return "".join([f"${len(k)}\r\n{k}\r\n" for k in keys]).encode()
+    except TypeError:
+        pass  # bytes keys, or a mix
+    out = []
+    for k in keys:
+        if isinstance(k, str):
+            k = k.encode()
+        elif not isinstance(k, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a key must be str or bytes, not {type(k).__name__}")
+        out.append(b"$%d\r\n%b\r\n" % (len(k), k))
+    return b"".join(out)
+
+
+def _keys_of(keys, prefix):
+    if prefix is None:
+        if isinstance(keys, (str, bytes)):
+            raise TypeError("keys must be a sequence of keys, not one " + type(keys).__name__)
+        return keys if isinstance(keys, list) else list(keys)
+    ids = np.asarray(keys)
+    if ids.size and ids.dtype.kind not in "iu":
+        raise TypeError("with prefix=, keys must be integer ids")
+    if isinstance(prefix, bytes):
+        return [prefix + b"%d" % i for i in ids.reshape(-1).tolist()]
+    return [f"{prefix}{i}" for i in ids.reshape(-1).tolist()]
+
+
+class Client:
+    """kvcache-server's tensor commands, and redis.Redis for everything else.
+
+    Client(host="127.0.0.1", port=6379, password=None, db=0, **redis_kwargs): the arguments of
+    redis.Redis. The tensor commands always read replies undecoded, also when the caller asked
+    for decode_responses=True (they use a second, non-decoding connection pool then).
+    """
+
+    def __init__(self, host="127.0.0.1", port=6379, password=None, db=0, **redis_kwargs):
+        self._attach(redis.Redis(host=host, port=port, password=password, db=db, **redis_kwargs))
+
+    @classmethod
+    def from_url(cls, url, **kwargs):
+        """A Client for a redis:// URL (redis.Redis.from_url's arguments)."""
+        client = cls.__new__(cls)
+        client._attach(redis.Redis.from_url(url, **kwargs))
+        return client
+
+    def _attach(self, r):
+        self.redis = r
+        pool = r.connection_pool
+        self._own_raw_pool = None
+        if pool.connection_kwargs.get("decode_responses"):
+            kwargs = dict(pool.connection_kwargs, decode_responses=False)
+            self._own_raw_pool = redis.ConnectionPool(
+                connection_class=pool.connection_class, max_connections=pool.max_connections,
+                **kwargs)
+            self._raw_pool = self._own_raw_pool
+        else:
+            self._raw_pool = pool
+
+    def __getattr__(self, name):
+        # Only called for names Client does not define: the redis.Redis methods.
+        if name == "redis":
+            raise AttributeError(name)
+        return getattr(self.redis, name)
+
+    def __repr__(self):
+        return f"kvcache.Client({self.redis!r})"
+
+    def close(self):
+        self.redis.close()
+        if self._own_raw_pool is not None:
+            self._own_raw_pool.disconnect()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _execute(self, name, chunks):
+        """Sends a packed command on a non-decoding connection; returns the parsed reply.
+        Error replies raise redis.ResponseError, as with execute_command."""
+        pool = self._raw_pool
+        conn = pool.get_connection(name)
+        try:
+            conn.send_packed_command(chunks)
+            return conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+
+    # ---- The tensor commands.
+
+    def tensor_set(self, key, array):
+        """TENSOR.SET: stores array (float64/32/16, int64/32/16/8, uint8, bool; rank 1 to 7)."""
+        name, shape, data = _tensor_parts(array)
+        reply = self._execute("TENSOR.SET", _pack(["TENSOR.SET", key, name, *shape, "BLOB", data]))
+        return reply == b"OK"
+
+    def tensor_get(self, key, dtype=None):
+        """TENSOR.GET: the tensor under key as a read-only ndarray, or None if it is missing.
+        dtype ("f32", "f16", "bf16", or a NumPy dtype) asks the server to convert (between f32,
+        f16 and bf16)."""
+        args = ["TENSOR.GET", key]
+        if dtype is not None:
+            args += ["AS", _dtype_name(dtype)]
+        reply = self._execute("TENSOR.GET", _pack(args))
+        if reply is None:
+            return None
+        name, shape, data = reply
+        return _array(name, shape, data)
+
+    def tensor_mget(self, keys, dtype=None, missing="zero", return_missing=False, prefix=None):
+        """TENSOR.MGET: one new [n, ...] read-only array with the tensors of n keys in order.
+
+        keys: str/bytes keys, or with prefix="emb:" integer ids (id 42 is key "emb:42").
+        dtype: convert on the server, as in tensor_get. missing="zero" zero-fills the rows of
+        missing keys, missing="error" makes a missing key a redis.ResponseError.
+        return_missing=True returns (array, int64 array of the missing rows' indices). If no key
+        is found the array has shape (n, 0) (dtype float32, or the requested one). Tensors of
+        different dtypes or shapes raise redis.ResponseError.
+        """
+        if missing not in ("zero", "error"):
+            raise ValueError(f'missing must be "zero" or "error", not {missing!r}')
+        keys = _keys_of(keys, prefix)
+        n = len(keys)
+        as_name = None if dtype is None else _dtype_name(dtype)
+        if n == 0:
+            out = np.zeros((0, 0), _NUMPY[as_name or "f32"])
+            return (out, np.zeros(0, np.int64)) if return_missing else out
+        head = ["TENSOR.MGET"]
+        if as_name is not None:
+            head += ["AS", as_name]
+        head += ["MISSING", missing.upper()]
+        packed = b"*%d\r\n" % (len(head) + n) + _pack_keys(head) + _pack_keys(keys)
+        name, shape, blob, missing_rows = self._execute("TENSOR.MGET", [packed])
+        if name is None:
+            out = np.zeros((n, 0), _NUMPY[as_name or "f32"])
+        else:
+            out = _array(name, shape, blob)
+        if return_missing:
+            return out, np.asarray(missing_rows, dtype=np.int64)
+        return out
+
+    def tensor_mset(self, items, table=None, prefix=None):
+        """TENSOR.MSET: stores many tensors of one dtype and shape in one command.
+
+        tensor_mset({key: array, ...}) or tensor_mset([(key, array), ...]), or
+        tensor_mset(keys, table) to store row i of table (an ndarray [n, ...]) under keys[i]
+        (with prefix="emb:", keys may be integer ids).
+        """
+        if table is not None:
+            keys = _keys_of(items, prefix)
+            name, shape, data = _tensor_parts(table)
+            if len(shape) < 2:
+                raise ValueError("table must be an ndarray [n, ...] of rows of rank 1 or more")
+            if len(keys) != shape[0]:
+                raise ValueError(f"tensor_mset: {len(keys)} keys for {shape[0]} rows")
+            if shape[0] == 0:
+                return True  # nothing to store
+            row_shape = shape[1:]
+            step = len(data) // shape[0] if shape[0] else 0
+            pairs = ((k, data[i * step:(i + 1) * step]) for i, k in enumerate(keys))
+        else:
+            if isinstance(items, dict):
+                items = items.items()
+            name, row_shape, pairs = None, None, []
+            for k, a in items:
+                n, s, data = _tensor_parts(a)
+                if name is None:
+                    name, row_shape = n, s
+                elif (n, s) != (name, row_shape):
+                    raise ValueError(f"tensor_mset needs one dtype and shape: {k!r} is {n} {s}, "
+                                     f"the first is {name} {row_shape}")
+                pairs.append((k, data))
+        if name is None:
+            return True  # nothing to store
+        args = ["TENSOR.MSET", name, *row_shape]
+        for k, blob in pairs:
+            args += [k, "BLOB", blob]
+        return self._execute("TENSOR.MSET", _pack(args)) == b"OK"
+
+
+def _array(name, shape, data):
+    dt = _NUMPY_BYTES.get(name if isinstance(name, bytes) else name.encode())
+    if dt is None:
+        raise redis.DataError(f"the server answered an unknown dtype {name!r}")
+    if not data:
+        return np.zeros(shape, dt)
+    return np.frombuffer(data, dtype=dt).reshape(shape)

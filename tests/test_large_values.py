@@ -1,0 +1,111 @@
+"""Large values through the real server: 16 and 32 MiB round trips with redis-py, and the limits
+that still hold for them (proto-max-bulk-len, client-query-buffer-limit, the largest item, a
+client leaving halfway through a value)."""
+import os
+import socket
+import time
+
+import pytest
+import redis
+
+
+def set_header(key, size):
+    """A SET request up to its value's first byte."""
+    return b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (len(key), key, size)
+
+
+def read_until_closed(sock, timeout=10):
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, True
+            data += chunk
+    except socket.timeout:
+        return data, False
+    except ConnectionResetError:
+        return data, True
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.parametrize("size", [16 << 20, 32 << 20])
+def test_large_value_round_trip_is_exact(start_server, size):
+    s = start_server("--maxmemory", "1gb")
+    r = s.client()
+    value = os.urandom(size)
+    assert r.set("chunk", value)
+    assert r.get("chunk") == value
+    assert r.strlen("chunk") == size
+    # Overwritten by another large value, with an expiry, in another database.
+    other = os.urandom(size)
+    assert r.set("chunk", other, ex=100)
+    assert r.get("chunk") == other
+    r1 = s.client(db=1)
+    assert r1.setex("chunk", 100, value)
+    assert r1.get("chunk") == value and r.get("chunk") == other
+    # Pipelined with small commands on both sides.
+    p = r.pipeline(transaction=False)
+    p.set("a", "1").set("chunk2", value).get("a").get("chunk2").get("chunk")
+    assert p.execute() == [True, True, b"1", value, other]
+
+
+def test_value_above_proto_max_bulk_len_is_refused(start_server):
+    s = start_server("--maxmemory", "256mb", "--proto-max-bulk-len", "1mb")
+    r = s.client()
+    assert r.set("small", b"x" * (1 << 20))  # exactly the limit is fine
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(set_header(b"k", (1 << 20) + 1))
+        data, closed = read_until_closed(sock)
+    assert data == b"-ERR Protocol error: invalid bulk length\r\n" and closed
+    # Through a client that sends the whole value: an error, however it surfaces.
+    with pytest.raises((redis.exceptions.ConnectionError, redis.ResponseError)):
+        s.client().set("k", b"y" * (2 << 20))
+    assert r.get("k") is None and r.strlen("small") == 1 << 20
+
+
+def test_client_query_buffer_limit_closes_the_client(start_server):
+    s = start_server("--maxmemory", "256mb", "--client-query-buffer-limit", "1mb")
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(set_header(b"k", 4 << 20))
+        try:
+            sock.sendall(b"z" * (2 << 20))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, closed = read_until_closed(sock)
+    assert closed and data == b""  # Redis closes such a client without a reply
+    r = s.client()
+    assert r.get("k") is None and r.ping()
+
+
+def test_value_larger_than_an_item_can_be_gets_a_clear_error(start_server):
+    s = start_server("--maxmemory", "64mb")
+    r = s.client()
+    with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
+        r.set("huge", os.urandom(16 << 20))
+    assert r.get("huge") is None
+    assert r.set("fine", b"f" * (1 << 20)) and r.strlen("fine") == 1 << 20
+
+
+def test_clients_leaving_halfway_through_a_value_free_it(start_server):
+    s = start_server("--maxmemory", "256mb")
+    size = 48 << 20
+    half = os.urandom(size // 2)
+    rss_before = rss_bytes(s.proc.pid)
+    for i in range(12):
+        with socket.create_connection(("127.0.0.1", s.port)) as sock:
+            sock.sendall(set_header(b"k%d" % i, size) + half)
+        r = s.client()
+        assert r.ping()
+    # Give the server a moment to see every close.
+    deadline = time.monotonic() + 5
+    while s.client().info("clients")["connected_clients"] > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert s.client().dbsize() == 0
+    # 12 abandoned halves would be 288 MiB if they were kept.
+    assert rss_bytes(s.proc.pid) - rss_before < 96 << 20
