@@ -2,14 +2,13 @@
 // external blocks for large items, single-flight loading. Instantiated once per policy.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <algorithm>
 
 #include "core/arena.h"
 #include "core/hash.h"
@@ -93,8 +92,7 @@ class CacheImpl final : public Cache {
     return h;
   }
 
-  Status Update(std::string_view key,
-                FunctionRef<void(const ItemView*, Mutation*)> fn) override {
+  Status Update(std::string_view key, FunctionRef<void(const ItemView*, Mutation*)> fn) override {
     Status st = CheckKey(key);
     if (!st.ok()) return st;
     uint64_t hash = HashKey(key);
@@ -149,56 +147,17 @@ class CacheImpl final : public Cache {
 
   void ReadMany(std::span<const std::string_view> keys,
                 FunctionRef<void(size_t, const ItemView*)> fn) override {
-    // A pipeline over windows of keys, four stages apart, each stage touching only lines the
-    // previous one requested a window earlier: window w+3's index lines are requested, window
-    // w+2's item headers, window w+1's values, and window w is read. So a batch waits for memory
-    // about once, not three times per key.
-    constexpr size_t kWindow = 8;
-    constexpr size_t kStages = 4;
-    uint64_t hashes[kStages][kWindow];
-    const size_t windows = (keys.size() + kWindow - 1) / kWindow;
-    auto window = [&](size_t w) {
-      return keys.subspan(w * kWindow, std::min(kWindow, keys.size() - w * kWindow));
-    };
-    for (size_t w = 0; w + 1 < kStages && w < windows; ++w) {
-      PrefetchIndex(window(w), hashes[w % kStages]);
-    }
-    for (size_t w = 0; w < 2 && w < windows; ++w) {
-      const uint64_t* h = hashes[w % kStages];
-      for (size_t i = 0; i < window(w).size(); ++i) ShardFor(h[i]).PrefetchItems(h[i]);
-    }
-    if (windows > 0) PrefetchValues(window(0), hashes[0]);
-    for (size_t w = 0; w < windows; ++w) {
-      if (w + 3 < windows) PrefetchIndex(window(w + 3), hashes[(w + 3) % kStages]);
-      if (w + 2 < windows) {
-        const uint64_t* h = hashes[(w + 2) % kStages];
-        for (size_t i = 0; i < window(w + 2).size(); ++i) ShardFor(h[i]).PrefetchItems(h[i]);
-      }
-      if (w + 1 < windows) PrefetchValues(window(w + 1), hashes[(w + 1) % kStages]);
-      const std::span<const std::string_view> ks = window(w);
-      const uint64_t* h = hashes[w % kStages];
-      for (size_t i = 0; i < ks.size(); ++i) {
-        const size_t index = w * kWindow + i;
-        if (!KeyOk(ks[i])) {
-          fn(index, nullptr);
-          continue;
-        }
-        ShardFor(h[i]).Read(h[i], ks[i], [&](const ItemView* item) { fn(index, item); });
-      }
-    }
+    ForEachPrefetched(keys, [&](size_t index, uint64_t hash) {
+      if (!KeyOk(keys[index])) return fn(index, nullptr);
+      ShardFor(hash).Read(hash, keys[index], [&](const ItemView* item) { fn(index, item); });
+    });
   }
 
   std::vector<Handle> MultiGet(std::span<const std::string_view> keys) override {
     std::vector<Handle> out(keys.size());
-    uint64_t hashes[kPrefetchWindow];
-    for (size_t base = 0; base < keys.size(); base += kPrefetchWindow) {
-      const size_t n = std::min(kPrefetchWindow, keys.size() - base);
-      PrefetchWindow(keys.subspan(base, n), hashes);
-      for (size_t i = 0; i < n; ++i) {
-        if (!KeyOk(keys[base + i])) continue;
-        ShardFor(hashes[i]).Get(hashes[i], keys[base + i], &out[base + i]);
-      }
-    }
+    ForEachPrefetched(keys, [&](size_t index, uint64_t hash) {
+      if (KeyOk(keys[index])) ShardFor(hash).Get(hash, keys[index], &out[index]);
+    });
     return out;
   }
 
@@ -275,6 +234,38 @@ class CacheImpl final : public Cache {
   size_t shard_count() const override { return shards_.size(); }
 
  private:
+  // Calls fn(index, hash) for every key in order, with the memory it will touch requested
+  // ahead: a pipeline over windows of keys, four stages apart, each stage touching only lines
+  // the previous one requested a window earlier: window w+3's index lines are requested, window
+  // w+2's item headers, window w+1's values, and window w is read. So a batch waits for memory
+  // about once, not three times per key.
+  template <typename Fn>
+  void ForEachPrefetched(std::span<const std::string_view> keys, Fn&& fn) {
+    constexpr size_t kWindow = 8;
+    constexpr size_t kStages = 4;
+    uint64_t hashes[kStages][kWindow];
+    const size_t windows = (keys.size() + kWindow - 1) / kWindow;
+    auto window = [&](size_t w) {
+      return keys.subspan(w * kWindow, std::min(kWindow, keys.size() - w * kWindow));
+    };
+    auto prefetch_items = [&](size_t w) {
+      const uint64_t* h = hashes[w % kStages];
+      for (size_t i = 0; i < window(w).size(); ++i) ShardFor(h[i]).PrefetchItems(h[i]);
+    };
+    for (size_t w = 0; w + 1 < kStages && w < windows; ++w) {
+      PrefetchIndex(window(w), hashes[w % kStages]);
+    }
+    for (size_t w = 0; w < 2 && w < windows; ++w) prefetch_items(w);
+    if (windows > 0) PrefetchValues(window(0), hashes[0]);
+    for (size_t w = 0; w < windows; ++w) {
+      if (w + 3 < windows) PrefetchIndex(window(w + 3), hashes[(w + 3) % kStages]);
+      if (w + 2 < windows) prefetch_items(w + 2);
+      if (w + 1 < windows) PrefetchValues(window(w + 1), hashes[(w + 1) % kStages]);
+      const uint64_t* h = hashes[w % kStages];
+      for (size_t i = 0; i < window(w).size(); ++i) fn(w * kWindow + i, h[i]);
+    }
+  }
+
   // Lookups in windows: the index lines of a window's keys are requested together, then their
   // items, so that a window waits for memory about twice rather than twice per key.
   static constexpr size_t kPrefetchWindow = 16;
@@ -284,7 +275,7 @@ class CacheImpl final : public Cache {
   }
   void PrefetchValues(std::span<const std::string_view> keys, const uint64_t* hashes) {
     for (size_t i = 0; i < keys.size(); ++i) {
-      if (KeyOk(keys[i])) ShardFor(hashes[i]).PrefetchValue(hashes[i], keys[i]);
+      if (KeyOk(keys[i])) ShardFor(hashes[i]).PrefetchValue(hashes[i]);
     }
   }
   void PrefetchIndex(std::span<const std::string_view> keys, uint64_t* hashes) {
@@ -328,8 +319,8 @@ class CacheImpl final : public Cache {
 
   // `filled`, if given, is an external block that already holds key and value (NewValue); it
   // is owned from here on.
-  Status WriteImpl(std::string_view key, std::string_view value, const WriteOptions& o,
-                   Handle* pin, Handle* previous, ExternalBlock* filled = nullptr) {
+  Status WriteImpl(std::string_view key, std::string_view value, const WriteOptions& o, Handle* pin,
+                   Handle* previous, ExternalBlock* filled = nullptr) {
     std::unique_ptr<ExternalBlock, decltype(&std::free)> owned(filled, &std::free);
     Status st = CheckKey(key);
     if (!st.ok()) return st;

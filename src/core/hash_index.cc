@@ -3,6 +3,7 @@
 
 #include <emmintrin.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -91,6 +92,27 @@ void HashIndex::PrefetchItems(uint64_t hash) const {
         arena_->At(cur_.refs[g * kGroupSize + static_cast<size_t>(__builtin_ctz(m))]));
     __builtin_prefetch(item);
     __builtin_prefetch(item + 64);
+  }
+}
+
+void HashIndex::PrefetchBodies(uint64_t hash) const {
+  if (cur_.groups == 0) return;
+  const size_t g = HomeGroup(hash, cur_.groups);
+  for (uint32_t m = MatchByte(cur_.ctrl + g * kGroupSize, Tag(hash)); m != 0; m &= m - 1) {
+    const Item* item =
+        arena_->At(cur_.refs[g * kGroupSize + static_cast<size_t>(__builtin_ctz(m))]);
+    if (item->external()) {
+      const char* block = reinterpret_cast<const char*>(item->ext());
+      __builtin_prefetch(block);
+      __builtin_prefetch(block + 64);
+      continue;
+    }
+    const std::string_view key = item->key();  // addresses only: nothing read but the header
+    const std::string_view value = item->value();
+    __builtin_prefetch(key.data());
+    __builtin_prefetch(key.data() + key.size() - 1);
+    const size_t lines = (std::min<size_t>(value.size(), 1024) + 63) / 64;
+    for (size_t l = 0; l < lines; ++l) __builtin_prefetch(value.data() + 64 * l);
   }
 }
 

@@ -59,6 +59,11 @@ class HashIndex {
   // first two lines of each item whose tag matches (where a small item keeps its key).
   // REQUIRES: the shard's lock, shared at least.
   void PrefetchItems(uint64_t hash) const;
+  // The third step, once those lines have arrived: starts loading the rest of each candidate
+  // that a lookup and a read will touch, without comparing keys (which would wait for memory):
+  // the key (after the value) and the value's first KiB, or an external item's block.
+  // REQUIRES: the shard's lock, shared at least.
+  void PrefetchBodies(uint64_t hash) const;
   // REQUIRES: no item with this key is indexed.
   void Insert(uint64_t hash, ItemRef ref);
   // Points the slot holding `old_ref` at `new_ref` (the same key).

@@ -84,15 +84,11 @@ class Shard final : public ShardCore {
   }
 
   // The third step of a prefetch, once the item's first lines have arrived: starts loading its
-  // value (its first KiB: enough for an embedding row, and a large value is streamed anyway).
-  void PrefetchValue(uint64_t hash, std::string_view key) {
+  // key and its value (the value's first KiB: enough for an embedding row, and a large value is
+  // streamed anyway).
+  void PrefetchValue(uint64_t hash) {
     lock_.lock_shared();
-    ItemRef ref = index_.Find(hash, key);
-    if (ref != kNullRef) {
-      const std::string_view v = arena_->At(ref)->value();
-      const size_t lines = (std::min<size_t>(v.size(), 1024) + 63) / 64;
-      for (size_t l = 0; l < lines; ++l) __builtin_prefetch(v.data() + 64 * l);
-    }
+    index_.PrefetchBodies(hash);
     lock_.unlock_shared();
   }
 
@@ -177,8 +173,8 @@ class Shard final : public ShardCore {
     const int64_t expires_at =
         a.keep_ttl ? (old != kNullRef ? arena_->At(old)->expires_at() : 0) : a.expires_at;
     Item* stored = nullptr;
-    Status st = StoreLocked(hash, a.key, a.value, expires_at, a.kind, ext, old, a.pin != nullptr,
-                            &stored);
+    Status st =
+        StoreLocked(hash, a.key, a.value, expires_at, a.kind, ext, old, a.pin != nullptr, &stored);
     lock_.unlock();
     if (previous != nullptr) FillHandle(a.previous, previous);  // takes over the pin
     if (st.ok() && a.pin != nullptr) FillHandle(a.pin, stored);
@@ -403,16 +399,15 @@ class Shard final : public ShardCore {
   // REQUIRES: exclusive lock. Stores key = value (in `ext` if given, which it takes over),
   // replacing `old` (kNullRef for a new key). With `pin`, *stored carries a pin for the caller.
   Status StoreLocked(uint64_t hash, std::string_view key, std::string_view value,
-                     int64_t expires_at, ValueKind kind, ExternalBlock* ext, ItemRef old,
-                     bool pin, Item** stored, bool notify = true) {
+                     int64_t expires_at, ValueKind kind, ExternalBlock* ext, ItemRef old, bool pin,
+                     Item** stored, bool notify = true) {
     const bool slot = expires_at != 0 || ext != nullptr;
     const int cls = ext != nullptr
                         ? size_class::ForBytes(Item::ExternalStubBytes(true))
                         : size_class::ForBytes(Item::InlineBytes(key.size(), value.size(), slot,
                                                                  static_cast<uint32_t>(kind)));
     const uint64_t weight = WeightOf(key.size(), value.size(), slot, kind, ext);
-    if (old != kNullRef && !pin &&
-        OverwriteInPlace(old, cls, ext, value, slot, expires_at, kind)) {
+    if (old != kNullRef && !pin && OverwriteInPlace(old, cls, ext, value, slot, expires_at, kind)) {
       *stored = arena_->At(old);
       if (notify) NotifyChange(key, old);
       return Status::OK();
@@ -446,8 +441,8 @@ class Shard final : public ShardCore {
       return Status::NoSpace("item memory is exhausted (fragmented across size classes)");
     }
     Item* it = arena_->At(ref);
-    uint32_t sizes = (slot ? sizes::kHasTtl : 0) |
-                     (static_cast<uint32_t>(kind) << sizes::kKindShift);
+    uint32_t sizes =
+        (slot ? sizes::kHasTtl : 0) | (static_cast<uint32_t>(kind) << sizes::kKindShift);
     if (ext != nullptr) {
       it->sizes = sizes | sizes::kExternal;
       std::memcpy(it->body(), &ext, sizeof(ext));
