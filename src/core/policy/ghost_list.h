@@ -1,6 +1,6 @@
-// GhostList: an ordered set of key hashes of items no longer cached (ARC's B1/B2, 2Q's Aout,
-// LIRS's non-resident entries). Head is the newest end. Exact: O(1) lookup, removal from
-// anywhere, push at the head, pop at the tail. About 30 bytes per entry.
+// GhostList: an ordered set of key hashes of items no longer cached (ARC's B1/B2, 2Q's Aout).
+// Head is the newest end. Exact: O(1) lookup, removal from anywhere, push at the head, pop at
+// the tail. About 30 bytes per entry.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>

@@ -14,24 +14,37 @@
 // the block in Q and pushes it onto S, as in the paper.
 //
 // Structure. An item has one pair of links. LIR items use theirs for S and HIR items for Q, so
-// every resident item is in exactly one intrusive list. The other entries of S (ghosts, and the
-// HIR items that are also in S) are nodes of a side pool, found by key hash. They have no
-// position among the LIR items of their own: the entries between two neighbouring LIR items
-// form a "run", a circular list hung off the older of the two (found through a table keyed by
-// the anchor's ItemRef; a policy-byte bit says whether an item has one), and those below the
-// bottom LIR item form the bottom run. Moving or removing an LIR item splices its run onto its
-// older neighbour's; pruning is emptying the bottom run. A ghost also sits in NH, the list of
-// ghosts in the order they were made. Every operation is O(1), plus amortized O(1) per entry
-// pruned or trimmed.
+// every resident item is in exactly one intrusive list. The other entries of S (ghosts, and HIR
+// items that are also in S) need no position in it: such an entry is in S exactly when it was
+// referenced after the bottom LIR block was. So they are fingerprints stamped with the epoch of
+// their last reference, in a StackEntryTable (stack_entry_table.h), where an epoch is about
+// capacity / 128 pushes onto S. The table needs from S only the epoch of its bottom LIR block,
+// and markers give it: each epoch starts by pushing a marker node onto S. Markers have no
+// position among the LIR items of their own: those between two neighbouring LIR items form a
+// "run", a circular list hung off the older of the two (found through a table keyed by the
+// anchor's ItemRef; a policy-byte bit says whether an item has one), and those below the bottom
+// LIR item form the bottom run. Moving or removing an LIR item splices its run onto its older
+// neighbour's. Pruning S is emptying the bottom run: its newest marker is the bottom block's
+// epoch, and every entry stamped then or earlier is dead (entries of that epoch referenced
+// after the block are lost too; in a loop, where every reference comes round in the same order,
+// keeping them instead would promote keys that LIRS keeps out). Entries become ghosts in the
+// order they were referenced, so capping S is dropping the table's oldest epochs. Every
+// operation is O(1), plus amortized O(1) per marker. Against the exact stack, this is off by
+// epoch resolution at the bottom, by up to one epoch's entries at the cap (which may also drop
+// an HIR item's entry, where upstream drops only ghosts), by a bucket dropping its oldest entry
+// when full, by fingerprint collisions, and by entries living at most StackEntryTable::kRing
+// epochs (8 times the capacity in pushes). Replaying the six reference traces at 1-20% sizes
+// (docs/design.md, "The default policy") moved no miss ratio by more than 0.0004 and their mean
+// by less than 0.0001.
 //
-// Memory: LIR and Q-only HIR items cost nothing beyond their header. Every other entry of S (a
-// ghost, or an HIR item that is also in S: at most about 1% of the items) is a 24-byte side node
-// plus a 4-byte slot and a control byte in a hash set, 6 to 11 bytes at absl's load factors; so
-// is each run header, and there are never more headers than entries. S holds at most twice as
-// many entries as the cache holds items, hence at most about one ghost per item. With S at that
-// cap, replaying the reference traces measured 38 to 57 bytes per cached item (about 70 in the
-// worst case, every ghost alone in its run). Nodes are reused rather than freed until Clear(). A
-// byte-bounded shard charges all of it to its budget through metadata_bytes().
+// Memory: LIR and Q-only HIR items cost nothing beyond their header. S holds at most twice as
+// many entries as the cache holds items, hence at most about one table entry per item; the
+// table has 1.25 4-byte slots per item of the capacity (4 per item below 4,096 items): 5 bytes
+// per item. Markers are at most 1,023 24-byte nodes, plus as many run headers and their 4-byte
+// hash-set slots: up to about 64 KiB per shard, whatever its size. A byte-bounded shard charges
+// all of it to its budget through metadata_bytes(). kvcache-bench memory (16-byte keys, 64-byte
+// values) measured 30.6 bytes of overhead per item at 1M items and 28.5 to 29.1 at 10M, against
+// 25.9 and 26.3 for LRU on the same machine.
 //
 // Weights: the LIR and Q limits are in weight units, and the cap on S is in entries (twice the
 // target below divided by the average resident weight). A byte-bounded shard also charges the
@@ -39,21 +52,23 @@
 // and it changes. Limits taken from the capacity would never let the LIR set fill: Q would stay
 // empty and every victim would be the bottom LIR block, LRU in effect. They come from a target
 // instead: the resident weight whenever the shard has to evict to make room, raised by one item
-// whenever an insert reaches the target without that. Room lost later (ghost memory growing, or
-// the LIR set filling everything before the first eviction showed the real room) still comes out
-// of the LIR set once Q is empty. An item-bounded shard evicts exactly when it holds its
-// capacity, so its target stays at the capacity and the limits are libCacheSim's.
+// whenever an insert reaches the target without that. Room lost later (the LIR set filling
+// everything before the first eviction showed the real room) still comes out of the LIR set
+// once Q is empty. An item-bounded shard evicts exactly when it holds its capacity, so its target
+// stays at the capacity and the limits are libCacheSim's.
 #pragma once
 
 #include <absl/container/flat_hash_set.h>
 #include <absl/hash/hash.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "core/policy/policy.h"
+#include "core/policy/stack_entry_table.h"
 
 namespace kvcache::internal {
 
@@ -62,11 +77,10 @@ class LirsPolicy {
   static constexpr const char* kName = "lirs";
   static constexpr bool kBufferedHits = true;
 
-  explicit LirsPolicy(const PolicyContext* c)
-      : c_(c), entries_(0, NodeHash{this}, NodeEq{this}), runs_(0, NodeHash{this}, NodeEq{this}) {
+  explicit LirsPolicy(const PolicyContext* c) : c_(c), runs_(0, NodeHash{this}, NodeEq{this}) {
     ResetBottom();
   }
-  // The hash sets' functors point back at this object.
+  // The hash set's functors point back at this object.
   LirsPolicy(const LirsPolicy&) = delete;
   LirsPolicy& operator=(const LirsPolicy&) = delete;
 
@@ -81,12 +95,11 @@ class LirsPolicy {
   // (so the bottom LIR block is demoted now), and a new key that will be HIR makes room in Q.
   void BeforeInsert(uint64_t hash) {
     const uint64_t w = AverageWeight();
-    const uint32_t n = FindEntry(hash);
     announced_ = true;
     announced_hash_ = hash;
-    returning_ = n != kNil && node(n).tag != kResident;
+    // The key is not resident, so an entry for it is a ghost.
+    returning_ = table_.Take(hash);
     if (returning_) {
-      DropEntry(n);
       while (lirs_.weight + w > lir_limit_ && DemoteBottomLir()) {
       }
     } else if (lirs_.weight + w > lir_limit_) {
@@ -100,9 +113,7 @@ class LirsPolicy {
     if (!announced_ || hash != announced_hash_) {
       // No BeforeInsert: an overwrite whose old item was the victim that made room. If that
       // left a ghost, the key comes back as any returning ghost does.
-      const uint32_t n = FindEntry(hash);
-      returning = n != kNil && node(n).tag != kResident;
-      if (returning) DropEntry(n);
+      returning = table_.Take(hash);
     }
     announced_ = returning_ = false;
     if (returning || lirs_.weight + w <= lir_limit_) {
@@ -124,20 +135,16 @@ class LirsPolicy {
     if (bits & kLir) {
       MoveLirToTop(r);
       Prune();
-    } else {
-      const uint32_t n = (bits & kInS) ? FindResidentEntry(r, c_->HashOf(r)) : kNil;
-      if (n != kNil) {
-        // Its reuse distance is below the bottom LIR block's: it takes that block's place.
-        const uint64_t w = c_->Weight(r);
-        DropEntry(n);
-        hirs_.Remove(*c_, r, w);
-        PushLir(r, w);
-        while (lirs_.weight > lir_limit_ && lirs_.tail != r && DemoteBottomLir()) {
-        }
-      } else {
-        hirs_.MoveToHead(*c_, r);
-        PushHirEntry(r, c_->HashOf(r));
+    } else if ((bits & kInS) && table_.Take(c_->HashOf(r))) {
+      // Its reuse distance is below the bottom LIR block's: it takes that block's place.
+      const uint64_t w = c_->Weight(r);
+      hirs_.Remove(*c_, r, w);
+      PushLir(r, w);
+      while (lirs_.weight > lir_limit_ && lirs_.tail != r && DemoteBottomLir()) {
       }
+    } else {
+      hirs_.MoveToHead(*c_, r);
+      PushHirEntry(r, c_->HashOf(r));
     }
     LimitStack();
   }
@@ -151,10 +158,7 @@ class LirsPolicy {
       Prune();  // it may have been the bottom of S
     } else {
       hirs_.Remove(*c_, r, w);
-      if (bits & kInS) {
-        const uint32_t n = FindResidentEntry(r, c_->HashOf(r));
-        if (n != kNil) DropEntry(n);
-      }
+      if (bits & kInS) table_.Take(c_->HashOf(r));
     }
     it->set_policy_byte(0);
   }
@@ -174,15 +178,8 @@ class LirsPolicy {
         runs_.insert(h);
       }
     } else {
+      // An entry in S is found by key hash, and the key is the same.
       hirs_.ReplaceNode(*c_, from, to, wf, wt);
-      if (bits & kInS) {
-        const uint32_t n = FindResidentEntry(from, c_->HashOf(to));  // same key, same hash
-        if (n != kNil) {
-          node(n).link = to;
-        } else {
-          c_->At(to)->set_policy_byte(0);
-        }
-      }
     }
     f->set_policy_byte(0);
     Touch(to);
@@ -212,23 +209,22 @@ class LirsPolicy {
   }
 
   size_t metadata_bytes() const {
-    return blocks_.size() * kBlockNodes * sizeof(Node) + blocks_.capacity() * sizeof(void*) +
-           (entries_.capacity() + runs_.capacity()) * (sizeof(uint32_t) + 1) +
+    return table_.memory_bytes() + blocks_.size() * kBlockNodes * sizeof(Node) +
+           blocks_.capacity() * sizeof(void*) + runs_.capacity() * (sizeof(uint32_t) + 1) +
            pending_.capacity() * sizeof(ItemRef);
   }
 
   void Clear() {
     lirs_.Clear();
     hirs_.Clear();
-    entries_ = NodeSet(0, NodeHash{this}, NodeEq{this});
+    table_.Clear();
     runs_ = NodeSet(0, NodeHash{this}, NodeEq{this});
     blocks_.clear();
     blocks_.shrink_to_fit();
     used_nodes_ = 0;
     free_ = kNil;
-    nh_newest_ = nh_oldest_ = kNil;
-    s_entries_ = 0;
-    ghosts_ = 0;
+    markers_ = 0;
+    pushes_ = 0;
     pending_.clear();
     announced_ = returning_ = false;
     SetTarget(capacity_);
@@ -238,41 +234,43 @@ class LirsPolicy {
   // For tests.
   const ItemList& lirs() const { return lirs_; }
   const ItemList& hirs() const { return hirs_; }
-  uint64_t stack_size() const { return lirs_.count + s_entries_; }
-  uint64_t ghosts() const { return ghosts_; }
+  uint64_t stack_size() const { return lirs_.count + table_.live(); }
+  // Whether the key has an entry in S other than an LIR item's.
+  bool InStack(uint64_t hash) const { return table_.Contains(hash); }
+  uint32_t markers() const { return markers_; }
   size_t runs() const { return runs_.size(); }
-  bool IsGhost(uint64_t hash) const {
-    const uint32_t n = FindEntry(hash);
-    return n != kNil && node(n).tag != kResident;
-  }
   uint64_t lir_limit() const { return lir_limit_; }
   uint64_t hir_limit() const { return hir_limit_; }
 
  private:
   // Policy byte bits. An item with none is a Q-only HIR block.
   static constexpr uint8_t kLir = 1;     // LIR: in S through its links
-  static constexpr uint8_t kInS = 2;     // HIR with an entry in S
+  static constexpr uint8_t kInS = 2;     // HIR that was given an entry in S (it may have died)
   static constexpr uint8_t kHasRun = 4;  // LIR with a non-empty run above it
 
   static constexpr uint32_t kNil = UINT32_MAX;
-  static constexpr uint32_t kResident = UINT32_MAX - 1;  // Node::tag of an HIR item's entry
-  static constexpr uint32_t kHeader = UINT32_MAX - 2;    // Node::tag of a run header
-  static constexpr uint32_t kBottom = UINT32_MAX - 3;    // the bottom run's header, a member
+  static constexpr uint32_t kMarker = UINT32_MAX - 1;  // Node::tag of a marker
+  static constexpr uint32_t kHeader = UINT32_MAX - 2;  // Node::tag of a run header
+  static constexpr uint32_t kBottom = UINT32_MAX - 3;  // the bottom run's header, a member
   static constexpr uint32_t kBlockShift = 8;
   static constexpr uint32_t kBlockNodes = 1u << kBlockShift;
+  static constexpr uint32_t kRing = StackEntryTable::kRing;
+  // Older markers would name epochs whose entries are dead anyway.
+  static constexpr uint32_t kMaxMarkers = kRing - 1;
+  // Epochs per capacity: the resolution of the bottom of S.
+  static constexpr uint64_t kEpochsPerCapacity = 128;
 
-  // An entry of S that is not an LIR item, or the header of a run. A run is circular through its
-  // header: header.next is its newest (topmost) entry, header.prev its oldest.
+  // A marker, or the header of a run. A run is circular through its header: header.next is its
+  // newest (topmost) marker, header.prev its oldest.
   struct Node {
-    uint64_t key;   // the block's key hash; for a header, the anchor's ItemRef
+    uint64_t key;   // a marker's epoch; a header's anchor ItemRef
     uint32_t prev;  // toward the top of S (newer)
     uint32_t next;  // toward the bottom of S (older)
-    uint32_t link;  // ghost: the next older ghost in NH; resident: its ItemRef; free: next free
-    uint32_t tag;   // ghost: the next newer ghost in NH (or kNil); else kResident or kHeader
+    uint32_t link;  // free: the next free node
+    uint32_t tag;   // kMarker or kHeader
   };
 
-  // Hash sets of node indices, looked up by the nodes' keys, so that a lookup table slot costs 4
-  // bytes instead of a map's 12 to 16.
+  // A hash set of run header indices, looked up by anchor, so that a slot costs 4 bytes.
   struct ByKey {
     uint64_t key;
   };
@@ -298,8 +296,7 @@ class LirsPolicy {
     return n == kBottom ? bottom_ : blocks_[n >> kBlockShift][n & (kBlockNodes - 1)];
   }
 
-  // Fixed-size blocks rather than one vector: node references stay valid, and the memory
-  // charged to a byte-bounded shard grows smoothly instead of doubling.
+  // Fixed-size blocks rather than one vector: node references stay valid.
   uint32_t NewNode(uint64_t key, uint32_t tag) {
     uint32_t n = free_;
     if (n != kNil) {
@@ -326,6 +323,7 @@ class LirsPolicy {
     target_ = target;
     hir_limit_ = std::max<uint64_t>(1, target / 100);
     lir_limit_ = target > hir_limit_ ? target - hir_limit_ : 0;
+    epoch_len_ = std::max<uint64_t>(1, target / AverageWeight() / kEpochsPerCapacity);
   }
 
   // 1 in an item-bounded cache.
@@ -334,15 +332,6 @@ class LirsPolicy {
     return n == 0 ? 1 : std::max<uint64_t>((lirs_.weight + hirs_.weight) / n, 1);
   }
 
-  uint32_t FindEntry(uint64_t hash) const {
-    auto it = entries_.find(ByKey{hash});
-    return it == entries_.end() ? kNil : *it;
-  }
-  // The S entry of resident HIR item r, or kNil.
-  uint32_t FindResidentEntry(ItemRef r, uint64_t hash) const {
-    const uint32_t n = FindEntry(hash);
-    return n != kNil && node(n).tag == kResident && node(n).link == r ? n : kNil;
-  }
   uint32_t FindRun(ItemRef anchor) const { return *runs_.find(ByKey{anchor}); }
 
   // The header of the run above LIR item `anchor` (kNullRef: the bottom run), made if missing.
@@ -366,7 +355,7 @@ class LirsPolicy {
     FreeNode(h);
   }
 
-  // LIR item r leaves its place in S: the entries above it now lie above its older neighbour.
+  // LIR item r leaves its place in S: the markers above it now lie above its older neighbour.
   void DetachRun(ItemRef r) {
     Item* it = c_->At(r);
     if (!(it->policy_byte() & kHasRun)) return;
@@ -382,7 +371,7 @@ class LirsPolicy {
       return;
     }
     const uint32_t to = RunOf(older);
-    // This run's entries are newer than those of `to`: they go on its top.
+    // This run's markers are newer than those of `to`: they go on its top.
     Node& from = node(h);
     const uint32_t newest = from.next;
     const uint32_t oldest = from.prev;
@@ -396,11 +385,43 @@ class LirsPolicy {
     FreeRun(h);
   }
 
+  // Every push onto S counts toward the epoch; a new epoch starts with a marker on top of S.
+  void Tick() {
+    if (++pushes_ < epoch_len_) return;
+    pushes_ = 0;
+    table_.NextEpoch();
+    if (markers_ == kMaxMarkers) DropMarker(marker_[(table_.epoch() - markers_) % kRing]);
+    const uint32_t n = NewNode(table_.epoch(), kMarker);
+    marker_[table_.epoch() % kRing] = n;
+    ++markers_;
+    const uint32_t h = RunOf(lirs_.head);
+    Node& hd = node(h);
+    Node& x = node(n);
+    x.prev = h;
+    x.next = hd.next;
+    node(hd.next).prev = n;
+    hd.next = n;
+  }
+
+  // Takes the oldest marker out of its run.
+  void DropMarker(uint32_t n) {
+    Node& x = node(n);
+    const uint32_t above = x.prev;
+    node(above).next = x.next;
+    node(x.next).prev = above;
+    --markers_;
+    // A header whose run has emptied goes, so that there are never more headers than markers.
+    if (above == x.next && above != kBottom && node(above).tag == kHeader) FreeRun(above);
+    FreeNode(n);
+  }
+
   void PushLir(ItemRef r, uint64_t w) {
+    Tick();
     c_->At(r)->set_policy_byte(kLir);
     lirs_.PushHead(*c_, r, w);
   }
   void MoveLirToTop(ItemRef r) {
+    Tick();
     DetachRun(r);
     lirs_.MoveToHead(*c_, r);
   }
@@ -409,74 +430,19 @@ class LirsPolicy {
     lirs_.Remove(*c_, r, w);
   }
 
-  // Puts an entry on top of S: the newest of the run above the topmost LIR item.
-  void PushOnTop(uint32_t n) {
-    const uint32_t h = RunOf(lirs_.head);
-    Node& hd = node(h);
-    Node& x = node(n);
-    x.prev = h;
-    x.next = hd.next;
-    node(hd.next).prev = n;
-    hd.next = n;
-    ++s_entries_;
-  }
-
   // HIR item r gets an entry on top of S.
   void PushHirEntry(ItemRef r, uint64_t hash) {
-    // Only a 64-bit hash collision between two keys finds one already; the set holds one per key.
-    const uint32_t old = FindEntry(hash);
-    if (old != kNil) DropEntry(old);
-    const uint32_t n = NewNode(hash, kResident);
-    node(n).link = r;
-    entries_.insert(n);
-    PushOnTop(n);
+    Tick();
+    table_.Add(hash);
     Item* it = c_->At(r);
     it->set_policy_byte(it->policy_byte() | kInS);
-  }
-
-  // Takes an entry out of S, and out of NH if it is a ghost.
-  void DropEntry(uint32_t n) {
-    Node& x = node(n);
-    if (x.tag == kResident) {
-      Item* it = c_->At(x.link);
-      it->set_policy_byte(it->policy_byte() & ~kInS);
-    } else {
-      NhUnlink(n);
-      --ghosts_;
-    }
-    entries_.erase(n);
-    const uint32_t above = x.prev;
-    node(above).next = x.next;
-    node(x.next).prev = above;
-    --s_entries_;
-    // A header whose run has emptied goes, so that there are never more headers than entries.
-    if (above == x.next && above != kBottom && node(above).tag == kHeader) FreeRun(above);
-    FreeNode(n);
-  }
-
-  void NhUnlink(uint32_t n) {
-    Node& x = node(n);
-    (x.tag != kNil ? node(x.tag).link : nh_newest_) = x.link;
-    (x.link != kNil ? node(x.link).tag : nh_oldest_) = x.tag;
   }
 
   // Q's oldest block leaves the cache. If it is in S, its entry stays there as a ghost.
   ItemRef EvictHir() {
     const ItemRef v = hirs_.tail;
-    Item* it = c_->At(v);
     hirs_.Remove(*c_, v, c_->Weight(v));
-    if (it->policy_byte() & kInS) {
-      const uint32_t n = FindResidentEntry(v, c_->HashOf(v));
-      if (n != kNil) {
-        Node& x = node(n);
-        x.tag = kNil;
-        x.link = nh_newest_;
-        (nh_newest_ != kNil ? node(nh_newest_).tag : nh_oldest_) = n;
-        nh_newest_ = n;
-        ++ghosts_;
-      }
-    }
-    it->set_policy_byte(0);
+    c_->At(v)->set_policy_byte(0);
     return v;
   }
 
@@ -495,31 +461,40 @@ class LirsPolicy {
     return true;
   }
 
-  // Empties the bottom run, so that S ends with an LIR block; as upstream, S keeps its last
-  // entry even when it is not LIR.
+  // Empties the bottom run, so that S ends with an LIR block: the newest marker below that block
+  // is its epoch, and the table's entries that are not newer are out of S. With no LIR block
+  // left, S keeps the entries of the newest epoch (upstream keeps its newest entry).
   void Prune() {
-    while (bottom_.prev != kBottom && lirs_.count + s_entries_ > 1) DropEntry(bottom_.prev);
+    if (bottom_.prev == kBottom) return;
+    uint32_t bottom_epoch = 0;
+    while (bottom_.prev != kBottom) {
+      bottom_epoch = static_cast<uint32_t>(node(bottom_.prev).key);
+      DropMarker(bottom_.prev);
+    }
+    table_.ExpireBefore(lirs_.count == 0 ? bottom_epoch : bottom_epoch + 1);
   }
 
-  // Caps S at twice the capacity in items, dropping the ghosts made longest ago.
+  // Caps S at twice the capacity in items, dropping the entries referenced longest ago.
   void LimitStack() {
-    const uint64_t limit = 2 * (target_ / AverageWeight());
-    while (lirs_.count + s_entries_ > limit && nh_oldest_ != kNil) DropEntry(nh_oldest_);
+    const uint64_t items = target_ / AverageWeight();
+    table_.SetWindow(items);
+    epoch_len_ = std::max<uint64_t>(1, items / kEpochsPerCapacity);
+    table_.Trim(2 * items > lirs_.count ? 2 * items - lirs_.count : 0);
   }
 
   const PolicyContext* c_;
-  ItemList lirs_;    // S's LIR blocks; head = top of S
-  ItemList hirs_;    // Q; head = most recent
-  Node bottom_;      // header of the run below the bottom LIR block (empty after Prune)
-  NodeSet entries_;  // ghosts and HIR items' entries, by key hash
-  NodeSet runs_;     // run headers, by anchor ItemRef
+  ItemList lirs_;  // S's LIR blocks; head = top of S
+  ItemList hirs_;  // Q; head = most recent
+  StackEntryTable table_;
+  Node bottom_;   // header of the run below the bottom LIR block (empty after Prune)
+  NodeSet runs_;  // run headers, by anchor ItemRef
   std::vector<std::unique_ptr<Node[]>> blocks_;
   uint32_t used_nodes_ = 0;  // nodes ever handed out from blocks_
   uint32_t free_ = kNil;
-  uint32_t nh_newest_ = kNil;
-  uint32_t nh_oldest_ = kNil;
-  uint64_t s_entries_ = 0;  // entries of S that are not LIR items
-  uint64_t ghosts_ = 0;
+  std::array<uint32_t, kRing> marker_{};  // marker nodes by epoch % kRing
+  uint32_t markers_ = 0;                  // of the epochs up to the table's current one
+  uint64_t pushes_ = 0;                   // in the current epoch
+  uint64_t epoch_len_ = 1;
   std::vector<ItemRef> pending_;
   uint64_t capacity_ = 1;
   uint64_t target_ = 1;  // what the limits are computed from; see the top
@@ -527,7 +502,7 @@ class LirsPolicy {
   uint64_t lir_limit_ = 0;
   uint64_t announced_hash_ = 0;  // of the last BeforeInsert not yet followed by its Insert
   bool announced_ = false;
-  bool returning_ = false;  // that BeforeInsert found a ghost (and dropped it)
+  bool returning_ = false;  // that BeforeInsert found a ghost (and took it)
 };
 
 }  // namespace kvcache::internal

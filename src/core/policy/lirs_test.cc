@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <list>
 #include <random>
 #include <string>
@@ -192,8 +193,8 @@ TEST(LirsCache, RandomOperationsStayConsistent) {
 // In a byte-bounded cache the room for items is below the capacity (the index and the policy's
 // metadata count too); the LIR set must still fill only its share, so that a scan goes through Q.
 // Some hot items do go, from the bottom of the LIR set: before the first eviction shows how much
-// room there is, the LIR set fills it all, and the ghosts the scan leaves take about 3% of the
-// budget here; when Q is empty, that room can only come from LIR blocks.
+// room there is, the LIR set fills it all, and the table of the ghosts the scan leaves takes about
+// 2% of the budget here; when Q is empty, that room can only come from LIR blocks.
 TEST(LirsCache, ByteBoundedCacheKeepsItsHotSetThroughAScan) {
   auto survivors = [](const std::string& policy) {
     Options o;
@@ -471,8 +472,6 @@ class ModelLirs {
   uint64_t lir_count() const { return lir_count_; }
   uint64_t q_size() const { return q_.size(); }
   uint64_t stack_size() const { return S_.size(); }
-  uint64_t ghosts() const { return nh_.size(); }
-  const std::list<uint64_t>& nh() const { return nh_; }
 
  private:
   struct Entry {
@@ -575,28 +574,30 @@ class ModelLirs {
   std::unordered_map<uint64_t, std::list<uint64_t>::iterator> nh_pos_;
 };
 
-void ExpectSameState(const PolicyDriver& d, const ModelLirs& m, uint64_t n, bool full) {
+// What the table-based stack must keep exactly, whatever its approximations.
+void ExpectWithinBounds(const PolicyDriver& d, uint64_t n) {
   const LirsPolicy& p = d.policy();
-  ASSERT_EQ(d.resident().size(), m.resident());
-  ASSERT_EQ(p.lirs().count, m.lir_count());
-  ASSERT_EQ(p.hirs().count, m.q_size());
-  ASSERT_EQ(p.stack_size(), m.stack_size());
-  ASSERT_EQ(p.ghosts(), m.ghosts());
+  ASSERT_LE(d.resident().size(), n);
+  ASSERT_EQ(d.resident().size(), p.lirs().count + p.hirs().count);
   ASSERT_LE(p.stack_size(), 2 * n);
-  if (!full) return;
-  for (auto& [key, ref] : d.resident()) ASSERT_TRUE(m.IsResident(key)) << key;
-  for (uint64_t key : m.nh()) ASSERT_TRUE(p.IsGhost(Mix(key))) << key;
+  ASSERT_LE(p.runs(), p.markers());
 }
 
-// The run structure must reproduce the list model step by step, including Evict() (an
-// overwrite in a full cache), Replace, Remove and Clear.
-TEST(LirsPolicy, MatchesAListModel) {
+// The stack's non-LIR entries are fingerprints stamped with epochs, not list nodes (see lirs.h),
+// so the policy approximates the list model rather than reproducing it: at these sizes an epoch
+// is one push, and what remains (the cap dropping an HIR item's entry where the model drops only
+// ghosts, S with no LIR block keeping one epoch rather than one entry) changes a hit or a miss
+// once in tens of thousands of accesses. A wrong rule at the bottom of S, or a marker out of
+// place, changes thousands. Includes Evict() (an overwrite in a full cache), Replace, Remove and
+// Clear.
+TEST(LirsPolicy, AgreesWithAListModel) {
   for (uint64_t n : {2, 3, 10, 37, 250}) {
     SCOPED_TRACE(n);
     PolicyDriver d(n);
     auto m = std::make_unique<ModelLirs>(n);
     std::mt19937_64 rng(n * 7919);
     uint64_t scan = 1 << 20;
+    int accesses = 0, disagreements = 0, hits = 0, model_hits = 0;
     for (int i = 0; i < 60000; ++i) {
       // Hot keys, a looping working set somewhat larger than the cache, and a scan.
       const uint64_t r = rng() % 100;
@@ -610,14 +611,20 @@ TEST(LirsPolicy, MatchesAListModel) {
       }
       const uint64_t op = rng() % 100;
       if (op < 85) {
-        ASSERT_EQ(d.Access(key), m->Access(key)) << "step " << i << " key " << key;
+        const bool hit = d.Access(key);
+        const bool model_hit = m->Access(key);
+        ++accesses;
+        disagreements += hit != model_hit;
+        hits += hit;
+        model_hits += model_hit;
       } else if (op < 93) {
-        if (d.resident().count(key)) {
+        // Only keys both hold: the two may disagree on which keys are resident.
+        if (d.resident().count(key) && m->IsResident(key)) {
           d.Overwrite(key);
           m->Overwrite(key);
         }
       } else if (op < 99) {
-        if (d.resident().count(key)) {
+        if (d.resident().count(key) && m->IsResident(key)) {
           d.Erase(key);
           m->Erase(key);
         }
@@ -625,13 +632,16 @@ TEST(LirsPolicy, MatchesAListModel) {
         d.Clear();
         m = std::make_unique<ModelLirs>(n);
       }
-      ExpectSameState(d, *m, n, i % 97 == 0);
+      ExpectWithinBounds(d, n);
     }
+    EXPECT_LE(disagreements, accesses / 5000);
+    EXPECT_LE(std::abs(hits - model_hits), accesses / 5000);
+    EXPECT_GT(hits, accesses / 5);
   }
 }
 
-// A long scan fills S with ghosts up to its cap; metadata stays within the per-item bound that
-// the header states, and Clear gives it back.
+// A long scan fills S with ghosts up to its cap; metadata stays within the bound that the header
+// states, and Clear gives it back.
 TEST(LirsPolicy, GhostsAreCappedAndMetadataIsBounded) {
   const uint64_t n = 5000;
   PolicyDriver d(n);
@@ -642,12 +652,37 @@ TEST(LirsPolicy, GhostsAreCappedAndMetadataIsBounded) {
       if (k % 3 == 0) d.Access(k % n);
     }
   }
-  EXPECT_EQ(d.policy().stack_size(), 2 * n);
-  EXPECT_GT(d.policy().ghosts(), n / 2);
-  EXPECT_LT(d.policy().metadata_bytes(), 100 * n);
+  // The cap holds to within one epoch's entries (n / 128).
+  EXPECT_GE(d.policy().stack_size(), 2 * n);
+  EXPECT_LE(d.policy().stack_size(), 2 * n + n / 128);
+  EXPECT_GT(d.policy().stack_size() - d.policy().lirs().count, n / 2);
+  // 5 bytes per item for the table; markers are bounded whatever the capacity.
+  EXPECT_EQ(d.policy().markers(), 1023u);
+  EXPECT_LT(d.policy().metadata_bytes(), 5 * n + 64 * 1024);
   d.Clear();
   EXPECT_EQ(d.policy().stack_size(), 0u);
   EXPECT_LT(d.policy().metadata_bytes(), 1024u);
+}
+
+// A loop over more keys than the cache holds: LIRS keeps a fixed LIR set and takes its hits every
+// round, which only works if a key coming round again is found out of S (its last reference is
+// older than the bottom LIR block's). Here an epoch spans many pushes, so this checks the bottom
+// of S at epoch resolution against the exact list model.
+TEST(LirsPolicy, LoopLargerThanTheCacheKeepsItsLirSet) {
+  const uint64_t n = 20000;
+  PolicyDriver d(n);
+  ModelLirs m(n);
+  uint64_t hits = 0, model_hits = 0, accesses = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (uint64_t k = 0; k < n + n / 2; ++k) {
+      hits += d.Access(k);
+      model_hits += m.Access(k);
+      ++accesses;
+    }
+  }
+  EXPECT_GT(model_hits, accesses / 2);
+  EXPECT_GE(hits + accesses / 1000, model_hits);
+  EXPECT_LE(hits, model_hits + accesses / 1000);
 }
 
 }  // namespace
