@@ -677,6 +677,45 @@ py::tuple PolicyTuple() {
   return t;
 }
 
+// The RESP bulk strings of a list of str / bytes keys, as one bytes object: what
+// kvcache.Client sends for the keys of a TENSOR.MGET. A list of 512 keys takes a few
+// microseconds here against ~40 for the same in Python. Non-ASCII str keys are UTF-8 encoded.
+py::bytes PackBulks(const py::list& keys) {
+  const Py_ssize_t n = PyList_GET_SIZE(keys.ptr());
+  std::vector<std::string_view> views(static_cast<size_t>(n));
+  size_t total = 0;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* k = PyList_GET_ITEM(keys.ptr(), i);
+    const char* data = nullptr;
+    Py_ssize_t size = 0;
+    if (PyUnicode_Check(k)) {
+      data = PyUnicode_AsUTF8AndSize(k, &size);
+      if (data == nullptr) throw py::error_already_set();
+    } else if (PyBytes_Check(k)) {
+      data = PyBytes_AS_STRING(k);
+      size = PyBytes_GET_SIZE(k);
+    } else {
+      throw py::type_error(std::string("a key must be str or bytes, not ") + Py_TYPE(k)->tp_name);
+    }
+    views[static_cast<size_t>(i)] = {data, static_cast<size_t>(size)};
+    total += static_cast<size_t>(size) + 24;  // "$" + up to 20 digits + 2 CRLFs
+  }
+  std::string out;
+  out.resize(total);
+  char* w = out.data();
+  for (const std::string_view k : views) {
+    *w++ = '$';
+    w = std::to_chars(w, w + 20, k.size()).ptr;
+    *w++ = '\r';
+    *w++ = '\n';
+    std::memcpy(w, k.data(), k.size());
+    w += k.size();
+    *w++ = '\r';
+    *w++ = '\n';
+  }
+  return py::bytes(out.data(), static_cast<size_t>(w - out.data()));
+}
+
 }  // namespace
 }  // namespace kvcache::python
 
@@ -697,6 +736,8 @@ PYBIND11_MODULE(_kvcache, m) {
   m.attr("POLICIES") = PolicyTuple();
   m.attr("DEFAULT_POLICY") = py::str(DefaultPolicyName());
   m.attr("MAX_RANK") = kMaxRank;
+  m.def("_pack_bulks", &PackBulks, py::arg("keys"),
+        "The RESP bulk strings of a list of str/bytes keys, concatenated (used by Client).");
 
   py::class_<PyCache>(m, "Cache", R"doc(
 An in-process kvcache: a sharded, byte-bounded cache of str/bytes keys and bytes or ndarray values.

@@ -13,6 +13,11 @@ dtype="f32" and the server widens them exactly.
 import numpy as np
 import redis
 
+try:
+    from ._kvcache import _pack_bulks
+except ImportError:  # the pure-Python client without the engine
+    _pack_bulks = None
+
 # kvcache dtype name -> NumPy dtype. bf16 is carried as its bits.
 _NUMPY = {
     "f64": np.dtype("<f8"), "f32": np.dtype("<f4"), "f16": np.dtype("<f2"),
@@ -81,8 +86,10 @@ def _pack(args):
 
 
 def _pack_keys(keys):
-    """The RESP bulk strings of many keys in one bytes object; fast for ASCII str keys (one
-    f-string per key, one encode for all)."""
+    """The RESP bulk strings of many keys in one bytes object (in C++ when the engine module is
+    built, else one f-string per key and one encode for all)."""
+    if _pack_bulks is not None and type(keys) is list:
+        return _pack_bulks(keys)
     try:
         if "".join(keys).isascii():
             return "".join([f"${len(k)}\r\n{k}\r\n" for k in keys]).encode()
@@ -109,6 +116,118 @@ def _keys_of(keys, prefix):
     if isinstance(prefix, bytes):
         return [prefix + b"%d" % i for i in ids.reshape(-1).tolist()]
     return [f"{prefix}{i}" for i in ids.reshape(-1).tolist()]
+
+
+# Bulk strings at least this big are received straight into their final buffer.
+_RECEIVE_APART = 1 << 14
+
+
+class _ReplyReader:
+    """Reads one RESP2 reply from a socket. Redis-py's reader receives everything through a
+    64 KiB line buffer and copies a bulk string out of it twice; this one receives the body of a
+    large bulk string (a batch of rows) with recv_into straight into the array that is returned,
+    one copy by the kernel. Small parts (dtype, shape, missing indices) are parsed from a
+    bytearray. Error replies are raised as redis.ResponseError once the reply is consumed."""
+
+    __slots__ = ("sock", "buf", "pos")
+
+    def __init__(self, sock):
+        self.sock, self.buf, self.pos = sock, bytearray(), 0
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise redis.ConnectionError("Connection closed by server.")
+        if self.pos:
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            end = self.buf.find(b"\r\n", self.pos)
+            if end >= 0:
+                line = bytes(self.buf[self.pos:end])
+                self.pos = end + 2
+                return line
+            self._fill()
+
+    def _bulk(self, n):
+        if n < _RECEIVE_APART:
+            while len(self.buf) - self.pos < n + 2:
+                self._fill()
+            out = bytes(self.buf[self.pos:self.pos + n])
+            self.pos += n + 2
+            return out
+        out = np.empty(n, np.uint8)
+        have = min(n, len(self.buf) - self.pos)
+        out[:have] = np.frombuffer(self.buf, np.uint8, have, self.pos)
+        self.pos += have
+        view = memoryview(out)[have:]
+        while view.nbytes:
+            got = self.sock.recv_into(view)
+            if got == 0:
+                raise redis.ConnectionError("Connection closed by server.")
+            view = view[got:]
+        while len(self.buf) - self.pos < 2:
+            self._fill()
+        self.pos += 2  # the CRLF after the body
+        out.flags.writeable = False
+        return out
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._bulk(n)
+        if kind == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            items = [self.read() for _ in range(n)]
+            for item in items:
+                if isinstance(item, redis.ResponseError):
+                    raise item
+            return items
+        if kind == b":":
+            return int(rest)
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            return redis.ResponseError(rest.decode("utf-8", "replace"))
+        raise redis.InvalidResponse(f"Protocol Error: {line[:64]!r}")
+
+    def done(self):
+        """True if nothing beyond the reply was received."""
+        return self.pos == len(self.buf)
+
+
+def _read_reply(conn):
+    """The reply to the command just sent on conn: through _ReplyReader when conn is a plain
+    socket connection with redis-py's Python parser and nothing buffered, else redis-py's own."""
+    parser = getattr(conn, "_parser", None)
+    sock = getattr(conn, "_sock", None)
+    buffer = getattr(parser, "_buffer", None)
+    if (sock is None or type(parser) is not redis.connection.PythonParser or buffer is None
+            or buffer.length != 0):
+        return conn.read_response()
+    reader = _ReplyReader(sock)
+    try:
+        reply = reader.read()
+    except OSError as e:  # socket.timeout is one
+        conn.disconnect()
+        if isinstance(e, TimeoutError):
+            raise redis.TimeoutError("Timeout reading from socket") from None
+        raise redis.ConnectionError(f"Error while reading from socket: {e}") from None
+    except BaseException:
+        conn.disconnect()  # the rest of the reply is still on the socket
+        raise
+    if not reader.done():
+        conn.disconnect()  # more than one reply arrived: never reuse a connection out of step
+    if isinstance(reply, redis.ResponseError):
+        raise reply
+    return reply
 
 
 class Client:
@@ -169,7 +288,7 @@ class Client:
         conn = pool.get_connection(name)
         try:
             conn.send_packed_command(chunks)
-            return conn.read_response()
+            return _read_reply(conn)
         except (redis.ConnectionError, redis.TimeoutError):
             conn.disconnect()
             raise
@@ -272,6 +391,6 @@ def _array(name, shape, data):
     dt = _NUMPY_BYTES.get(name if isinstance(name, bytes) else name.encode())
     if dt is None:
         raise redis.DataError(f"the server answered an unknown dtype {name!r}")
-    if not data:
+    if len(data) == 0:
         return np.zeros(shape, dt)
     return np.frombuffer(data, dtype=dt).reshape(shape)
