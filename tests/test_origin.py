@@ -83,6 +83,26 @@ def test_read_through_from_a_npy_table(start_server, fmnist):
     assert np.array_equal(np.frombuffer(r.get("fmnist:9"), dtype=np.uint8), table[9])
 
 
+def test_a_batch_larger_than_the_cache_reads_through_whole(start_server, fmnist):
+    # 16 shards of a 1 MiB cache hold ~70 rows each, with room for about one new row in LIRS's
+    # probation queue: storing a batch's loaded rows evicts the first ones before the command
+    # runs. The command must still answer every row from what it loaded.
+    path, table = fmnist
+    s = start_server("--origin", f"npy:{path}:fmnist:", "--maxmemory", "1mb", "--shards", "16")
+    r = s.client()
+    for start in range(50000, 51500, 100):  # fills the cache: from now on stores evict
+        r.mget([f"fmnist:{i}" for i in range(start, start + 100)])
+    rows = list(range(1000, 1600))
+    dtype, shape, blob, missing = r.execute_command(
+        "TENSOR.MGET", "MISSING", "ERROR", *[f"fmnist:{i}" for i in rows])
+    assert missing == [] and shape == [len(rows), 784]
+    assert np.array_equal(np.frombuffer(blob, np.uint8).reshape(shape), table[rows])
+    rows = list(range(30000, 30600))
+    got = r.mget([f"fmnist:{i}" for i in rows])
+    assert got == [table[i].tobytes() for i in rows]
+    assert info(r)["origin_loads"] >= 2700, "the rows came from the file"
+
+
 def test_write_through_survives_a_restart(start_server, tmp_path):
     db = tmp_path / "rdb"
     s = start_server("--origin", f"rocksdb:{db}", "--write-policy", "through")

@@ -69,6 +69,21 @@ constexpr size_t kZeroCopyBytes = 16 << 10;
 
 }  // namespace
 
+void CommandContext::FillJustLoaded(std::span<const std::string_view> keys,
+                                    std::vector<Handle>* rows) {
+  const auto* loaded = conn.just_loaded;
+  if (loaded == nullptr || loaded->empty()) return;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if ((*rows)[i]) continue;
+    for (const auto& [key, h] : *loaded) {
+      if (h && key == keys[i]) {
+        (*rows)[i] = h.Clone();
+        break;
+      }
+    }
+  }
+}
+
 void CommandContext::BulkFromHandle(Handle h, size_t offset, size_t length) {
   std::string_view v = h.value().substr(std::min(offset, h.value().size()), length);
   if (v.size() < kZeroCopyBytes) {

@@ -119,6 +119,9 @@ class CommandContext {
   // A bulk reply of a stored value (from byte `offset` on): copied when small, sent from the
   // pinned item when large.
   void BulkFromHandle(Handle h, size_t offset = 0, size_t length = std::string_view::npos);
+  // Fills the entries of rows (a MultiGet of keys) that missed with the values read through
+  // for this command, if any.
+  void FillJustLoaded(std::span<const std::string_view> keys, std::vector<Handle>* rows);
 
  private:
   // Each key in its own string, so views handed out stay valid as more keys are built; an

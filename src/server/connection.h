@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kvcache/cache.h"
@@ -65,6 +66,10 @@ class Connection {
   bool blocked = false;
   bool in_exec = false;
   bool keys_loaded = false;  // read-through has loaded this command's keys: misses are final
+  // The values read through for the command being run (engine key, pinned value), so that it
+  // finds each one even if the policy evicted it again while the batch was being stored (a
+  // batch larger than a small shard's probation queue evicts its own first rows).
+  const std::vector<std::pair<std::string, Handle>>* just_loaded = nullptr;
   int64_t created_ms = 0;
   int64_t last_active_ms = 0;
   uint64_t commands = 0;

@@ -73,11 +73,13 @@ bool Server::LoadKeysFirst(Connection& conn, const CommandSpec& spec,
   if (missing.empty()) return false;
   DeferAsync(conn, [this, missing = std::move(missing),
                     copy = CopyArgs(args)](std::function<void(Completion)> post) {
-    origin_->LoadAsync(missing, [this, copy, post](std::vector<OriginService::Loaded> results) {
-      auto loaded = std::make_shared<std::vector<OriginService::Loaded>>(std::move(results));
+    origin_->LoadAsync(missing, [this, copy, post,
+                                 keys = missing](std::vector<OriginService::Loaded> results) {
+      auto loaded = std::make_shared<std::vector<std::pair<std::string, Handle>>>();
       Status error;
-      for (const auto& r : *loaded) {
-        if (!r.status.ok() && !r.status.IsNotFound()) error = r.status;
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (!results[i].status.ok() && !results[i].status.IsNotFound()) error = results[i].status;
+        if (results[i].handle) loaded->emplace_back(keys[i], std::move(results[i].handle));
       }
       post([this, error, copy, loaded](Connection& c) {
         if (!error.ok()) {
@@ -88,10 +90,12 @@ bool Server::LoadKeysFirst(Connection& conn, const CommandSpec& spec,
         // their values pinned until it has.
         std::vector<std::string_view> a(copy.begin(), copy.end());
         c.keys_loaded = true;
+        c.just_loaded = loaded.get();
         world_.lock_shared();
         Execute(c, a);
         world_.unlock_shared();
         c.keys_loaded = false;
+        c.just_loaded = nullptr;
       });
     });
   });

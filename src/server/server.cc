@@ -26,7 +26,6 @@ namespace {
 
 constexpr int kMaxEvents = 256;
 
-void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
 
 std::string AddrToString(const sockaddr_storage& a) {
   char host[INET6_ADDRSTRLEN] = "?";

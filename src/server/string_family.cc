@@ -37,9 +37,12 @@ void CmdGet(CommandContext& c) {
 }
 
 void CmdMGet(CommandContext& c) {
+  std::vector<std::string_view> keys(c.argc() - 1);
+  for (size_t i = 1; i < c.argc(); ++i) keys[i - 1] = c.Key(i);
+  std::vector<Handle> rows = c.cache.MultiGet(keys);  // lookups overlapped, in one pass
+  c.FillJustLoaded(keys, &rows);
   c.reply.ArrayHeader(c.argc() - 1);
-  for (size_t i = 1; i < c.argc(); ++i) {
-    Handle h = c.cache.Get(c.Key(i));
+  for (Handle& h : rows) {
     if (!h || !Gettable(h)) {
       c.reply.Null();
     } else {

@@ -500,6 +500,7 @@ void CmdTensorMGet(CommandContext& c) {
   std::vector<std::string_view> keys(n);
   for (size_t i = 0; i < n; ++i) keys[i] = c.Key(first + i);
   std::vector<Handle> rows = c.cache.MultiGet(keys);
+  c.FillJustLoaded(keys, &rows);
   // Every found row must be a tensor of the first one's dtype and shape; check all before
   // building anything.
   std::vector<int64_t> missing;
