@@ -100,6 +100,13 @@ def test_a_batch_larger_than_the_cache_reads_through_whole(start_server, fmnist)
     rows = list(range(30000, 30600))
     got = r.mget([f"fmnist:{i}" for i in rows])
     assert got == [table[i].tobytes() for i in rows]
+    # Rows cached when the command arrives can be evicted by the rows it loads: held as well.
+    r.mget([f"fmnist:{i}" for i in range(40000, 40300)])
+    rows = [i for pair in zip(range(40000, 40300), range(20000, 20300)) for i in pair]
+    dtype, shape, blob, missing = r.execute_command(
+        "TENSOR.MGET", "MISSING", "ERROR", *[f"fmnist:{i}" for i in rows])
+    assert missing == [] and np.array_equal(np.frombuffer(blob, np.uint8).reshape(shape),
+                                            table[rows])
     assert info(r)["origin_loads"] >= 2700, "the rows came from the file"
 
 

@@ -66,16 +66,25 @@ bool Server::LoadKeysFirst(Connection& conn, const CommandSpec& spec,
       !(std::string_view(spec.name) == "set" && SetNeedsCurrentValue(args))) {
     return false;
   }
-  std::vector<std::string> missing;
+  std::vector<std::string> missing, present;
   for (std::string& k : KeysOf(spec, args, conn.db)) {
-    if (!cache_->Contains(k) && !origin_->KnownAbsent(k)) missing.push_back(std::move(k));
+    if (!cache_->Contains(k) && !origin_->KnownAbsent(k)) {
+      missing.push_back(std::move(k));
+    } else {
+      present.push_back(std::move(k));
+    }
   }
   if (missing.empty()) return false;
-  DeferAsync(conn, [this, missing = std::move(missing),
+  // Storing the loaded values may evict keys the command also reads: hold those now.
+  auto held = std::make_shared<std::vector<std::pair<std::string, Handle>>>();
+  for (std::string& k : present) {
+    if (Handle h = cache_->Peek(k)) held->emplace_back(std::move(k), std::move(h));
+  }
+  DeferAsync(conn, [this, missing = std::move(missing), held,
                     copy = CopyArgs(args)](std::function<void(Completion)> post) {
-    origin_->LoadAsync(missing, [this, copy, post,
+    origin_->LoadAsync(missing, [this, copy, post, held,
                                  keys = missing](std::vector<OriginService::Loaded> results) {
-      auto loaded = std::make_shared<std::vector<std::pair<std::string, Handle>>>();
+      auto loaded = held;  // and then what was loaded
       Status error;
       for (size_t i = 0; i < results.size(); ++i) {
         if (!results[i].status.ok() && !results[i].status.IsNotFound()) error = results[i].status;
