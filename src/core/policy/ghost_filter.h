@@ -14,7 +14,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core/large_array.h"
+#include "core/policy/fingerprint_buckets.h"
 
 namespace kvcache::internal {
 
@@ -24,15 +24,13 @@ class GhostFilter {
   // evicts never needs it); re-sizing it by more than 2x drops the contents.
   void SetWindow(uint64_t window) {
     if (window == 0) window = 1;
-    if (window == window_ && !slots_.empty()) return;
+    if (window == window_ && !table_.empty()) return;
     window_ = window;
     epoch_len_ = std::max<uint64_t>(1, window / 64);
-    // 1.5 slots per key keeps bucket overflows rare; small tables, where a few unlucky buckets
-    // would be a large share, get 4.
-    uint64_t slots = window < 4096 ? window * 4 : window * 3 / 2;
-    wanted_buckets_ = std::max<uint64_t>(1, (slots + kBucket - 1) / kBucket);
-    if (slots_.empty()) return;
-    if (wanted_buckets_ <= buckets_ * 2 && wanted_buckets_ * 2 >= buckets_) {
+    // 1.5 slots per key keeps bucket overflows rare.
+    wanted_buckets_ = FingerprintBuckets::BucketsFor(window, 3, 2);
+    if (table_.empty()) return;
+    if (wanted_buckets_ <= table_.buckets() * 2 && wanted_buckets_ * 2 >= table_.buckets()) {
       Trim();
       return;
     }
@@ -40,8 +38,8 @@ class GhostFilter {
   }
 
   void Add(uint64_t hash) {
-    if (slots_.empty()) Allocate();
-    uint32_t* b = Bucket(hash);
+    if (table_.empty()) Allocate();
+    uint32_t* b = table_.Bucket(hash);
     const uint32_t fp = Fingerprint(hash);
     int free_slot = -1, oldest = 0;
     uint32_t oldest_age = 0;
@@ -75,8 +73,8 @@ class GhostFilter {
 
   // Whether hash is remembered; if so it is forgotten.
   bool Take(uint64_t hash) {
-    if (slots_.empty()) return false;
-    uint32_t* b = Bucket(hash);
+    if (table_.empty()) return false;
+    uint32_t* b = table_.Bucket(hash);
     const uint32_t fp = Fingerprint(hash);
     for (uint32_t i = 0; i < kBucket; ++i) {
       if ((b[i] >> 16) == fp && Live(b[i])) {
@@ -89,33 +87,25 @@ class GhostFilter {
   }
 
   void Clear() {
-    slots_.Zero();
+    table_.Zero();
     counts_.fill(0);
     live_ = 0;
     oldest_ = epoch_;
   }
-  size_t memory_bytes() const { return slots_.memory_bytes(); }
+  size_t memory_bytes() const { return table_.memory_bytes(); }
 
  private:
-  static constexpr uint32_t kBucket = 16;
+  static constexpr uint32_t kBucket = FingerprintBuckets::kBucket;
   static constexpr uint32_t kRing = 1024;  // epochs a window may span
 
   void Allocate() {
-    buckets_ = wanted_buckets_;
-    slots_ = LargeArray<uint32_t>(buckets_ * kBucket);
+    table_.Allocate(wanted_buckets_);
     counts_.fill(0);
     live_ = 0;
     oldest_ = epoch_;
   }
 
-  static uint64_t Mix(uint64_t h) { return h * 0x9E3779B97F4A7C15ull; }
-  static uint32_t Fingerprint(uint64_t hash) {
-    return static_cast<uint32_t>((Mix(hash) >> 16) & 0xFFFF) | 0x8000;
-  }
-  uint32_t* Bucket(uint64_t hash) {
-    uint64_t b = ((Mix(hash) >> 32) * buckets_) >> 32;
-    return &slots_[b * kBucket];
-  }
+  static uint32_t Fingerprint(uint64_t hash) { return FingerprintBuckets::Fingerprint(hash); }
   uint32_t Age(uint32_t e) const { return static_cast<uint16_t>(epoch_ - (e & 0xFFFF)); }
   bool Live(uint32_t e) const {
     return e != 0 && Age(e) <= static_cast<uint16_t>(epoch_ - oldest_);
@@ -134,9 +124,8 @@ class GhostFilter {
     while (oldest_ != epoch_ && live_ - counts_[oldest_ % kRing] >= window_) Expire();
   }
 
-  LargeArray<uint32_t> slots_;
+  FingerprintBuckets table_;
   std::array<uint32_t, kRing> counts_{};  // live entries per epoch (epoch % kRing)
-  uint64_t buckets_ = 0;
   uint64_t wanted_buckets_ = 1;
   uint64_t window_ = 0;
   uint64_t live_ = 0;

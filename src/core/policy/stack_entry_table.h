@@ -16,7 +16,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core/large_array.h"
+#include "core/policy/fingerprint_buckets.h"
 
 namespace kvcache::internal {
 
@@ -31,11 +31,11 @@ class StackEntryTable {
   void SetWindow(uint64_t entries) {
     // 1.25 slots per entry: at the ~80% load of a full S, a bucket rarely overflows (1.5 moved
     // no reference miss ratio by more than 0.0001; 1.0 moved cloudphysics by 0.0013). Small
-    // tables, where a few unlucky buckets would be a large share, get 4.
-    uint64_t slots = entries < 4096 ? entries * 4 : entries * 5 / 4;
-    wanted_buckets_ = std::max<uint64_t>(1, (slots + kBucket - 1) / kBucket);
-    if (slots_.empty() ||
-        (wanted_buckets_ * 8 <= buckets_ * 9 && wanted_buckets_ * 9 >= buckets_ * 8)) {
+    // tables get 4 (FingerprintBuckets::BucketsFor).
+    wanted_buckets_ = FingerprintBuckets::BucketsFor(entries, 5, 4);
+    const uint64_t buckets = table_.buckets();
+    if (table_.empty() ||
+        (wanted_buckets_ * 8 <= buckets * 9 && wanted_buckets_ * 9 >= buckets * 8)) {
       return;
     }
     Allocate();
@@ -52,8 +52,8 @@ class StackEntryTable {
 
   // The entry for `hash` (a new one, or the key's existing one) is stamped with this epoch.
   void Add(uint64_t hash) {
-    if (slots_.empty()) Allocate();
-    uint32_t* b = Bucket(hash);
+    if (table_.empty()) Allocate();
+    uint32_t* b = table_.Bucket(hash);
     const uint32_t fp = Fingerprint(hash);
     int slot = -1, free_slot = -1, oldest = 0;
     uint32_t oldest_age = 0;
@@ -105,36 +105,27 @@ class StackEntryTable {
   uint64_t live() const { return live_; }
 
   void Clear() {
-    slots_ = LargeArray<uint32_t>();
-    buckets_ = 0;
+    table_.Release();
     counts_.fill(0);
     live_ = 0;
     oldest_ = epoch_;
   }
-  size_t memory_bytes() const { return slots_.memory_bytes(); }
+  size_t memory_bytes() const { return table_.memory_bytes(); }
 
  private:
-  static constexpr uint32_t kBucket = 16;
+  static constexpr uint32_t kBucket = FingerprintBuckets::kBucket;
 
   void Allocate() {
-    buckets_ = wanted_buckets_;
-    slots_ = LargeArray<uint32_t>(buckets_ * kBucket);
+    table_.Allocate(wanted_buckets_);
     counts_.fill(0);
     live_ = 0;
     oldest_ = epoch_;
   }
 
-  static uint64_t Mix(uint64_t h) { return h * 0x9E3779B97F4A7C15ull; }
-  static uint32_t Fingerprint(uint64_t hash) {
-    return static_cast<uint32_t>((Mix(hash) >> 16) & 0xFFFF) | 0x8000;
-  }
-  uint32_t* Bucket(uint64_t hash) const {
-    const uint64_t b = ((Mix(hash) >> 32) * buckets_) >> 32;
-    return const_cast<uint32_t*>(&slots_[b * kBucket]);
-  }
+  static uint32_t Fingerprint(uint64_t hash) { return FingerprintBuckets::Fingerprint(hash); }
   const uint32_t* Find(uint64_t hash) const {
-    if (slots_.empty()) return nullptr;
-    const uint32_t* b = Bucket(hash);
+    if (table_.empty()) return nullptr;
+    const uint32_t* b = table_.Bucket(hash);
     const uint32_t fp = Fingerprint(hash);
     for (uint32_t i = 0; i < kBucket; ++i) {
       if ((b[i] >> 16) == fp && Live(b[i])) return &b[i];
@@ -156,9 +147,8 @@ class StackEntryTable {
     ++oldest_;
   }
 
-  LargeArray<uint32_t> slots_;
+  FingerprintBuckets table_;
   std::array<uint32_t, kRing> counts_{};  // live entries per epoch (epoch % kRing)
-  uint64_t buckets_ = 0;
   uint64_t wanted_buckets_ = 1;
   uint64_t live_ = 0;
   uint32_t epoch_ = 0;
