@@ -78,7 +78,7 @@ def per_row_bytes(origin_spec, prefix):
 
 
 def read_case(origin_spec, prefix, fraction, per_row, seconds):
-    budget = max(1 << 20, int(ROWS * fraction * per_row))
+    budget = max(64 << 10, int(ROWS * fraction * per_row))
     s = Server("--origin", origin_spec, "--maxmemory", str(budget), "--shards", "1",
                "--threads", "1")
     try:
