@@ -472,3 +472,22 @@ def test_client_bad_input(client):
         client.tensor_mget(["k"], missing="skip")
     with pytest.raises(TypeError, match="not one str"):
         client.tensor_mget("k")
+
+
+def test_client_reply_reader_errors_and_reuse(client, start_server):
+    # The tensor commands read their replies themselves (large bodies straight into the array):
+    # an error reply must raise redis-py's exception and leave the connection in step.
+    client.set("plain", b"x")
+    client.tensor_set("t", np.arange(4, dtype=np.float32))
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        client.tensor_mget(["t", "plain"])
+    big = np.arange(64 * 1024, dtype=np.float32).reshape(256, 256)  # a 256 KiB reply body
+    client.tensor_mset(range(256), big, prefix="row:")
+    for _ in range(3):
+        got = client.tensor_mget([f"row:{i}" for i in range(256)])
+        assert np.array_equal(got, big) and not got.flags.writeable
+    assert client.get("plain") == b"x", "the pool's connection is still in step"
+    locked = start_server("--requirepass", "secret")
+    with kvcache.Client(port=locked.port) as c:
+        with pytest.raises(redis.AuthenticationError):
+            c.tensor_get("t")

@@ -129,10 +129,11 @@ class _ReplyReader:
     one copy by the kernel. Small parts (dtype, shape, missing indices) are parsed from a
     bytearray. Error replies are raised as redis.ResponseError once the reply is consumed."""
 
-    __slots__ = ("sock", "buf", "pos")
+    __slots__ = ("sock", "buf", "pos", "parse_error")
 
-    def __init__(self, sock):
+    def __init__(self, sock, parse_error):
         self.sock, self.buf, self.pos = sock, bytearray(), 0
+        self.parse_error = parse_error  # redis-py's: "NOAUTH ..." is an AuthenticationError, ...
 
     def _fill(self):
         chunk = self.sock.recv(1 << 16)
@@ -187,7 +188,7 @@ class _ReplyReader:
                 return None
             items = [self.read() for _ in range(n)]
             for item in items:
-                if isinstance(item, redis.ResponseError):
+                if isinstance(item, redis.RedisError):
                     raise item
             return items
         if kind == b":":
@@ -195,7 +196,7 @@ class _ReplyReader:
         if kind == b"+":
             return rest
         if kind == b"-":
-            return redis.ResponseError(rest.decode("utf-8", "replace"))
+            return self.parse_error(rest.decode("utf-8", "replace"))
         raise redis.InvalidResponse(f"Protocol Error: {line[:64]!r}")
 
     def done(self):
@@ -212,7 +213,7 @@ def _read_reply(conn):
     if (sock is None or type(parser) is not redis.connection.PythonParser or buffer is None
             or buffer.length != 0):
         return conn.read_response()
-    reader = _ReplyReader(sock)
+    reader = _ReplyReader(sock, parser.parse_error)
     try:
         reply = reader.read()
     except OSError as e:  # socket.timeout is one
@@ -225,7 +226,7 @@ def _read_reply(conn):
         raise
     if not reader.done():
         conn.disconnect()  # more than one reply arrived: never reuse a connection out of step
-    if isinstance(reply, redis.ResponseError):
+    if isinstance(reply, redis.RedisError):
         raise reply
     return reply
 
