@@ -487,6 +487,10 @@ def test_client_reply_reader_errors_and_reuse(client, start_server):
         got = client.tensor_mget([f"row:{i}" for i in range(256)])
         assert np.array_equal(got, big) and not got.flags.writeable
     assert client.get("plain") == b"x", "the pool's connection is still in step"
+    keys = [b"row:0", bytearray(b"row:1"), memoryview(b"row:2"), "row:3"]  # any bytes-like key
+    assert np.array_equal(client.tensor_mget(keys), big[:4])
+    with pytest.raises(TypeError, match="must be str or bytes"):
+        client.tensor_mget(["row:0", 7])
     locked = start_server("--requirepass", "secret")
     with kvcache.Client(port=locked.port) as c:
         with pytest.raises(redis.AuthenticationError):

@@ -13,10 +13,7 @@ dtype="f32" and the server widens them exactly.
 import numpy as np
 import redis
 
-try:
-    from ._kvcache import _pack_bulks
-except ImportError:  # the pure-Python client without the engine
-    _pack_bulks = None
+from ._kvcache import _pack_bulks as _pack_keys  # RESP bulk strings of many keys, in C++
 
 # kvcache dtype name -> NumPy dtype. bf16 is carried as its bits.
 _NUMPY = {
@@ -83,26 +80,6 @@ def _pack(args):
             buf.append(b"\r\n")
     chunks.append(b"".join(buf))
     return chunks
-
-
-def _pack_keys(keys):
-    """The RESP bulk strings of many keys in one bytes object (in C++ when the engine module is
-    built, else one f-string per key and one encode for all)."""
-    if _pack_bulks is not None and type(keys) is list:
-        return _pack_bulks(keys)
-    try:
-        if "".join(keys).isascii():
-            return "".join([f"${len(k)}\r\n{k}\r\n" for k in keys]).encode()
-    except TypeError:
-        pass  # bytes keys, or a mix
-    out = []
-    for k in keys:
-        if isinstance(k, str):
-            k = k.encode()
-        elif not isinstance(k, (bytes, bytearray, memoryview)):
-            raise TypeError(f"a key must be str or bytes, not {type(k).__name__}")
-        out.append(b"$%d\r\n%b\r\n" % (len(k), k))
-    return b"".join(out)
 
 
 def _keys_of(keys, prefix):

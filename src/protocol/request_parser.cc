@@ -239,20 +239,25 @@ bool RequestParser::SplitInline(const char* line, size_t length) {
   }
 }
 
-RequestParser::Line RequestParser::FindHeaderEnd(const char* data, size_t size, size_t* cr) {
+bool RequestParser::FindHeaderEnd(const char* data, size_t size, std::string_view too_long,
+                                  size_t* cr, ParseResult* wait) {
   const char* from = data + scan_from_;
   const char* p = static_cast<const char*>(memchr(from, '\r', size - scan_from_));
   if (p == nullptr) {
     scanned_ += size - scan_from_;
     scan_from_ = size;
-    return Line::kMissing;
+    *wait = size - pos_ > limits_->max_inline_len ? Fail(too_long) : ParseResult::kNeedMore;
+    return false;
   }
   scanned_ += static_cast<size_t>(p - from) + 1;
   scan_from_ = static_cast<size_t>(p - data);
   // Redis needs one byte after the '\r' and skips it without looking at it.
-  if (scan_from_ + 1 >= size) return Line::kPartial;
+  if (scan_from_ + 1 >= size) {
+    *wait = ParseResult::kNeedMore;
+    return false;
+  }
   *cr = scan_from_;
-  return Line::kFound;
+  return true;
 }
 
 // Multibulk requests (processMultibulkBuffer), with the same order of checks and texts.
@@ -260,16 +265,9 @@ ParseResult RequestParser::ParseMultibulk(const char* data, size_t size, bool au
                                           size_t* consumed) {
   size_t cr = 0;
   if (!have_count_) {
-    switch (FindHeaderEnd(data, size, &cr)) {
-      case Line::kMissing:
-        if (size - pos_ > limits_->max_inline_len) {
-          return Fail("Protocol error: too big mbulk count string");
-        }
-        return ParseResult::kNeedMore;
-      case Line::kPartial:
-        return ParseResult::kNeedMore;
-      case Line::kFound:
-        break;
+    ParseResult wait;
+    if (!FindHeaderEnd(data, size, "Protocol error: too big mbulk count string", &cr, &wait)) {
+      return wait;
     }
     int64_t count = 0;
     if (!String2ll(data + pos_ + 1, cr - pos_ - 1, &count) ||
@@ -294,16 +292,9 @@ ParseResult RequestParser::ParseMultibulk(const char* data, size_t size, bool au
 
   while (args_left_ > 0) {
     if (bulk_len_ < 0) {
-      switch (FindHeaderEnd(data, size, &cr)) {
-        case Line::kMissing:
-          if (size - pos_ > limits_->max_inline_len) {
-            return Fail("Protocol error: too big bulk count string");
-          }
-          return ParseResult::kNeedMore;
-        case Line::kPartial:
-          return ParseResult::kNeedMore;
-        case Line::kFound:
-          break;
+      ParseResult wait;
+      if (!FindHeaderEnd(data, size, "Protocol error: too big bulk count string", &cr, &wait)) {
+        return wait;
       }
       if (data[pos_] != '$') {
         std::string message = "Protocol error: expected '$', got '";

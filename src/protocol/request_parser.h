@@ -96,7 +96,6 @@ class RequestParser {
 
  private:
   enum class Mode : uint8_t { kIdle, kInline, kMultibulk };
-  enum class Line : uint8_t { kFound, kPartial, kMissing };
 
   // An argument as an offset from the request's start, so it survives the buffer moving, or
   // as the address of a bulk received elsewhere.
@@ -108,10 +107,12 @@ class RequestParser {
 
   ParseResult ParseInline(const char* data, size_t size, size_t* consumed);
   ParseResult ParseMultibulk(const char* data, size_t size, bool authenticated, size_t* consumed);
-  // Looks for the '\r' ending the header line at pos_, resuming at scan_from_. kFound sets *cr;
-  // kPartial means '\r' is the last byte (Redis then waits for one more byte); kMissing means
-  // no '\r' at all.
-  Line FindHeaderEnd(const char* data, size_t size, size_t* cr);
+  // Looks for the '\r' ending the header line at pos_, resuming at scan_from_. True with *cr
+  // set when found. Otherwise *wait says what to answer: kNeedMore (no '\r' yet, or it is the
+  // last byte: Redis then waits for one more), or the failure `too_long` once the incomplete
+  // line is longer than the inline limit.
+  bool FindHeaderEnd(const char* data, size_t size, std::string_view too_long, size_t* cr,
+                     ParseResult* wait);
   bool SplitInline(const char* line, size_t length);
   ParseResult Fail(std::string_view message);
   ParseResult Finish(ParseResult result, size_t consumed_bytes, size_t* consumed);
@@ -120,13 +121,13 @@ class RequestParser {
 
   // Resume state of the request in progress; offsets are from the request's first byte.
   Mode mode_ = Mode::kIdle;
-  bool have_count_ = false;  // the `*N` line has been read
-  size_t args_left_ = 0;     // arguments still to read
-  int64_t bulk_len_ = -1;    // length of the bulk at pos_, or -1 before its `$N` line
+  bool have_count_ = false;               // the `*N` line has been read
+  size_t args_left_ = 0;                  // arguments still to read
+  int64_t bulk_len_ = -1;                 // length of the bulk at pos_, or -1 before its `$N` line
   const char* bulk_elsewhere_ = nullptr;  // that bulk's bytes, when received elsewhere
-  size_t pos_ = 0;           // first byte not yet parsed
-  size_t scan_from_ = 0;     // where the search for the current line's end resumes
-  std::vector<Span> spans_;  // complete arguments of the request in progress
+  size_t pos_ = 0;                        // first byte not yet parsed
+  size_t scan_from_ = 0;                  // where the search for the current line's end resumes
+  std::vector<Span> spans_;               // complete arguments of the request in progress
 
   std::vector<std::string_view> args_;
   std::string unescaped_;  // inline arguments that had quotes or escapes

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 
 #include "server/connection.h"
 #include "server/origin_service.h"
@@ -73,14 +75,16 @@ void CommandContext::FillJustLoaded(std::span<const std::string_view> keys,
                                     std::vector<Handle>* rows) {
   const auto* loaded = conn.just_loaded;
   if (loaded == nullptr || loaded->empty()) return;
+  // Built only when a row missed; a batch can hold thousands of keys, so no scan per miss.
+  std::unordered_map<std::string_view, const Handle*> by_key;
   for (size_t i = 0; i < keys.size(); ++i) {
     if ((*rows)[i]) continue;
-    for (const auto& [key, h] : *loaded) {
-      if (h && key == keys[i]) {
-        (*rows)[i] = h.Clone();
-        break;
-      }
+    if (by_key.empty()) {
+      by_key.reserve(loaded->size());
+      for (const auto& [key, h] : *loaded) by_key.emplace(key, &h);
     }
+    const auto it = by_key.find(keys[i]);
+    if (it != by_key.end()) (*rows)[i] = it->second->Clone();
   }
 }
 
@@ -221,8 +225,9 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
     if (origin_ != nullptr && (spec->flags & cmd::kWrite) &&
         origin_->settings().write_policy == WritePolicy::kThrough) {
       conn.multi_failed = true;
-      conn.reply().Error("ERR write commands inside MULTI are not supported with "
-                         "write-policy through");
+      conn.reply().Error(
+          "ERR write commands inside MULTI are not supported with "
+          "write-policy through");
       return;
     }
     conn.queued.emplace_back(args.begin(), args.end());
@@ -232,8 +237,7 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
   if (origin_ != nullptr && !conn.in_exec) {
     // The slower tier: load what the command reads, route data writes through the origin.
     if (!conn.keys_loaded && LoadKeysFirst(conn, *spec, args)) return;
-    if ((spec->flags & cmd::kWrite) &&
-        origin_->settings().write_policy == WritePolicy::kThrough &&
+    if ((spec->flags & cmd::kWrite) && origin_->settings().write_policy == WritePolicy::kThrough &&
         WriteThroughCommand(*this, conn, *spec, args)) {
       return;
     }
