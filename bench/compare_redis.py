@@ -4,11 +4,17 @@ redis-benchmark runs, alternating, several rounds; prints medians.
 
   bench/compare_redis.py [--rounds 3] [--requests 2000000] [--kv-threads 2] [--memory-keys 1000000]
                          [--cases 16:64,1:64,16:4096] [--kv-binary build/bin/kvcache-server]
+                         [--floor epoll,uring]
 
 For each case (-P 16 -d 64, -P 1 -d 64, -P 16 -d 4096 by default), per server: requests per
 second of SET and GET, and server CPU seconds (utime+stime from /proc/PID/stat) per million
 requests. Then memory per key after loading N keys of 16 bytes with 64-byte values into fresh
 servers (RSS growth and INFO used_memory growth, per key).
+
+--floor also runs build/bin/floor-server (bench/floor_server.cc) in the same rounds: a server
+that answers every request without parsing or storing anything, with an epoll loop like both
+servers' or with io_uring. Its CPU per request is the kernel's share, the least any server can
+use here; the line "floor" gives it as a ratio to Redis.
 """
 import argparse
 import os
@@ -49,11 +55,15 @@ def wait_ready(port, proc, timeout=30):
 
 class Server:
     binary = ROOT / "build/bin/kvcache-server"
+    floor_binary = ROOT / "build/bin/floor-server"
 
-    def __init__(self, kind, threads, maxmemory="2gb"):
+    def __init__(self, kind, threads, maxmemory="2gb", value_bytes=64):
         self.kind = kind
         self.port = free_port()
-        if kind == "redis":
+        if kind.startswith("floor-"):
+            args = [str(self.floor_binary), "--port", str(self.port), "--mode", kind[6:],
+                    "--value-bytes", str(value_bytes)]
+        elif kind == "redis":
             args = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
                     "--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru",
                     "--protected-mode", "no", "--daemonize", "no", "--logfile", ""]
@@ -121,17 +131,20 @@ def main():
     ap.add_argument("--memory-keys", type=int, default=1000000)
     ap.add_argument("--cases", default="16:64,1:64,16:4096", help="pipeline:size,...")
     ap.add_argument("--kv-binary", default=str(Server.binary))
+    ap.add_argument("--floor", default="", help="floor-server modes to run too: epoll,uring")
     args = ap.parse_args()
     Server.binary = args.kv_binary
     cases = [tuple(int(x) for x in c.split(":")) for c in args.cases.split(",")]
+    floors = [f"floor-{m}" for m in args.floor.split(",") if m]
 
     print(f"# redis-benchmark -t set,get -n {args.requests} -r {args.keys} -c 50; "
           f"kvcache-server --threads {args.kv_threads}; redis-server {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
     for pipeline, size in cases:
-        results = {"kvcache": {"SET": [], "GET": [], "cpu": []}, "redis": {"SET": [], "GET": [], "cpu": []}}
+        kinds = ["redis", "kvcache"] + floors
+        results = {k: {"SET": [], "GET": [], "cpu": []} for k in kinds}
         for r in range(args.rounds):
-            for kind in ("redis", "kvcache") if r % 2 == 0 else ("kvcache", "redis"):
-                s = Server(kind, args.kv_threads)
+            for kind in kinds if r % 2 == 0 else kinds[::-1]:
+                s = Server(kind, args.kv_threads, value_bytes=size)
                 try:
                     rps, cpu = benchmark(s, args.requests, pipeline, size, args.keys)
                 finally:
@@ -149,6 +162,11 @@ def main():
               f"ratio {med['kvcache']['GET'] / med['redis']['GET']:.2f}; "
               f"CPU s/1M kvcache {med['kvcache']['cpu']:.3f} redis {med['redis']['cpu']:.3f} "
               f"ratio {med['kvcache']['cpu'] / med['redis']['cpu']:.2f}")
+        for f in floors:
+            print(f"  floor -P {pipeline} -d {size}: {f} CPU s/1M {med[f]['cpu']:.3f}, "
+                  f"ratio to redis {med[f]['cpu'] / med['redis']['cpu']:.2f}; "
+                  f"kvcache above the floor {med['kvcache']['cpu'] - med[f]['cpu']:.3f}, "
+                  f"redis above it {med['redis']['cpu'] - med[f]['cpu']:.3f}")
 
     if args.memory_keys:
         mem = {}

@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-matplotlib python3-pytest python3-redis
   redis-server redis-tools
-  librocksdb-dev libhiredis-dev dataset-fashion-mnist
+  librocksdb-dev libhiredis-dev liburing-dev dataset-fashion-mnist
   pybind11-dev python3-dev
 )
 

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace kvcache::internal {
@@ -48,19 +49,24 @@ Arena::Arena(size_t bytes, size_t keep_block_bytes) : blocks_(keep_block_bytes) 
   size_t pages = bytes / kPageBytes + 2;
   // An ItemRef addresses 2^32 units of 8 bytes.
   pages = std::min<size_t>(pages, (size_t{1} << 32) / kPageUnits);
-  void* p = mmap(nullptr, pages * kPageBytes, PROT_READ | PROT_WRITE,
+  // One huge page more than needed, so that the arena can start on a huge page boundary.
+  map_bytes_ = pages * kPageBytes + kHugeBytes;
+  void* p = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return;
+  char* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + kHugeBytes - 1) &
+                                          ~uintptr_t{kHugeBytes - 1});
   // Lookups land anywhere in the arena: with 2 MiB pages most of them miss no TLB entry. The
   // cost is that resident memory follows the items in 2 MiB steps instead of 4 KiB ones.
-  madvise(p, pages * kPageBytes, MADV_HUGEPAGE);
+  madvise(aligned, pages * kPageBytes, MADV_HUGEPAGE);
   void* m = mmap(nullptr, pages * sizeof(PageMeta), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) {
-    munmap(p, pages * kPageBytes);
+    munmap(p, map_bytes_);
     return;
   }
-  base_ = static_cast<char*>(p);
+  map_base_ = p;
+  base_ = aligned;
   reserved_bytes_ = pages * kPageBytes;
   page_count_ = static_cast<uint32_t>(pages);
   pages_ = static_cast<PageMeta*>(m);
@@ -68,19 +74,72 @@ Arena::Arena(size_t bytes, size_t keep_block_bytes) : blocks_(keep_block_bytes) 
 
 Arena::~Arena() {
   if (base_ == nullptr) return;
-  munmap(base_, reserved_bytes_);
+  munmap(map_base_, map_bytes_);
   munmap(pages_, size_t{page_count_} * sizeof(PageMeta));
 }
 
 uint32_t Arena::AcquirePage() {
-  std::lock_guard<std::mutex> l(mu_);
-  if (!free_pages_.empty()) {
-    uint32_t id = free_pages_.back();
-    free_pages_.pop_back();
+  uint32_t id;
+  bool recycled;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    recycled = !free_pages_.empty();
+    if (recycled) {
+      id = free_pages_.back();
+      free_pages_.pop_back();
+    } else if (high_water_ < page_count_) {
+      id = high_water_++;
+    } else {
+      return 0;
+    }
+  }
+  if (recycled) {
+    Populate(base_ + size_t{id} * kPageBytes, kPageBytes);  // released with MADV_DONTNEED
     return id;
   }
-  if (high_water_ >= page_count_) return 0;
-  return high_water_++;
+  // Pages are handed out in address order. Past three quarters of a huge page, ask for the
+  // next one to be committed: the writer does it after leaving its shard's lock (see
+  // PopulateAhead), so that the other writers do not wait for a huge page to be zeroed. At most
+  // one huge page is committed before it is needed.
+  constexpr uint32_t kPagesPerHuge = kHugeBytes / kPageBytes;
+  if (id % kPagesPerHuge >= kPagesPerHuge * 3 / 4) {
+    const uint32_t want = id / kPagesPerHuge + 2;
+    uint32_t cur = populate_wanted_.load(std::memory_order_relaxed);
+    while (cur < want &&
+           !populate_wanted_.compare_exchange_weak(cur, want, std::memory_order_relaxed)) {
+    }
+  }
+  return id;
+}
+
+void Arena::PopulateAheadSlow() {
+  uint32_t done = populate_claimed_.load(std::memory_order_relaxed);
+  while (done < populate_wanted_.load(std::memory_order_relaxed)) {
+    if (!populate_claimed_.compare_exchange_weak(done, done + 1, std::memory_order_relaxed)) {
+      continue;
+    }
+    const size_t start = size_t{done} * kHugeBytes;
+    if (start < reserved_bytes_) {
+      Populate(base_ + start, std::min(kHugeBytes, reserved_bytes_ - start));
+    }
+    ++done;
+  }
+}
+
+void Arena::Populate(char* p, size_t bytes) {
+  // One system call commits and zeroes the memory; touching it instead costs a page fault per
+  // 4 KiB page that THP does not cover, and page faults are many times dearer than a loop in
+  // the kernel, above all in a virtual machine. Failure (a kernel before 5.14, or no memory
+  // left) is harmless: the first touch commits the memory as before.
+#ifdef MADV_POPULATE_WRITE
+  if (populate_ok_.load(std::memory_order_relaxed) && madvise(p, bytes, MADV_POPULATE_WRITE) != 0 &&
+      errno == EINVAL) {
+    populate_ok_.store(false, std::memory_order_relaxed);
+  }
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 void Arena::ReleasePage(uint32_t id) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -46,6 +47,7 @@ class Arena {
   static constexpr size_t kPageBytes = 64 << 10;
   static constexpr uint32_t kPageUnits = kPageBytes / size_class::kUnit;
   static constexpr uint32_t kPageShift = 13;  // log2(kPageUnits)
+  static constexpr size_t kHugeBytes = 2 << 20;
   static_assert((1u << kPageShift) == kPageUnits);
 
   // Reserves room for about `bytes` of items (virtual memory only). ok() tells whether the
@@ -74,12 +76,31 @@ class Arena {
 
   size_t pages_in_use() const;
 
+  // Commits the huge page that the next fresh pages will come from, if AcquirePage asked for
+  // it; a writer calls this with no shard lock held. Cheap when there is nothing to do.
+  void PopulateAhead() {
+    if (populate_claimed_.load(std::memory_order_relaxed) <
+        populate_wanted_.load(std::memory_order_relaxed)) {
+      PopulateAheadSlow();
+    }
+  }
+
   // Memory for external blocks (items too large for a chunk), reused while warm.
   BlockRecycler& blocks() { return blocks_; }
 
  private:
-  char* base_ = nullptr;
+  // Commits [p, p + bytes) ahead of its first touch.
+  void Populate(char* p, size_t bytes);
+  void PopulateAheadSlow();
+
+  void* map_base_ = nullptr;
+  size_t map_bytes_ = 0;
+  char* base_ = nullptr;  // map_base_ rounded up to a huge page
   size_t reserved_bytes_ = 0;
+  std::atomic<bool> populate_ok_{true};
+  // Huge pages [0, wanted) should be committed ahead; [0, claimed) have been, or are being.
+  std::atomic<uint32_t> populate_wanted_{0};
+  std::atomic<uint32_t> populate_claimed_{0};
   uint32_t page_count_ = 0;
   PageMeta* pages_ = nullptr;
 

@@ -176,6 +176,7 @@ class Shard final : public ShardCore {
     Status st =
         StoreLocked(hash, a.key, a.value, expires_at, a.kind, ext, old, a.pin != nullptr, &stored);
     lock_.unlock();
+    arena_->PopulateAhead();
     if (previous != nullptr) FillHandle(a.previous, previous);  // takes over the pin
     if (st.ok() && a.pin != nullptr) FillHandle(a.pin, stored);
     return st;
@@ -230,6 +231,7 @@ class Shard final : public ShardCore {
       }
     }
     lock_.unlock();
+    arena_->PopulateAhead();
     return st;
   }
 
