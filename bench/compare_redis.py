@@ -2,14 +2,17 @@
 """kvcache-server side by side with Debian's redis-server (persistence off), driven by the same
 redis-benchmark runs, alternating, several rounds; prints medians.
 
-  bench/compare_redis.py [--rounds 3] [--requests 2000000] [--kv-threads 2] [--memory-keys 1000000]
+  bench/compare_redis.py [--rounds 3] [--requests 2000000] [--kv-threads 2[,1]] [--memory-keys 1000000]
                          [--cases 16:64,1:64,16:4096] [--kv-binary build/bin/kvcache-server]
                          [--floor epoll,uring]
 
 For each case (-P 16 -d 64, -P 1 -d 64, -P 16 -d 4096 by default), per server: requests per
 second of SET and GET, and server CPU seconds (utime+stime from /proc/PID/stat) per million
 requests. Then memory per key after loading N keys of 16 bytes with 64-byte values into fresh
-servers (RSS growth and INFO used_memory growth, per key).
+servers (RSS growth and INFO used_memory growth, per key); --cases "" measures only that.
+
+--kv-threads 2,1 runs kvcache-server once per thread count in the same rounds; the first one is
+"kvcache" in the ratio lines, the others "kvcache --threads N" lines of their own.
 
 --floor also runs build/bin/floor-server (bench/floor_server.cc) in the same rounds: a server
 that answers every request without parsing or storing anything, with an epoll loop like both
@@ -127,24 +130,27 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=2000000)
     ap.add_argument("--keys", type=int, default=1000000)
-    ap.add_argument("--kv-threads", type=int, default=2)
+    ap.add_argument("--kv-threads", default="2", help="worker threads; a list runs each")
     ap.add_argument("--memory-keys", type=int, default=1000000)
     ap.add_argument("--cases", default="16:64,1:64,16:4096", help="pipeline:size,...")
     ap.add_argument("--kv-binary", default=str(Server.binary))
     ap.add_argument("--floor", default="", help="floor-server modes to run too: epoll,uring")
     args = ap.parse_args()
     Server.binary = args.kv_binary
-    cases = [tuple(int(x) for x in c.split(":")) for c in args.cases.split(",")]
+    cases = [tuple(int(x) for x in c.split(":")) for c in args.cases.split(",") if c]
     floors = [f"floor-{m}" for m in args.floor.split(",") if m]
+    threads = [int(t) for t in args.kv_threads.split(",")]
+    variants = {"kvcache": threads[0]}
+    variants.update({f"kvcache --threads {t}": t for t in threads[1:]})
 
     print(f"# redis-benchmark -t set,get -n {args.requests} -r {args.keys} -c 50; "
-          f"kvcache-server --threads {args.kv_threads}; redis-server {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
+          f"kvcache-server --threads {threads[0]}; redis-server {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
     for pipeline, size in cases:
-        kinds = ["redis", "kvcache"] + floors
+        kinds = ["redis"] + list(variants) + floors
         results = {k: {"SET": [], "GET": [], "cpu": []} for k in kinds}
         for r in range(args.rounds):
             for kind in kinds if r % 2 == 0 else kinds[::-1]:
-                s = Server(kind, args.kv_threads, value_bytes=size)
+                s = Server(kind, variants.get(kind, 0), value_bytes=size)
                 try:
                     rps, cpu = benchmark(s, args.requests, pipeline, size, args.keys)
                 finally:
@@ -162,6 +168,10 @@ def main():
               f"ratio {med['kvcache']['GET'] / med['redis']['GET']:.2f}; "
               f"CPU s/1M kvcache {med['kvcache']['cpu']:.3f} redis {med['redis']['cpu']:.3f} "
               f"ratio {med['kvcache']['cpu'] / med['redis']['cpu']:.2f}")
+        for v in list(variants)[1:]:
+            print(f"  {v} -P {pipeline} -d {size}: SET ratio {med[v]['SET'] / med['redis']['SET']:.2f}; "
+                  f"GET ratio {med[v]['GET'] / med['redis']['GET']:.2f}; "
+                  f"CPU s/1M {med[v]['cpu']:.3f} ratio {med[v]['cpu'] / med['redis']['cpu']:.2f}")
         for f in floors:
             print(f"  floor -P {pipeline} -d {size}: {f} CPU s/1M {med[f]['cpu']:.3f}, "
                   f"ratio to redis {med[f]['cpu'] / med['redis']['cpu']:.2f}; "
@@ -171,7 +181,7 @@ def main():
     if args.memory_keys:
         mem = {}
         for kind in ("redis", "kvcache"):
-            s = Server(kind, args.kv_threads)
+            s = Server(kind, threads[0])
             try:
                 rss0, used0 = s.rss(), s.used_memory()
                 load_keys(s.port, args.memory_keys)
