@@ -26,7 +26,6 @@ namespace {
 
 constexpr int kMaxEvents = 256;
 
-
 std::string AddrToString(const sockaddr_storage& a) {
   char host[INET6_ADDRSTRLEN] = "?";
   int port = 0;

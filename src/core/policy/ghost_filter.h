@@ -11,7 +11,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
 
 #include "core/policy/fingerprint_buckets.h"
@@ -31,7 +30,7 @@ class GhostFilter {
     wanted_buckets_ = FingerprintBuckets::BucketsFor(window, 3, 2);
     if (table_.empty()) return;
     if (wanted_buckets_ <= table_.buckets() * 2 && wanted_buckets_ * 2 >= table_.buckets()) {
-      Trim();
+      epochs_.Trim(window_);
       return;
     }
     Allocate();
@@ -44,12 +43,12 @@ class GhostFilter {
     int free_slot = -1, oldest = 0;
     uint32_t oldest_age = 0;
     for (uint32_t i = 0; i < kBucket; ++i) {
-      if (!Live(b[i])) {
+      if (!epochs_.Live(b[i])) {
         if (free_slot < 0) free_slot = static_cast<int>(i);
         continue;
       }
       if ((b[i] >> 16) == fp) return;  // already remembered: a FIFO keeps its place
-      uint32_t age = Age(b[i]);
+      uint32_t age = epochs_.Age(b[i]);
       if (age >= oldest_age) {
         oldest_age = age;
         oldest = static_cast<int>(i);
@@ -57,18 +56,15 @@ class GhostFilter {
     }
     if (free_slot < 0) {
       free_slot = oldest;
-      Forget(b[free_slot]);
+      epochs_.Forget(b[free_slot]);
     }
     if (++adds_in_epoch_ >= epoch_len_) {
       adds_in_epoch_ = 0;
-      ++epoch_;
-      if (static_cast<uint16_t>(epoch_ - oldest_) >= kRing) Expire();
-      counts_[epoch_ % kRing] = 0;
+      epochs_.NextEpoch();
     }
-    b[free_slot] = (fp << 16) | (epoch_ & 0xFFFF);
-    ++counts_[epoch_ % kRing];
-    ++live_;
-    Trim();
+    b[free_slot] = (fp << 16) | epochs_.Stamp();
+    epochs_.Added();
+    epochs_.Trim(window_);
   }
 
   // Whether hash is remembered; if so it is forgotten.
@@ -77,8 +73,8 @@ class GhostFilter {
     uint32_t* b = table_.Bucket(hash);
     const uint32_t fp = Fingerprint(hash);
     for (uint32_t i = 0; i < kBucket; ++i) {
-      if ((b[i] >> 16) == fp && Live(b[i])) {
-        Forget(b[i]);
+      if ((b[i] >> 16) == fp && epochs_.Live(b[i])) {
+        epochs_.Forget(b[i]);
         b[i] = 0;
         return true;
       }
@@ -88,51 +84,26 @@ class GhostFilter {
 
   void Clear() {
     table_.Zero();
-    counts_.fill(0);
-    live_ = 0;
-    oldest_ = epoch_;
+    epochs_.Reset();
   }
   size_t memory_bytes() const { return table_.memory_bytes(); }
 
  private:
   static constexpr uint32_t kBucket = FingerprintBuckets::kBucket;
-  static constexpr uint32_t kRing = 1024;  // epochs a window may span
 
   void Allocate() {
     table_.Allocate(wanted_buckets_);
-    counts_.fill(0);
-    live_ = 0;
-    oldest_ = epoch_;
+    epochs_.Reset();
   }
 
   static uint32_t Fingerprint(uint64_t hash) { return FingerprintBuckets::Fingerprint(hash); }
-  uint32_t Age(uint32_t e) const { return static_cast<uint16_t>(epoch_ - (e & 0xFFFF)); }
-  bool Live(uint32_t e) const {
-    return e != 0 && Age(e) <= static_cast<uint16_t>(epoch_ - oldest_);
-  }
-  void Forget(uint32_t e) {
-    --counts_[(e & 0xFFFF) % kRing];
-    --live_;
-  }
-  void Expire() {
-    live_ -= counts_[oldest_ % kRing];
-    counts_[oldest_ % kRing] = 0;
-    ++oldest_;
-  }
-  // Drops whole epochs from the old end while the rest still holds `window` live entries.
-  void Trim() {
-    while (oldest_ != epoch_ && live_ - counts_[oldest_ % kRing] >= window_) Expire();
-  }
 
   FingerprintBuckets table_;
-  std::array<uint32_t, kRing> counts_{};  // live entries per epoch (epoch % kRing)
+  EpochCounts epochs_;
   uint64_t wanted_buckets_ = 1;
   uint64_t window_ = 0;
-  uint64_t live_ = 0;
   uint64_t epoch_len_ = 1;
   uint64_t adds_in_epoch_ = 0;
-  uint16_t epoch_ = 0;
-  uint16_t oldest_ = 0;  // oldest epoch whose entries are live
 };
 
 }  // namespace kvcache::internal

@@ -12,8 +12,6 @@
 // A fingerprint collision reads as another key's entry, about one lookup in 2,500.
 #pragma once
 
-#include <algorithm>
-#include <array>
 #include <cstdint>
 
 #include "core/policy/fingerprint_buckets.h"
@@ -22,7 +20,7 @@ namespace kvcache::internal {
 
 class StackEntryTable {
  public:
-  static constexpr uint32_t kRing = 1024;  // epochs an entry may live
+  static constexpr uint32_t kRing = EpochCounts::kRing;  // epochs an entry may live
 
   // Sizes the table for about `entries` live entries. It is allocated at the first Add (a cache
   // that never evicts has no entries). Re-sizing it by more than 1/8 drops the contents: a
@@ -41,14 +39,10 @@ class StackEntryTable {
     Allocate();
   }
 
-  uint32_t epoch() const { return epoch_; }
+  uint32_t epoch() const { return epochs_.epoch(); }
 
   // Starts a new epoch. Entries kRing epochs old expire.
-  void NextEpoch() {
-    ++epoch_;
-    if (epoch_ - oldest_ >= kRing) Expire();
-    counts_[epoch_ % kRing] = 0;
-  }
+  void NextEpoch() { epochs_.NextEpoch(); }
 
   // The entry for `hash` (a new one, or the key's existing one) is stamped with this epoch.
   void Add(uint64_t hash) {
@@ -58,7 +52,7 @@ class StackEntryTable {
     int slot = -1, free_slot = -1, oldest = 0;
     uint32_t oldest_age = 0;
     for (uint32_t i = 0; i < kBucket; ++i) {
-      if (!Live(b[i])) {
+      if (!epochs_.Live(b[i])) {
         if (free_slot < 0) free_slot = static_cast<int>(i);
         continue;
       }
@@ -66,17 +60,16 @@ class StackEntryTable {
         slot = static_cast<int>(i);
         break;
       }
-      const uint32_t age = Age(b[i]);
+      const uint32_t age = epochs_.Age(b[i]);
       if (age >= oldest_age) {
         oldest_age = age;
         oldest = static_cast<int>(i);
       }
     }
     if (slot < 0) slot = free_slot >= 0 ? free_slot : oldest;
-    if (Live(b[slot])) Forget(b[slot]);
-    b[slot] = (fp << 16) | (epoch_ & 0xFFFF);
-    ++counts_[epoch_ % kRing];
-    ++live_;
+    if (epochs_.Live(b[slot])) epochs_.Forget(b[slot]);
+    b[slot] = (fp << 16) | epochs_.Stamp();
+    epochs_.Added();
   }
 
   // Whether `hash` has a live entry.
@@ -86,29 +79,22 @@ class StackEntryTable {
   bool Take(uint64_t hash) {
     uint32_t* e = const_cast<uint32_t*>(Find(hash));
     if (e == nullptr) return false;
-    Forget(*e);
+    epochs_.Forget(*e);
     *e = 0;
     return true;
   }
 
   // Entries stamped before `epoch` are dead (at most the current epoch).
-  void ExpireBefore(uint32_t epoch) {
-    if (static_cast<int32_t>(epoch - epoch_) > 0) epoch = epoch_;
-    while (static_cast<int32_t>(epoch - oldest_) > 0) Expire();
-  }
+  void ExpireBefore(uint32_t epoch) { epochs_.ExpireBefore(epoch); }
 
   // Drops the oldest epochs while the rest hold at least `limit` live entries.
-  void Trim(uint64_t limit) {
-    while (oldest_ != epoch_ && live_ - counts_[oldest_ % kRing] >= limit) Expire();
-  }
+  void Trim(uint64_t limit) { epochs_.Trim(limit); }
 
-  uint64_t live() const { return live_; }
+  uint64_t live() const { return epochs_.live(); }
 
   void Clear() {
     table_.Release();
-    counts_.fill(0);
-    live_ = 0;
-    oldest_ = epoch_;
+    epochs_.Reset();
   }
   size_t memory_bytes() const { return table_.memory_bytes(); }
 
@@ -117,9 +103,7 @@ class StackEntryTable {
 
   void Allocate() {
     table_.Allocate(wanted_buckets_);
-    counts_.fill(0);
-    live_ = 0;
-    oldest_ = epoch_;
+    epochs_.Reset();
   }
 
   static uint32_t Fingerprint(uint64_t hash) { return FingerprintBuckets::Fingerprint(hash); }
@@ -128,31 +112,14 @@ class StackEntryTable {
     const uint32_t* b = table_.Bucket(hash);
     const uint32_t fp = Fingerprint(hash);
     for (uint32_t i = 0; i < kBucket; ++i) {
-      if ((b[i] >> 16) == fp && Live(b[i])) return &b[i];
+      if ((b[i] >> 16) == fp && epochs_.Live(b[i])) return &b[i];
     }
     return nullptr;
   }
-  uint32_t Age(uint32_t e) const { return static_cast<uint16_t>(epoch_ - (e & 0xFFFF)); }
-  bool Live(uint32_t e) const { return e != 0 && Age(e) <= epoch_ - oldest_; }
-  void Forget(uint32_t e) {
-    // An entry dead for 65,536 epochs can look live again; it must not unbalance the counts.
-    uint32_t& c = counts_[(epoch_ - Age(e)) % kRing];
-    if (c == 0) return;
-    --c;
-    --live_;
-  }
-  void Expire() {
-    live_ -= counts_[oldest_ % kRing];
-    counts_[oldest_ % kRing] = 0;
-    ++oldest_;
-  }
 
   FingerprintBuckets table_;
-  std::array<uint32_t, kRing> counts_{};  // live entries per epoch (epoch % kRing)
+  EpochCounts epochs_;
   uint64_t wanted_buckets_ = 1;
-  uint64_t live_ = 0;
-  uint32_t epoch_ = 0;
-  uint32_t oldest_ = 0;  // oldest epoch whose entries are live
 };
 
 }  // namespace kvcache::internal
