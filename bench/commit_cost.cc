@@ -1,11 +1,19 @@
-// commit-cost: the CPU it takes to commit fresh anonymous memory, by page fault or by
-// madvise(MADV_POPULATE_WRITE), with and without transparent huge pages. It backs the arena's
-// choice to commit huge pages ahead with one madvise (docs/design.md, item memory).
+// commit-cost: the CPU it takes to commit anonymous memory, by page fault or by
+// madvise(MADV_POPULATE_WRITE), with and without transparent huge pages (docs/design.md, item
+// memory).
 //
-//   commit-cost [--mib 1024] [--rounds 3]
+//   commit-cost [--mib 1024] [--rounds 3] [--pause-ms 5000]
 //
 // Each round maps --mib MiB per method, in turn, and prints the CPU time (user + system, from
-// getrusage) per 4 KiB committed:
+// getrusage) per 4 KiB committed, twice:
+//   fresh   after --pause-ms of sleep. In a virtual machine whose kernel reports free memory to
+//           the host (virtio-balloon free page reporting, about 2 s after the memory is freed),
+//           the host has then taken back what the last measurement freed, and must back the
+//           memory again on first touch: what a newly started server pays to fill its memory.
+//   reused  at once, in the memory the fresh measurement has just freed, still backed by the
+//           host: what a process pays for memory freed a moment ago (or any process on bare
+//           metal).
+// The methods:
 //   touch-4k        one write per 4 KiB page, THP off (a page fault each)
 //   touch-thp       the same with MADV_HUGEPAGE (a fault per 2 MiB, the rest hits)
 //   populate-64k    one madvise(MADV_POPULATE_WRITE) per 64 KiB, THP off
@@ -14,10 +22,12 @@
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -61,14 +71,17 @@ double Measure(const Method& m, size_t bytes) {
 int main(int argc, char** argv) {
   size_t mib = 1024;
   int rounds = 3;
+  long pause_ms = 5000;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--mib") {
       mib = std::strtoull(argv[i + 1], nullptr, 10);
     } else if (flag == "--rounds") {
       rounds = std::atoi(argv[i + 1]);
+    } else if (flag == "--pause-ms") {
+      pause_ms = std::atol(argv[i + 1]);
     } else {
-      std::fprintf(stderr, "usage: commit-cost [--mib 1024] [--rounds 3]\n");
+      std::fprintf(stderr, "usage: commit-cost [--mib 1024] [--rounds 3] [--pause-ms 5000]\n");
       return 2;
     }
   }
@@ -81,11 +94,13 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) {
     std::printf("round %d:", r);
     for (const Method& m : methods) {
-      const double us = Measure(m, bytes);
-      if (us < 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+      const double fresh = Measure(m, bytes);
+      const double reused = Measure(m, bytes);
+      if (fresh < 0 || reused < 0) {
         std::printf(" %s failed (%s);", m.name, std::strerror(errno));
       } else {
-        std::printf(" %s %.2f;", m.name, us);
+        std::printf(" %s fresh %.2f reused %.2f;", m.name, fresh, reused);
       }
     }
     std::printf(" CPU us per 4 KiB committed, %zu MiB each\n", bytes >> 20);
