@@ -43,17 +43,24 @@ constexpr std::string_view DtypeName(Dtype d) {
   return kNames[static_cast<int>(d)];
 }
 
-// Parses one of DtypeName's strings (exactly, lower case).
+// NumPy's and PyTorch's names of the same types: "float64", "float32", ..., "uint8", "bool".
+constexpr std::string_view DtypeLongName(Dtype d) {
+  constexpr std::string_view kNames[kNumDtypes] = {"float64", "float32", "float16", "bfloat16",
+                                                   "int64",   "int32",   "int16",   "int8",
+                                                   "uint8",   "bool"};
+  return kNames[static_cast<int>(d)];
+}
+
+// Parses one of DtypeName's or DtypeLongName's strings (exactly, lower case).
 constexpr bool DtypeFromName(std::string_view name, Dtype* out) {
   for (int i = 0; i < kNumDtypes; ++i) {
-    if (DtypeName(static_cast<Dtype>(i)) == name) {
+    if (DtypeName(static_cast<Dtype>(i)) == name || DtypeLongName(static_cast<Dtype>(i)) == name) {
       *out = static_cast<Dtype>(i);
       return true;
     }
   }
   return false;
 }
-
 
 inline constexpr int kMaxRank = 7;
 inline constexpr char kTensorMagic[4] = {'K', 'V', 'T', '\x01'};

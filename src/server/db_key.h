@@ -1,7 +1,7 @@
 // How a client's key in database N is stored in the shared engine (see KeySpaceOf in
 // kvcache/cache.h): database 0's keys as they are, so the common case costs nothing; others as
 // 0xFF, N, key. A database 0 key that itself begins with 0xFF is stored as 0xFF, 0, key, so the
-// two forms never collide.
+// two forms never collide, and so is the empty key, which Redis allows and the engine does not.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,7 @@
 namespace kvcache::server {
 
 inline bool DbKeyNeedsPrefix(uint8_t db, std::string_view key) {
-  return db != 0 || (!key.empty() && static_cast<uint8_t>(key[0]) == 0xFF);
+  return db != 0 || key.empty() || static_cast<uint8_t>(key[0]) == 0xFF;
 }
 
 inline std::string EngineKey(uint8_t db, std::string_view user_key) {

@@ -119,6 +119,30 @@ TEST_F(KeyspaceFamily, Type) {
   EXPECT_EQ(Run({"TYPE", "a", "b"}), Arity("type"));
 }
 
+// Redis allows the empty key; the engine does not, so the server stores it under a prefix
+// (db_key.h). It must behave as any other key, in every database, and never meet another.
+TEST_F(KeyspaceFamily, TheEmptyKeyIsAKey) {
+  EXPECT_EQ(Run({"GET", ""}), "(nil)");
+  EXPECT_EQ(Run({"SET", "", "empty"}), "OK");
+  EXPECT_EQ(Run({"GET", ""}), "empty");
+  EXPECT_EQ(Run({"EXISTS", ""}), "(integer) 1");
+  EXPECT_EQ(Run({"STRLEN", ""}), "(integer) 5");
+  EXPECT_EQ(Keys("*"), (std::set<std::string>{""})) << "KEYS names it as it is";
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 1");
+  EXPECT_EQ(Run({"SET", "ÿ", "ff"}), "OK") << "nor does it meet a key of one 0xFF byte";
+  EXPECT_EQ(Run({"GET", ""}), "empty");
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Run({"GET", ""}), "(nil)") << "each database has its own";
+  EXPECT_EQ(Run({"HSET", "", "f", "v"}), "(integer) 1");
+  EXPECT_EQ(Run({"TYPE", ""}), "hash");
+  EXPECT_EQ(Run({"RENAME", "", "named"}), "OK");
+  EXPECT_EQ(Run({"HGET", "named", "f"}), "v");
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"DEL", ""}), "(integer) 1");
+  EXPECT_EQ(Run({"GET", "ÿ"}), "ff");
+  EXPECT_EQ(Run({"EXISTS", ""}), "(integer) 0");
+}
+
 TEST_F(KeyspaceFamily, Keys) {
   EXPECT_EQ(Run({"KEYS", "*"}), "[]");
   for (const char* k : {"hello", "hallo", "hxllo", "hllo", "heeeello", "h*llo", "other"}) {

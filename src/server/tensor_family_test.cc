@@ -61,6 +61,12 @@ TEST_F(TensorFamily, SetAndGetBlob) {
   // Case-insensitive dtype and keywords; any dtype.
   EXPECT_EQ(Run({"tensor.set", "u", "U8", "4", "blob", "abcd"}), "OK");
   EXPECT_EQ(Run({"TENSOR.GET", "u"}), "[u8, [(integer) 4], abcd]");
+  // NumPy's and PyTorch's dtype names work too; replies use the short ones.
+  EXPECT_EQ(Run({"TENSOR.SET", "n", "float32", "2", "3", "BLOB", data}), "OK");
+  EXPECT_EQ(Run({"TENSOR.GET", "n", "META", "AS", "bfloat16"}),
+            "[bf16, [(integer) 2, (integer) 3]]");
+  EXPECT_EQ(Run({"TENSOR.SET", "n", "UInt8", "4", "BLOB", "abcd"}), "OK");
+  EXPECT_EQ(Run({"TENSOR.GET", "n", "META"}), "[u8, [(integer) 4]]");
   EXPECT_EQ(Run({"TENSOR.SET", "e", "f32", "0", "3", "BLOB", ""}), "OK");
   EXPECT_EQ(Run({"TENSOR.GET", "e"}), "[f32, [(integer) 0, (integer) 3], ]");
   EXPECT_EQ(Run({"TENSOR.SET", "e", "i8", "0", "VALUES"}), "OK");
