@@ -141,8 +141,9 @@ bool ParseLongDouble(std::string_view s, long double* v) {
 
 std::string FormatDouble(long double v) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  // Redis (util.c ld2string, LD_STR_HUMAN): %.17Lf, then trailing zeros and point removed.
+  // Redis (util.c ld2string, LD_STR_HUMAN): %.17Lf, then trailing zeros and point removed,
+  // into a buffer of MAX_LONG_DOUBLE_CHARS (5 KiB) that holds every finite long double.
+  char buf[5 * 1024];
   int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
   if (n <= 0 || n >= static_cast<int>(sizeof(buf))) {
     n = std::snprintf(buf, sizeof(buf), "%.17Lg", v);

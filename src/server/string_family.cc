@@ -294,8 +294,9 @@ void CmdGetDel(CommandContext& c) {
 }
 
 void CmdGetEx(CommandContext& c) {
+  // As Redis: the options' names first (syntax error), then the key's type, then the number.
   ExpiryKind kind = ExpiryKind::kNone;
-  int64_t at = 0;
+  std::string_view when;
   for (size_t i = 2; i < c.argc(); ++i) {
     std::string_view a = c.arg(i);
     ExpiryKind k = EqualsIgnoreCase(a, "EX")        ? ExpiryKind::kEx
@@ -308,8 +309,15 @@ void CmdGetEx(CommandContext& c) {
     kind = k;
     if (k != ExpiryKind::kPersist) {
       if (i + 1 >= c.argc()) return c.ErrorSyntax();
-      if (!ResolveExpiry(c, k, c.arg(++i), "getex", &at)) return;
+      when = c.arg(++i);
     }
+  }
+  int64_t at = 0;
+  if (kind != ExpiryKind::kNone && kind != ExpiryKind::kPersist) {
+    if (Handle h = c.cache.Get(c.Key(1)); h && h.kind() != ValueKind::kString) {
+      return c.ErrorWrongType();
+    }
+    if (!ResolveExpiry(c, kind, when, "getex", &at)) return;
   }
   GetAndChange(c, c.Key(1), [&](const ItemView&, Mutation* m) {
     if (kind == ExpiryKind::kNone) return;
@@ -458,9 +466,10 @@ void CmdDecrBy(CommandContext& c) {
 }
 
 void CmdIncrByFloat(CommandContext& c) {
-  // Long double arithmetic and formatting, as Redis: "10.5" + "0.1" gives "10.6".
+  // Long double arithmetic and formatting, as Redis: "10.5" + "0.1" gives "10.6". As Redis
+  // too, the key's type is checked before either number (INCRBY checks its argument first).
   long double incr;
-  if (!ParseLongDouble(c.arg(2), &incr)) return c.ErrorNotFloat();
+  const bool incr_ok = ParseLongDouble(c.arg(2), &incr);
   enum { kOk, kWrongType, kNotFloat, kNanOrInf } outcome = kOk;
   std::string text;
   Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
@@ -469,7 +478,7 @@ void CmdIncrByFloat(CommandContext& c) {
       return;
     }
     long double v = 0;
-    if (cur != nullptr && !ParseLongDouble(cur->value, &v)) {
+    if ((cur != nullptr && !ParseLongDouble(cur->value, &v)) || !incr_ok) {
       outcome = kNotFloat;
       return;
     }

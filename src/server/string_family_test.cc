@@ -149,6 +149,13 @@ TEST_F(StringFamily, GetSetGetDelGetEx) {
   EXPECT_EQ(Run({"GETSET", "h", "x"}), kWrongType);
   EXPECT_EQ(Run({"GETDEL", "h"}), kWrongType);
   EXPECT_EQ(Run({"GETEX", "h"}), kWrongType);
+  // As Redis: option names first, then the key's type, then the number.
+  EXPECT_EQ(Run({"GETEX", "k", "PX", "abc", "LT"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"GETEX", "h", "PX", "abc"}), kWrongType);
+  EXPECT_EQ(Run({"GETEX", "k", "PX", "abc"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"GETEX", "missing", "EX", "abc"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"GETEX", "k", "EX", "0"}), "(error) ERR invalid expire time in 'getex' command");
 }
 
 TEST_F(StringFamily, MGetMSetMSetNx) {
@@ -216,6 +223,15 @@ TEST_F(StringFamily, Counters) {
   PutHash("h");
   EXPECT_EQ(Run({"INCR", "h"}), kWrongType);
   EXPECT_EQ(Run({"INCRBYFLOAT", "h", "1"}), kWrongType);
+  // Which error comes first, as Redis: INCRBYFLOAT checks the type before the increment,
+  // INCRBY the increment before the type.
+  EXPECT_EQ(Run({"INCRBYFLOAT", "h", "abc"}), kWrongType);
+  EXPECT_EQ(Run({"INCRBY", "h", "abc"}), "(error) ERR value is not an integer or out of range");
+  // Large results in full, as Redis's %.17Lf (no exponent).
+  const std::string big = Run({"INCRBYFLOAT", "g", "1e308"});
+  EXPECT_EQ(big.size(), 308u) << big;
+  EXPECT_EQ(big.find_first_not_of("0123456789"), std::string::npos) << big;
+  EXPECT_EQ(big.substr(0, 20), "99999999999999999996");
 }
 
 TEST_F(StringFamily, FullMemoryAnswersOomWithNoEviction) {
