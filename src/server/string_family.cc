@@ -294,7 +294,8 @@ void CmdGetDel(CommandContext& c) {
 }
 
 void CmdGetEx(CommandContext& c) {
-  // As Redis: the options' names first (syntax error), then the key's type, then the number.
+  // As Redis: the options' names first (syntax error), then a missing key (nil), then the
+  // key's type, then the number.
   ExpiryKind kind = ExpiryKind::kNone;
   std::string_view when;
   for (size_t i = 2; i < c.argc(); ++i) {
@@ -314,9 +315,9 @@ void CmdGetEx(CommandContext& c) {
   }
   int64_t at = 0;
   if (kind != ExpiryKind::kNone && kind != ExpiryKind::kPersist) {
-    if (Handle h = c.cache.Get(c.Key(1)); h && h.kind() != ValueKind::kString) {
-      return c.ErrorWrongType();
-    }
+    Handle h = c.cache.Get(c.Key(1));
+    if (!h) return c.reply.Null();
+    if (h.kind() != ValueKind::kString) return c.ErrorWrongType();
     if (!ResolveExpiry(c, kind, when, "getex", &at)) return;
   }
   GetAndChange(c, c.Key(1), [&](const ItemView&, Mutation* m) {

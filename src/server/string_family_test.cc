@@ -149,12 +149,11 @@ TEST_F(StringFamily, GetSetGetDelGetEx) {
   EXPECT_EQ(Run({"GETSET", "h", "x"}), kWrongType);
   EXPECT_EQ(Run({"GETDEL", "h"}), kWrongType);
   EXPECT_EQ(Run({"GETEX", "h"}), kWrongType);
-  // As Redis: option names first, then the key's type, then the number.
+  // As Redis: option names first, then a missing key, then the key's type, then the number.
   EXPECT_EQ(Run({"GETEX", "k", "PX", "abc", "LT"}), "(error) ERR syntax error");
   EXPECT_EQ(Run({"GETEX", "h", "PX", "abc"}), kWrongType);
   EXPECT_EQ(Run({"GETEX", "k", "PX", "abc"}), "(error) ERR value is not an integer or out of range");
-  EXPECT_EQ(Run({"GETEX", "missing", "EX", "abc"}),
-            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"GETEX", "missing", "EX", "abc"}), "(nil)");
   EXPECT_EQ(Run({"GETEX", "k", "EX", "0"}), "(error) ERR invalid expire time in 'getex' command");
 }
 

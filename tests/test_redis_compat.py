@@ -1,0 +1,134 @@
+"""kvcache-server and Debian's redis-server side by side: the same random commands (the
+string, hash and keyspace commands both have) sent to both, one at a time, must get the same
+reply, error texts included, and leave the same keys, types and values behind.
+
+The arguments are printable (Redis cuts an error's argument at a NUL byte), no relative expiry
+is short enough to lapse during the run (the two servers' clocks would then decide), and KEYS
+and a hash's fields are compared as sets. Deterministic: a fixed seed.
+KVCACHE_COMPAT_COMMANDS sets how many commands (default 4000), KVCACHE_COMPAT_SEED the seed."""
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ServerProcess, free_port
+from test_fuzz_commands import KEYS, OPTIONS, Conn, command_table, seed_keys
+
+# What only one of the two has, or what depends on time, randomness or the server itself.
+SKIP = {"TENSOR.SET", "TENSOR.MSET", "TENSOR.GET", "TENSOR.MGET", "TENSOR.INFO", "PRELOAD",
+        "ORIGINFLUSH", "DEBUG", "CONFIG", "INFO", "CLIENT", "COMMAND", "TIME", "RANDOMKEY",
+        "SCAN", "HRANDFIELD", "MEMORY", "HELLO", "QUIT", "RESET", "AUTH", "MULTI", "EXEC",
+        "DISCARD", "SELECT", "MOVE", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "OBJECT",
+        "SHUTDOWN"}
+# No small positive numbers: as a relative expiry they could lapse during the run.
+NUMBERS = [b"0", b"-1", b"-100", b"1000000", b"9223372036854775807", b"-9223372036854775808",
+           b"9223372036854775808", b"1.5", b"-0.0", b"inf", b"-inf", b"nan", b"1e308", b"1e400",
+           b"0x10", b"", b" 1", b"+1", b"07", b"4294967296", b"536870912", b"10.5", b"3.0e3"]
+
+
+def wait_ready(proc, port, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"redis-server exited with {proc.returncode}"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError("redis-server did not become ready")
+
+
+def printable(rng):
+    """Text that is never a number (a short one could become an expiry that lapses)."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :-_.*?[]{}"
+    n = rng.choice([0, 1, 3, 8, 40])
+    if n == 0:
+        return b""
+    return (rng.choice("xyzXYZ") + "".join(rng.choice(alphabet) for _ in range(n - 1))).encode()
+
+
+def arg(rng):
+    r = rng.random()
+    if r < 0.35:
+        return rng.choice(KEYS)
+    if r < 0.6:
+        return rng.choice(NUMBERS)
+    if r < 0.85:
+        return rng.choice(OPTIONS)
+    return printable(rng)
+
+
+def command(rng, names, table):
+    name = rng.choice(names)
+    arity, first_key = table[name]
+    if rng.random() < 0.8:
+        n = arity - 1 if arity > 0 else -arity - 1 + rng.choice([0, 0, 1, 2, 3, 5])
+    else:
+        n = rng.choice([0, 1, 2, 3, 4, 6])
+    args = [arg(rng) for _ in range(n)]
+    if first_key > 0 and len(args) >= first_key and rng.random() < 0.8:
+        args[first_key - 1] = rng.choice(KEYS)
+    return [name.encode()] + args
+
+
+def comparable(cmd, reply):
+    """KEYS answers in each server's own order, and so does Redis for a hash's fields once it
+    has held a long value or many fields (a hash table instead of a listpack): compare those
+    replies as sets (HGETALL as a set of pairs)."""
+    verb = cmd[0].upper()
+    if reply[0] != b"*" or verb not in (b"KEYS", b"HKEYS", b"HVALS", b"HGETALL"):
+        return reply
+    items = reply[1]
+    if verb == b"HGETALL":
+        items = [(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+    return (b"*", sorted(items))
+
+
+def state(conn):
+    out = {}
+    for k in KEYS + [b"sentinel"]:
+        t = conn.call(b"TYPE", k)[1]
+        if t == b"string":
+            out[k] = (t, conn.call(b"GET", k))
+        elif t == b"hash":
+            out[k] = (t, comparable([b"HGETALL"], conn.call(b"HGETALL", k)))
+        else:
+            out[k] = (t, None)
+    out[b"#dbsize"] = conn.call(b"DBSIZE")
+    return out
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")
+def test_same_replies_and_state_as_redis(bin_dir):
+    count = int(os.environ.get("KVCACHE_COMPAT_COMMANDS", "4000"))
+    every = int(os.environ.get("KVCACHE_COMPAT_CHECK_EVERY", "50"))  # commands between state checks
+    rng = random.Random(int(os.environ.get("KVCACHE_COMPAT_SEED", "20261129")))
+    kv = ServerProcess(bin_dir / "kvcache-server", "--maxmemory", "64mb")
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--maxmemory", "64mb"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(redis, port)
+        a, b = Conn(kv.port), Conn(port)
+        table = command_table(a)
+        names = sorted(n for n in table if n not in SKIP)
+        for c in (a, b):
+            seed_keys(c)
+        for i in range(count):
+            cmd = command(rng, names, table)
+            ra, rb = comparable(cmd, a.call(*cmd)), comparable(cmd, b.call(*cmd))
+            assert ra == rb, f"command {i}: {cmd!r}: kvcache {ra!r}, redis {rb!r}"
+            if i % every == every - 1 or i == count - 1:
+                sa, sb = state(a), state(b)
+                assert sa == sb, f"after command {i} ({cmd!r}): kvcache {sa!r}, redis {sb!r}"
+    finally:
+        redis.terminate()
+        redis.wait(timeout=20)
+        kv.stop()
