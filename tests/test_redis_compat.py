@@ -21,9 +21,9 @@ from test_fuzz_commands import KEYS, OPTIONS, Conn, command_table, seed_keys
 # What only one of the two has, or what depends on time, randomness or the server itself.
 SKIP = {"TENSOR.SET", "TENSOR.MSET", "TENSOR.GET", "TENSOR.MGET", "TENSOR.INFO", "PRELOAD",
         "ORIGINFLUSH", "DEBUG", "CONFIG", "INFO", "CLIENT", "COMMAND", "TIME", "RANDOMKEY",
-        "SCAN", "HRANDFIELD", "MEMORY", "HELLO", "QUIT", "RESET", "AUTH", "MULTI", "EXEC",
-        "DISCARD", "SELECT", "MOVE", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "OBJECT",
-        "SHUTDOWN"}
+        "SCAN", "HRANDFIELD", "MEMORY", "HELLO", "QUIT", "AUTH", "OBJECT", "SHUTDOWN"}
+# Replies that are a time: compared as "none" (-2), "no expiry" (-1) or "some time".
+TIMES = {b"TTL", b"PTTL", b"EXPIRETIME", b"PEXPIRETIME"}
 # No small positive numbers: as a relative expiry they could lapse during the run.
 NUMBERS = [b"0", b"-1", b"-100", b"1000000", b"9223372036854775807", b"-9223372036854775808",
            b"9223372036854775808", b"1.5", b"-0.0", b"inf", b"-inf", b"nan", b"1e308", b"1e400",
@@ -67,6 +67,9 @@ def arg(rng):
 def command(rng, names, table):
     name = rng.choice(names)
     arity, first_key = table[name]
+    if name in ("SELECT", "MOVE") and rng.random() < 0.8:  # a database, small numbers allowed
+        db = rng.choice([b"0", b"1", b"2", b"15", b"16", b"-1", b"x"])
+        return [name.encode()] + ([db] if name == "SELECT" else [rng.choice(KEYS), db])
     if rng.random() < 0.8:
         n = arity - 1 if arity > 0 else -arity - 1 + rng.choice([0, 0, 1, 2, 3, 5])
     else:
@@ -77,11 +80,16 @@ def command(rng, names, table):
     return [name.encode()] + args
 
 
-def comparable(cmd, reply):
+def comparable(cmd, reply, queued=()):
     """KEYS answers in each server's own order, and so does Redis for a hash's fields once it
     has held a long value or many fields (a hash table instead of a listpack): compare those
-    replies as sets (HGETALL as a set of pairs)."""
+    replies as sets (HGETALL as a set of pairs). Times are compared by their kind; EXEC's
+    replies each as its queued command's."""
     verb = cmd[0].upper()
+    if verb in TIMES and reply[0] == b":":
+        return reply if int(reply[1]) < 0 else (b":", b"some time")
+    if verb == b"EXEC" and reply[0] == b"*" and len(reply[1]) == len(queued):
+        return (b"*", [comparable(q, r) for q, r in zip(queued, reply[1])])
     if reply[0] != b"*" or verb not in (b"KEYS", b"HKEYS", b"HVALS", b"HGETALL"):
         return reply
     items = reply[1]
@@ -117,16 +125,32 @@ def test_same_replies_and_state_as_redis(bin_dir):
     try:
         wait_ready(redis, port)
         a, b = Conn(kv.port), Conn(port)
+        # The state is read on connections of its own: the fuzzed ones may be inside MULTI or
+        # in another database.
+        state_a, state_b = Conn(kv.port), Conn(port)
         table = command_table(a)
         names = sorted(n for n in table if n not in SKIP)
         for c in (a, b):
             seed_keys(c)
+        queued = None  # the commands queued since MULTI, or None outside a transaction
+        recent = []
         for i in range(count):
             cmd = command(rng, names, table)
-            ra, rb = comparable(cmd, a.call(*cmd)), comparable(cmd, b.call(*cmd))
-            assert ra == rb, f"command {i}: {cmd!r}: kvcache {ra!r}, redis {rb!r}"
+            ra, rb = a.call(*cmd), b.call(*cmd)
+            ra, rb = comparable(cmd, ra, queued or ()), comparable(cmd, rb, queued or ())
+            recent = (recent + [cmd])[-12:]
+            assert ra == rb, f"command {i}: {cmd!r}: kvcache {ra!r}, redis {rb!r}; " \
+                             f"the last commands: {recent!r}"
+            verb = cmd[0].upper()
+            if verb == b"MULTI" and ra == (b"+", b"OK"):
+                queued = []
+            elif verb in (b"EXEC", b"DISCARD", b"RESET") and ra[0] != b"-" or \
+                    verb == b"EXEC" and queued is not None:
+                queued = None
+            elif queued is not None and ra == (b"+", b"QUEUED"):
+                queued.append(cmd)
             if i % every == every - 1 or i == count - 1:
-                sa, sb = state(a), state(b)
+                sa, sb = state(state_a), state(state_b)
                 assert sa == sb, f"after command {i} ({cmd!r}): kvcache {sa!r}, redis {sb!r}"
     finally:
         redis.terminate()

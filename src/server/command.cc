@@ -211,10 +211,20 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
   const bool arity_ok = spec->arity > 0 ? args.size() == static_cast<size_t>(spec->arity)
                                         : args.size() >= static_cast<size_t>(-spec->arity);
   if (!arity_ok) {
-    if (conn.in_multi) conn.multi_failed = true;
     WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
-    conn.reply().Error(std::string("ERR wrong number of arguments for '") + spec->name +
-                       "' command");
+    const std::string text =
+        std::string("wrong number of arguments for '") + spec->name + "' command";
+    if (std::string_view(spec->name) == "exec") {
+      // As Redis (rejectCommand, execCommandAbort): a refused EXEC answers EXECABORT, in a
+      // transaction or not, and ends any transaction.
+      conn.in_multi = false;
+      conn.multi_failed = false;
+      conn.queued.clear();
+      conn.reply().Error("EXECABORT Transaction discarded because of: " + text);
+      return;
+    }
+    if (conn.in_multi) conn.multi_failed = true;
+    conn.reply().Error("ERR " + text);
     return;
   }
   if (!conn.authenticated && !(spec->flags & cmd::kNoAuth) && !config_.requirepass.empty()) {

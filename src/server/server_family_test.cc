@@ -206,6 +206,17 @@ TEST(Transactions, MultiExecDiscard) {
   t.Run({"SET", "a", "3"});
   EXPECT_EQ(Str(t.Run({"EXEC"})), "[OK, (error) ERR value is not an integer or out of range, OK]");
   EXPECT_EQ(Str(t.Run({"GET", "a"})), "3");
+  // An EXEC refused for its arity answers EXECABORT and ends any transaction, as Redis.
+  t.Run({"MULTI"});
+  t.Run({"SET", "a", "4"});
+  EXPECT_EQ(Str(t.Run({"EXEC", "x"})),
+            "(error) EXECABORT Transaction discarded because of: wrong number of arguments for "
+            "'exec' command");
+  EXPECT_EQ(Str(t.Run({"GET", "a"})), "3") << "not queued, and not in a transaction any more";
+  EXPECT_EQ(Str(t.Run({"EXEC", "x"})),
+            "(error) EXECABORT Transaction discarded because of: wrong number of arguments for "
+            "'exec' command");
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "(error) ERR EXEC without MULTI");
 }
 
 TEST(Protocol, PipelinesInlineAndErrors) {
