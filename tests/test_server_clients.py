@@ -175,6 +175,18 @@ def test_many_clients_at_once(server):
     assert server.client().dbsize() == 200 * 50
 
 
+def test_client_list_filters(server):
+    a, b = server.client(), server.client()
+    a.client_setname("first")
+    b.client_setname("second")
+    names = {c["name"] for c in a.client_list()}
+    assert {"first", "second"} <= names
+    assert {c["name"] for c in a.client_list(_type="normal")} == names
+    assert a.client_list(_type="pubsub") == []
+    only = a.client_list(client_id=[str(b.client_id())])
+    assert [c["name"] for c in only] == ["second"]
+
+
 def test_maxclients(start_server):
     s = start_server("--maxclients", "5")
     held = []

@@ -180,7 +180,7 @@ void CmdHRandField(CommandContext& c) {
   if (!ParseInt64(c.arg(2), &l)) return c.ErrorNotInteger();
   if (l == LLONG_MIN) {
     return c.reply.Error(
-        "ERR value is out of range, must be between -9223372036854775807 and "
+        "ERR value is out of range, value must between -9223372036854775807 and "
         "9223372036854775807");
   }
   if (c.argc() > 4 || (c.argc() == 4 && !EqualsIgnoreCase(c.arg(3), "withvalues"))) {

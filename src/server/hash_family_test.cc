@@ -365,7 +365,7 @@ TEST_F(HashFamily, HRandField) {
 
   EXPECT_EQ(Run({"HRANDFIELD", "h", "x"}), "(error) ERR value is not an integer or out of range");
   EXPECT_EQ(Run({"HRANDFIELD", "h", "-9223372036854775808"}),
-            "(error) ERR value is out of range, must be between -9223372036854775807 and "
+            "(error) ERR value is out of range, value must between -9223372036854775807 and "
             "9223372036854775807");
   EXPECT_EQ(Run({"HRANDFIELD", "h", "1", "VALUES"}), "(error) ERR syntax error");
   EXPECT_EQ(Run({"HRANDFIELD", "h", "1", "WITHVALUES", "x"}), "(error) ERR syntax error");

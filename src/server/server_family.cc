@@ -4,6 +4,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
@@ -30,6 +31,22 @@ bool ValidClientName(std::string_view name) {
     if (ch < '!' || ch > '~') return false;  // Redis: no spaces, newlines or specials
   }
   return true;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+// Redis 7's check of a container command's subcommand arity (positive: exactly, negative: at
+// least), with its text: "wrong number of arguments for 'client|setname' command".
+bool SubArity(CommandContext& c, int arity) {
+  const size_t n = c.argc();
+  if (arity > 0 ? n == static_cast<size_t>(arity) : n >= static_cast<size_t>(-arity)) return true;
+  c.reply.Error("ERR wrong number of arguments for '" + Lower(c.arg(0)) + "|" + Lower(c.arg(1)) +
+                "' command");
+  return false;
 }
 
 // ---- connection
@@ -171,14 +188,7 @@ std::string ClientLine(Server& s, Connection* conn, int64_t now) {
 
 void CmdClient(CommandContext& c) {
   std::string_view sub = c.arg(1);
-  auto arity = [&](size_t n) {
-    if (c.argc() != n) {
-      c.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
-                    std::string(sub) + "'. Try CLIENT HELP.");
-      return false;
-    }
-    return true;
-  };
+  auto arity = [&](int n) { return SubArity(c, n); };
   if (EqualsIgnoreCase(sub, "ID")) {
     if (arity(2)) c.reply.Integer(static_cast<int64_t>(c.conn.id()));
   } else if (EqualsIgnoreCase(sub, "SETNAME")) {
@@ -206,15 +216,41 @@ void CmdClient(CommandContext& c) {
   } else if (EqualsIgnoreCase(sub, "INFO")) {
     if (arity(2)) c.reply.Verbatim("txt", ClientLine(c.server, &c.conn, c.NowMs()));
   } else if (EqualsIgnoreCase(sub, "LIST")) {
+    // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id...]: every client here is normal.
+    bool none = false, by_id = false;
+    std::vector<uint64_t> ids;
+    if (c.argc() == 4 && EqualsIgnoreCase(c.arg(2), "TYPE")) {
+      const std::string_view type = c.arg(3);
+      if (EqualsIgnoreCase(type, "normal")) {
+      } else if (EqualsIgnoreCase(type, "master") || EqualsIgnoreCase(type, "replica") ||
+                 EqualsIgnoreCase(type, "slave") || EqualsIgnoreCase(type, "pubsub")) {
+        none = true;
+      } else {
+        return c.reply.Error("ERR Unknown client type '" + std::string(type) + "'");
+      }
+    } else if (c.argc() > 3 && EqualsIgnoreCase(c.arg(2), "ID")) {
+      by_id = true;
+      for (size_t i = 3; i < c.argc(); ++i) {
+        int64_t id;
+        if (!ParseInt64(c.arg(i), &id)) return c.reply.Error("ERR Invalid client ID");
+        ids.push_back(static_cast<uint64_t>(id));  // a negative one matches no client
+      }
+    } else if (c.argc() != 2) {
+      return c.ErrorSyntax();
+    }
     std::string out;
     const int64_t now = c.NowMs();
     c.server.ForEachClient([&](Connection* conn, Worker*) {
       // Other workers' connections: their fields are read while those workers may change them;
       // CLIENT LIST is a diagnostic snapshot, as in Redis.
+      if (none || (by_id && std::find(ids.begin(), ids.end(), conn->id()) == ids.end())) {
+        return;
+      }
       out += ClientLine(c.server, conn, now);
     });
     c.reply.Verbatim("txt", out);
   } else if (EqualsIgnoreCase(sub, "KILL")) {
+    if (!arity(-3)) return;
     // CLIENT KILL addr (old form) or CLIENT KILL ID id | ADDR addr | LADDR addr ...
     std::string addr, laddr;
     int64_t id = -1;
@@ -262,6 +298,7 @@ void CmdClient(CommandContext& c) {
   } else if (EqualsIgnoreCase(sub, "NO-EVICT") || EqualsIgnoreCase(sub, "NO-TOUCH")) {
     if (arity(3)) c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "HELP")) {
+    if (!arity(2)) return;
     const char* lines[] = {"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                            "ID", "    Return the ID of the current connection.",
                            "GETNAME", "    Return the name of the current connection.",
@@ -324,12 +361,6 @@ void CommandDocs(CommandContext& c, const CommandSpec& s) {
   c.reply.Bulk(s.group);
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
-
 void CmdCommand(CommandContext& c) {
   const auto& all = c.server.commands().all();
   if (c.argc() == 1) {
@@ -338,9 +369,10 @@ void CmdCommand(CommandContext& c) {
     return;
   }
   std::string_view sub = c.arg(1);
-  if (EqualsIgnoreCase(sub, "COUNT") && c.argc() == 2) {
-    c.reply.Integer(static_cast<int64_t>(all.size()));
-  } else if (EqualsIgnoreCase(sub, "LIST") && c.argc() == 2) {
+  if (EqualsIgnoreCase(sub, "COUNT")) {
+    if (SubArity(c, 2)) c.reply.Integer(static_cast<int64_t>(all.size()));
+  } else if (EqualsIgnoreCase(sub, "LIST")) {
+    if (c.argc() != 2) return c.ErrorSyntax();  // FILTERBY is not supported
     c.reply.ArrayHeader(all.size());
     for (const CommandSpec& s : all) c.reply.Bulk(s.name);
   } else if (EqualsIgnoreCase(sub, "INFO")) {
@@ -370,8 +402,7 @@ void CmdCommand(CommandContext& c) {
     c.reply.MapHeader(chosen.size());
     for (const CommandSpec* s : chosen) CommandDocs(c, *s);
   } else {
-    c.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
-                  std::string(sub) + "'. Try COMMAND HELP.");
+    c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try COMMAND HELP.");
   }
 }
 
@@ -632,7 +663,8 @@ void CmdConfig(CommandContext& c) {
     c.server.config() = updated;  // under the exclusive world lock
     c.server.ApplyConfig();
     c.reply.SimpleString("OK");
-  } else if (EqualsIgnoreCase(sub, "RESETSTAT") && c.argc() == 2) {
+  } else if (EqualsIgnoreCase(sub, "RESETSTAT")) {
+    if (!SubArity(c, 2)) return;
     auto reset = [&](WorkerStats& w) {
       for (size_t i = 0; i < c.server.commands().all().size(); ++i) {
         w.per_command[i].calls = 0;
@@ -650,7 +682,7 @@ void CmdConfig(CommandContext& c) {
     reset(c.server.stats_for(nullptr));
     c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "REWRITE")) {
-    c.reply.Error("ERR The server is running without a config file");
+    if (SubArity(c, 2)) c.reply.Error("ERR The server is running without a config file");
   } else {
     c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try CONFIG HELP.");
   }
@@ -673,9 +705,12 @@ void CmdTime(CommandContext& c) {
 void CmdMemory(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "USAGE")) {
+    if (!SubArity(c, -3)) return;
     if (c.argc() != 3 && !(c.argc() == 5 && EqualsIgnoreCase(c.arg(3), "SAMPLES"))) {
       return c.ErrorSyntax();
     }
+    int64_t samples;
+    if (c.argc() == 5 && !ParseInt64(c.arg(4), &samples)) return c.ErrorNotInteger();
     int64_t bytes = -1;
     std::string_view key = c.Key(2);
     c.cache.Update(key, [&](const ItemView* cur, Mutation*) {

@@ -101,6 +101,30 @@ TEST(Connection, ClientSubcommands) {
   EXPECT_NE(info.find("lib-name=redis-py lib-ver=5.0"), std::string::npos);
   EXPECT_EQ(Str(t.Run({"CLIENT", "BOGUS"})), "(error) ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.");
   EXPECT_EQ(Str(t.Run({"CLIENT", "KILL", "1.2.3.4:5"})), "(error) ERR No such client");
+  // Redis 7's texts for a known subcommand with the wrong number of arguments.
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETNAME"})),
+            "(error) ERR wrong number of arguments for 'client|setname' command");
+  EXPECT_EQ(Str(t.Run({"client", "Id", "x"})),
+            "(error) ERR wrong number of arguments for 'client|id' command");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "KILL"})),
+            "(error) ERR wrong number of arguments for 'client|kill' command");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "LIST", "x"})), "(error) ERR syntax error");
+  EXPECT_FALSE(t.Run({"CLIENT", "LIST", "TYPE", "normal"}).is_error());
+  EXPECT_EQ(Str(t.Run({"CLIENT", "LIST", "TYPE", "pubsub"})), "");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "LIST", "TYPE", "x"})), "(error) ERR Unknown client type 'x'");
+  EXPECT_FALSE(t.Run({"CLIENT", "LIST", "ID", std::to_string(id.integer)}).is_error());
+  EXPECT_EQ(Str(t.Run({"CLIENT", "LIST", "ID", "0"})), "");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "LIST", "ID", "x"})), "(error) ERR Invalid client ID");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "COUNT", "x"})),
+            "(error) ERR wrong number of arguments for 'command|count' command");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "BOGUS"})),
+            "(error) ERR unknown subcommand 'BOGUS'. Try COMMAND HELP.");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "RESETSTAT", "x"})),
+            "(error) ERR wrong number of arguments for 'config|resetstat' command");
+  EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE"})),
+            "(error) ERR wrong number of arguments for 'memory|usage' command");
+  EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE", "k", "SAMPLES", "x"})),
+            "(error) ERR value is not an integer or out of range");
 }
 
 TEST(Server, CommandInfoDocsCount) {
