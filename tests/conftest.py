@@ -20,6 +20,12 @@ def find_traces():
 
 @pytest.fixture(scope="session")
 def bin_dir():
+    """build/bin, or KVCACHE_BIN_DIR (a sanitizer build's bin, for the tests that use only
+    kvcache-server)."""
+    other = os.environ.get("KVCACHE_BIN_DIR")
+    if other:
+        assert (pathlib.Path(other) / "kvcache-server").exists(), f"no kvcache-server in {other}"
+        return pathlib.Path(other)
     assert (BIN / "kvcache-sim").exists(), "build first: scripts/test.sh builds build/bin"
     return BIN
 
