@@ -109,6 +109,17 @@ def state(conn):
         else:
             out[k] = (t, None)
     out[b"#dbsize"] = conn.call(b"DBSIZE")
+    # SCAN's cursors differ between the servers; the keys a whole walk returns must not.
+    for options in ([], [b"COUNT", b"3"], [b"MATCH", b"*k*"], [b"TYPE", b"hash"],
+                    [b"TYPE", b"string", b"MATCH", b"?"]):
+        cursor, keys = b"0", set()
+        while True:
+            t, (c, batch) = conn.call(b"SCAN", cursor, *options)
+            keys.update(k[1] for k in batch[1])
+            cursor = c[1]
+            if cursor == b"0":
+                break
+        out[b"#scan " + b" ".join(options)] = sorted(keys)
     return out
 
 
