@@ -37,15 +37,15 @@ def rand_bytes(rng):
     return bytes(rng.getrandbits(8) for _ in range(min(n, 64))) * (n // 64 + 1)
 
 
-def rand_arg(rng):
+def rand_arg(rng, numbers=NUMBERS, text=rand_bytes):
     r = rng.random()
     if r < 0.35:
         return rng.choice(KEYS)
     if r < 0.6:
-        return rng.choice(NUMBERS)
+        return rng.choice(numbers)
     if r < 0.85:
         return rng.choice(OPTIONS)
-    return rand_bytes(rng)
+    return text(rng)
 
 
 def encode(args):
@@ -154,7 +154,7 @@ def tensor_args(rng, name):
     return [rng.choice(KEYS)]
 
 
-def command_args(rng, name, arity, first_key):
+def command_args(rng, name, arity, first_key, arg=rand_arg):
     """Mostly the right number of arguments, a key where the command takes its first key."""
     if name.startswith("TENSOR.") and rng.random() < 0.7:
         return tensor_args(rng, name)
@@ -162,7 +162,7 @@ def command_args(rng, name, arity, first_key):
         n = arity - 1 if arity > 0 else -arity - 1 + rng.choice([0, 0, 1, 2, 3, 5])
     else:
         n = rng.choice([0, 1, 2, 3, 4, 6])
-    args = [rand_arg(rng) for _ in range(n)]
+    args = [arg(rng) for _ in range(n)]
     if first_key > 0 and len(args) >= first_key and rng.random() < 0.8:
         args[first_key - 1] = rng.choice(KEYS)
     if name in SUBCOMMANDS and args and rng.random() < 0.8:

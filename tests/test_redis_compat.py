@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import ServerProcess, free_port
-from test_fuzz_commands import KEYS, OPTIONS, Conn, command_table, seed_keys
+from test_fuzz_commands import KEYS, Conn, command_args, command_table, rand_arg, seed_keys
 
 # What only one of the two has, or what depends on time, randomness or the server itself.
 SKIP = {"TENSOR.SET", "TENSOR.MSET", "TENSOR.GET", "TENSOR.MGET", "TENSOR.INFO", "PRELOAD",
@@ -53,30 +53,15 @@ def printable(rng):
     return (rng.choice("xyzXYZ") + "".join(rng.choice(alphabet) for _ in range(n - 1))).encode()
 
 
-def arg(rng):
-    r = rng.random()
-    if r < 0.35:
-        return rng.choice(KEYS)
-    if r < 0.6:
-        return rng.choice(NUMBERS)
-    if r < 0.85:
-        return rng.choice(OPTIONS)
-    return printable(rng)
-
-
 def command(rng, names, table):
     name = rng.choice(names)
     arity, first_key = table[name]
     if name in ("SELECT", "MOVE") and rng.random() < 0.8:  # a database, small numbers allowed
         db = rng.choice([b"0", b"1", b"2", b"15", b"16", b"-1", b"x"])
         return [name.encode()] + ([db] if name == "SELECT" else [rng.choice(KEYS), db])
-    if rng.random() < 0.8:
-        n = arity - 1 if arity > 0 else -arity - 1 + rng.choice([0, 0, 1, 2, 3, 5])
-    else:
-        n = rng.choice([0, 1, 2, 3, 4, 6])
-    args = [arg(rng) for _ in range(n)]
-    if first_key > 0 and len(args) >= first_key and rng.random() < 0.8:
-        args[first_key - 1] = rng.choice(KEYS)
+    # (The compared commands have no subcommands: those that do are skipped.)
+    args = command_args(rng, name, arity, first_key,
+                        arg=lambda r: rand_arg(r, numbers=NUMBERS, text=printable))
     return [name.encode()] + args
 
 
