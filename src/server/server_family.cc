@@ -90,33 +90,36 @@ void CmdHello(CommandContext& c) {
     if (version < 2 || version > 3) return c.reply.Error("NOPROTO unsupported protocol version");
     i = 2;
   }
-  std::string_view setname;
-  bool has_setname = false;
+  // As Redis 7.0: the options are read (and a name checked) first, then AUTH, then whether the
+  // client may say HELLO at all.
+  std::string_view setname, user, pass;
+  bool has_setname = false, has_auth = false;
   for (; i < c.argc(); ++i) {
     if (EqualsIgnoreCase(c.arg(i), "AUTH") && i + 2 < c.argc()) {
-      if (!CheckPassword(c, c.arg(i + 1), c.arg(i + 2))) return;
+      user = c.arg(i + 1);
+      pass = c.arg(i + 2);
+      has_auth = true;
       i += 2;
     } else if (EqualsIgnoreCase(c.arg(i), "SETNAME") && i + 1 < c.argc()) {
       setname = c.arg(++i);
       has_setname = true;
+      if (!ValidClientName(setname)) {
+        return c.reply.Error(
+            "ERR Client names cannot contain spaces, newlines or special characters.");
+      }
     } else {
       return c.reply.Error(std::string("ERR Syntax error in HELLO option '") +
                            std::string(c.arg(i)) + "'");
     }
   }
+  if (has_auth && !CheckPassword(c, user, pass)) return;
   if (!c.conn.authenticated) {
     return c.reply.Error(
         "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-        "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+        "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
         "select the RESP protocol version at the same time");
   }
-  if (has_setname) {
-    if (!ValidClientName(setname)) {
-      return c.reply.Error(
-          "ERR Client names cannot contain spaces, newlines or special characters.");
-    }
-    c.conn.name.assign(setname);
-  }
+  if (has_setname) c.conn.name.assign(setname);
   c.reply.set_resp_version(static_cast<int>(version));
   c.reply.MapHeader(7);
   c.reply.Bulk("server");

@@ -64,7 +64,17 @@ TEST(Connection, AuthAndHello) {
             "(error) WRONGPASS invalid username-password pair or user is disabled.");
   EXPECT_EQ(Str(t.Run({"AUTH", "nobody", "secret"})),
             "(error) WRONGPASS invalid username-password pair or user is disabled.");
-  EXPECT_TRUE(t.Run({"HELLO", "3"}).is_error());
+  EXPECT_EQ(Str(t.Run({"HELLO", "3"})),
+            "(error) NOAUTH HELLO must be called with the client already authenticated, "
+            "otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client "
+            "and select the RESP protocol version at the same time");
+  // As Redis 7.0: a bad name is reported before a bad password or a missing AUTH.
+  EXPECT_EQ(Str(t.Run({"HELLO", "2", "AUTH", "default", "wrong", "SETNAME", "a b"})),
+            "(error) ERR Client names cannot contain spaces, newlines or special characters.");
+  EXPECT_EQ(Str(t.Run({"HELLO", "2", "SETNAME", "a b"})),
+            "(error) ERR Client names cannot contain spaces, newlines or special characters.");
+  EXPECT_EQ(Str(t.Run({"HELLO", "2", "AUTH", "default", "wrong", "SETNAME", "ok"})),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
   Reply hello = t.Run({"HELLO", "3", "AUTH", "default", "secret", "SETNAME", "me"});
   ASSERT_EQ(hello.type, Reply::kMap) << Str(hello);
   ASSERT_EQ(hello.elems.size(), 14u);
