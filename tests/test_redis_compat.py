@@ -30,14 +30,14 @@ NUMBERS = [b"0", b"-1", b"-100", b"1000000", b"9223372036854775807", b"-92233720
            b"0x10", b"", b" 1", b"+1", b"07", b"4294967296", b"536870912", b"10.5", b"3.0e3"]
 
 
-def wait_ready(proc, port, timeout=20.0):
+def wait_ready(proc, port, timeout=20.0, accept=(b"+PONG",)):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"redis-server exited with {proc.returncode}"
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
+                if s.recv(16).startswith(accept):
                     return
         except OSError:
             time.sleep(0.02)
@@ -152,6 +152,52 @@ def test_same_replies_and_state_as_redis(bin_dir, protocol):
             if i % every == every - 1 or i == count - 1:
                 sa, sb = state(state_a), state(state_b)
                 assert sa == sb, f"after command {i} ({cmd!r}): kvcache {sa!r}, redis {sb!r}"
+    finally:
+        redis.terminate()
+        redis.wait(timeout=20)
+        kv.stop()
+
+
+def hello_shape(reply):
+    """HELLO's map differs in server, version and id: keep its keys, protocol, mode and role."""
+    if reply[0] in (b"%", b"*") and reply[1] and reply[1][0] == (b"$", b"server"):
+        items = reply[1]
+        d = {items[i][1]: items[i + 1] for i in range(0, len(items), 2)}
+        return ("HELLO", sorted(d), d.get(b"proto"), d.get(b"mode"), d.get(b"role"))
+    return reply
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")
+def test_auth_and_hello_as_redis(bin_dir):
+    """With a password set: every step of these handshakes, each on a new connection, gets the
+    same reply from both servers (what a client library sees when it connects)."""
+    sequences = [
+        [[b"GET", b"a"]], [[b"AUTH", b"x"]], [[b"AUTH", b"pw"], [b"GET", b"a"]],
+        [[b"AUTH", b"default", b"pw"], [b"PING"]], [[b"AUTH", b"bob", b"pw"]], [[b"AUTH"]],
+        [[b"AUTH", b"a", b"b", b"c"]], [[b"HELLO", b"3"]], [[b"HELLO", b"4"]], [[b"HELLO", b"x"]],
+        [[b"HELLO", b"3", b"AUTH", b"default", b"bad"]], [[b"HELLO", b"2", b"AUTH", b"default"]],
+        [[b"HELLO", b"2", b"SETNAME", b"a b"]], [[b"HELLO", b"2", b"FOO"]], [[b"PING"]],
+        [[b"QUIT"]], [[b"RESET"]], [[b"CLIENT", b"ID"]], [[b"SELECT", b"1"]],
+        [[b"HELLO", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"me"], [b"CLIENT", b"GETNAME"],
+         [b"HGETALL", b"nothing"], [b"HELLO"]],
+        [[b"HELLO", b"2", b"AUTH", b"default", b"bad", b"SETNAME", b"a b"]],
+        [[b"HELLO", b"2", b"SETNAME", b"a b", b"AUTH", b"default", b"bad"]],
+        [[b"AUTH", b"pw"], [b"AUTH", b"wrong"], [b"GET", b"a"]],
+    ]
+    kv = ServerProcess(bin_dir / "kvcache-server", "--requirepass", "pw")
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--requirepass", "pw"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(redis, port, accept=(b"+PONG", b"-NOAUTH"))
+        for seq in sequences:
+            a, b = Conn(kv.port), Conn(port)
+            for cmd in seq:
+                ra, rb = hello_shape(a.call(*cmd)), hello_shape(b.call(*cmd))
+                assert ra == rb, f"{cmd!r} in {seq!r}: kvcache {ra!r}, redis {rb!r}"
+            a.close()
+            b.close()
     finally:
         redis.terminate()
         redis.wait(timeout=20)

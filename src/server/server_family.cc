@@ -90,15 +90,13 @@ void CmdHello(CommandContext& c) {
     if (version < 2 || version > 3) return c.reply.Error("NOPROTO unsupported protocol version");
     i = 2;
   }
-  // As Redis 7.0: the options are read (and a name checked) first, then AUTH, then whether the
-  // client may say HELLO at all.
-  std::string_view setname, user, pass;
-  bool has_setname = false, has_auth = false;
+  // As Redis 7.0: the options in their order (AUTH checked, a name validated, where each
+  // stands), then whether the client may say HELLO at all.
+  std::string_view setname;
+  bool has_setname = false;
   for (; i < c.argc(); ++i) {
     if (EqualsIgnoreCase(c.arg(i), "AUTH") && i + 2 < c.argc()) {
-      user = c.arg(i + 1);
-      pass = c.arg(i + 2);
-      has_auth = true;
+      if (!CheckPassword(c, c.arg(i + 1), c.arg(i + 2))) return;
       i += 2;
     } else if (EqualsIgnoreCase(c.arg(i), "SETNAME") && i + 1 < c.argc()) {
       setname = c.arg(++i);
@@ -112,7 +110,6 @@ void CmdHello(CommandContext& c) {
                            std::string(c.arg(i)) + "'");
     }
   }
-  if (has_auth && !CheckPassword(c, user, pass)) return;
   if (!c.conn.authenticated) {
     return c.reply.Error(
         "NOAUTH HELLO must be called with the client already authenticated, otherwise the "

@@ -68,8 +68,10 @@ TEST(Connection, AuthAndHello) {
             "(error) NOAUTH HELLO must be called with the client already authenticated, "
             "otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client "
             "and select the RESP protocol version at the same time");
-  // As Redis 7.0: a bad name is reported before a bad password or a missing AUTH.
+  // As Redis 7.0: options in their order, then the missing AUTH.
   EXPECT_EQ(Str(t.Run({"HELLO", "2", "AUTH", "default", "wrong", "SETNAME", "a b"})),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(Str(t.Run({"HELLO", "2", "SETNAME", "a b", "AUTH", "default", "wrong"})),
             "(error) ERR Client names cannot contain spaces, newlines or special characters.");
   EXPECT_EQ(Str(t.Run({"HELLO", "2", "SETNAME", "a b"})),
             "(error) ERR Client names cannot contain spaces, newlines or special characters.");
