@@ -92,6 +92,36 @@ def test_select_and_info(server):
     assert r0.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
 
 
+def test_info_rates_and_peaks(server):
+    """The fields dashboards read: instantaneous_ops_per_sec while a client is busy, the memory
+    peak after the data is gone, a run_id."""
+    r = server.client()
+    info = r.info()
+    assert re.fullmatch(r"[0-9a-f]{40}", info["run_id"])
+    assert info["total_system_memory"] > 0
+    value = b"v" * 1000
+    deadline = time.monotonic() + 30
+    ops = 0
+    n = 0
+    while ops == 0:
+        assert time.monotonic() < deadline, "instantaneous_ops_per_sec stayed 0 under load"
+        pipe = r.pipeline(transaction=False)
+        for _ in range(200):
+            pipe.set(f"k{n % 5000}", value)
+            n += 1
+        pipe.execute()
+        stats = r.info("stats")
+        ops = stats["instantaneous_ops_per_sec"]
+    assert stats["instantaneous_input_kbps"] > 0
+    memory = r.info("memory")
+    assert memory["used_memory_peak"] >= memory["used_memory"] > 5000 * 1000
+    assert memory["used_memory_dataset"] + memory["used_memory_overhead"] == memory["used_memory"]
+    r.flushall()
+    after = r.info("memory")
+    assert after["used_memory"] < memory["used_memory"] // 10
+    assert after["used_memory_peak"] >= memory["used_memory"], "the peak stays"
+
+
 def raw(port, data, expect_close=False, timeout=5):
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <random>
 #include <sstream>
 
 #include "server/connection.h"
@@ -288,7 +289,10 @@ void Worker::Cron() {
   }
   for (Connection* c : doomed) Close(c);
   // Expired items: worker 0 sweeps a bounded slice each tick, so idle expired bytes go.
-  if (index_ == 0) server_.cache().EvictExpired(4096);
+  if (index_ == 0) {
+    server_.cache().EvictExpired(4096);
+    SampleMetrics(server_, now);
+  }
 }
 
 // ---------------------------------------------------------------- Server
@@ -324,6 +328,10 @@ Status Server::Init(std::function<int64_t()> clock) {
   engine_policy_ = cache_->policy_name();
   evict_ = o.evict;
   start_ms_ = cache_->NowMs();
+  std::random_device rd;
+  static const char kHex[] = "0123456789abcdef";
+  run_id_.clear();
+  for (int i = 0; i < 40; ++i) run_id_.push_back(kHex[rd() % 16]);
   ApplyConfig();
   return InitOrigin();
 }

@@ -93,6 +93,8 @@ struct ClientInfo {
   Worker* worker;
 };
 
+struct MetricSamples;
+
 class Server {
  public:
   explicit Server(const ServerConfig& config);
@@ -138,6 +140,9 @@ class Server {
   const std::string& engine_policy() const { return engine_policy_; }
   bool evicting() const { return evict_; }
   int64_t start_ms() const { return start_ms_; }
+  MetricSamples& metrics() { return *metrics_; }
+  // 40 random hex digits, new at every start (INFO's run_id).
+  const std::string& run_id() const { return run_id_; }
   int listening_port() const { return port_; }
 
   uint64_t NextClientId() { return next_client_id_.fetch_add(1, std::memory_order_relaxed); }
@@ -187,8 +192,29 @@ class Server {
   std::vector<std::pair<Connection*, Completion>> local_mailbox_;
   int64_t start_ms_ = 0;
   int port_ = 0;
+  std::unique_ptr<MetricSamples> metrics_ = std::make_unique<MetricSamples>();
+  std::string run_id_;
   friend class Worker;
 };
+
+// INFO's rates and peaks, as Redis keeps them: worker 0 takes a sample every cron tick (100 ms
+// at hz 10) and a rate is the mean over the last 16 samples (server_family.cc).
+struct MetricSamples {
+  static constexpr int kSamples = 16;
+  struct Rate {
+    int64_t last_ms = 0;
+    uint64_t last_value = 0;
+    double per_sec[kSamples] = {};
+    int next = 0;
+    void Add(int64_t now_ms, uint64_t value);
+    double Mean() const;
+  };
+  std::mutex mu;
+  Rate ops, input_bytes, output_bytes;
+  uint64_t peak_used_memory = 0;
+};
+// Takes one sample (worker 0's cron) and raises the peak.
+void SampleMetrics(Server& server, int64_t now_ms);
 
 // The slower tier's side of dispatch (origin_commands.cc). Write-through: turns a data write
 // into an origin batch and defers its reply; true if it handled the command (or refused it).

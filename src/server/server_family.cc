@@ -450,6 +450,37 @@ Totals SumWorkers(Server& s) {
   return t;
 }
 
+}  // namespace
+
+void MetricSamples::Rate::Add(int64_t now_ms, uint64_t value) {
+  if (last_ms != 0 && now_ms > last_ms) {
+    per_sec[next] = static_cast<double>(value - last_value) * 1000.0 /
+                    static_cast<double>(now_ms - last_ms);
+    next = (next + 1) % kSamples;
+  }
+  last_ms = now_ms;
+  last_value = value;
+}
+
+double MetricSamples::Rate::Mean() const {
+  double sum = 0;
+  for (double v : per_sec) sum += v;
+  return sum / kSamples;
+}
+
+void SampleMetrics(Server& server, int64_t now_ms) {
+  const Totals t = SumWorkers(server);
+  const uint64_t used = server.cache().Stats().bytes;
+  MetricSamples& m = server.metrics();
+  std::lock_guard<std::mutex> l(m.mu);
+  m.ops.Add(now_ms, t.commands);
+  m.input_bytes.Add(now_ms, t.in);
+  m.output_bytes.Add(now_ms, t.out);
+  m.peak_used_memory = std::max(m.peak_used_memory, used);
+}
+
+namespace {
+
 void AppendField(std::string* out, const char* name, const std::string& value) {
   out->append(name).append(":").append(value).append("\r\n");
 }
@@ -477,6 +508,7 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "redis_version", kRedisVersion);
     AppendField(&out, "kvcache_version", kKvcacheVersion);
     AppendField(&out, "redis_mode", "standalone");
+    AppendField(&out, "run_id", s.run_id());
     AppendField(&out, "os", "Linux");
     AppendField(&out, "arch_bits", 64);
     AppendField(&out, "multiplexing_api", "epoll");
@@ -486,6 +518,7 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "uptime_in_seconds", static_cast<uint64_t>((now - s.start_ms()) / 1000));
     AppendField(&out, "uptime_in_days", static_cast<uint64_t>((now - s.start_ms()) / 86400000));
     AppendField(&out, "hz", static_cast<uint64_t>(s.config().hz));
+    AppendField(&out, "configured_hz", static_cast<uint64_t>(s.config().hz));
     AppendField(&out, "io_threads_active", s.workers().size() > 1 ? 1 : 0);
     AppendField(&out, "kvcache_workers", s.workers().size());
     AppendField(&out, "kvcache_shards", s.cache().shard_count());
@@ -495,8 +528,10 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     out += "# Clients\r\n";
     AppendField(&out, "connected_clients", s.client_count());
     AppendField(&out, "maxclients", static_cast<uint64_t>(s.config().maxclients));
-    AppendField(&out, "blocked_clients", 0);
+    AppendField(&out, "cluster_connections", 0);
+    AppendField(&out, "blocked_clients", 0);  // no blocking commands
     AppendField(&out, "tracking_clients", 0);
+    AppendField(&out, "clients_in_timeout_table", 0);
     out += "\r\n";
   }
   if (wanted("memory", true)) {
@@ -506,6 +541,29 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "used_memory_human", Human(cs.bytes));
     AppendField(&out, "used_memory_rss", rss);
     AppendField(&out, "used_memory_rss_human", Human(rss));
+    uint64_t peak;
+    {
+      std::lock_guard<std::mutex> l(s.metrics().mu);
+      peak = s.metrics().peak_used_memory = std::max(s.metrics().peak_used_memory, cs.bytes);
+    }
+    char perc[32];
+    std::snprintf(perc, sizeof(perc), "%.2f%%",
+                  peak == 0 ? 0.0 : 100.0 * static_cast<double>(cs.bytes) / static_cast<double>(peak));
+    AppendField(&out, "used_memory_peak", peak);
+    AppendField(&out, "used_memory_peak_human", Human(peak));
+    AppendField(&out, "used_memory_peak_perc", perc);
+    // The dataset is the items; the overhead is the index and the policies' metadata.
+    AppendField(&out, "used_memory_overhead", cs.bytes - std::min(cs.bytes, cs.item_bytes));
+    AppendField(&out, "used_memory_dataset", std::min(cs.bytes, cs.item_bytes));
+    std::snprintf(perc, sizeof(perc), "%.2f%%",
+                  cs.bytes == 0 ? 0.0
+                                : 100.0 * static_cast<double>(std::min(cs.bytes, cs.item_bytes)) /
+                                      static_cast<double>(cs.bytes));
+    AppendField(&out, "used_memory_dataset_perc", perc);
+    const uint64_t system = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                            static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    AppendField(&out, "total_system_memory", system);
+    AppendField(&out, "total_system_memory_human", Human(system));
     AppendField(&out, "maxmemory", static_cast<uint64_t>(s.config().maxmemory));
     AppendField(&out, "maxmemory_human", Human(static_cast<uint64_t>(s.config().maxmemory)));
     AppendField(&out, "maxmemory_policy", s.evicting() ? s.engine_policy() : "noeviction");
@@ -538,11 +596,27 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "total_commands_processed", t.commands);
     AppendField(&out, "total_net_input_bytes", t.in);
     AppendField(&out, "total_net_output_bytes", t.out);
+    {
+      std::lock_guard<std::mutex> l(s.metrics().mu);
+      char kbps[32];
+      AppendField(&out, "instantaneous_ops_per_sec",
+                  static_cast<uint64_t>(s.metrics().ops.Mean() + 0.5));
+      std::snprintf(kbps, sizeof(kbps), "%.2f", s.metrics().input_bytes.Mean() / 1024);
+      AppendField(&out, "instantaneous_input_kbps", kbps);
+      std::snprintf(kbps, sizeof(kbps), "%.2f", s.metrics().output_bytes.Mean() / 1024);
+      AppendField(&out, "instantaneous_output_kbps", kbps);
+    }
     AppendField(&out, "rejected_connections", t.rejected);
     AppendField(&out, "expired_keys", cs.expirations);
     AppendField(&out, "evicted_keys", cs.evictions);
     AppendField(&out, "keyspace_hits", cs.hits);
     AppendField(&out, "keyspace_misses", cs.misses);
+    AppendField(&out, "pubsub_channels", 0);  // no pub/sub
+    AppendField(&out, "pubsub_patterns", 0);
+    AppendField(&out, "total_forks", 0);  // nothing forks: no persistence
+    AppendField(&out, "sync_full", 0);    // no replication
+    AppendField(&out, "sync_partial_ok", 0);
+    AppendField(&out, "sync_partial_err", 0);
     out += "\r\n";
   }
   if (s.origin() != nullptr && wanted("origin", true)) {
