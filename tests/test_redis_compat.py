@@ -44,6 +44,23 @@ def wait_ready(proc, port, timeout=20.0, accept=(b"+PONG",)):
     raise AssertionError("redis-server did not become ready")
 
 
+def start_both(bin_dir, *args):
+    """kvcache-server and redis-server (persistence off) with the same settings; returns
+    (kvcache's ServerProcess, redis-server's Popen, redis-server's port)."""
+    kv = ServerProcess(bin_dir / "kvcache-server", *args)
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", *args],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(redis, port, accept=(b"+PONG", b"-NOAUTH"))
+    except BaseException:
+        redis.kill()
+        kv.stop()
+        raise
+    return kv, redis, port
+
+
 def printable(rng):
     """Text that is never a number (a short one could become an expiry that lapses)."""
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :-_.*?[]{}"
@@ -114,13 +131,8 @@ def test_same_replies_and_state_as_redis(bin_dir, protocol):
     count = int(os.environ.get("KVCACHE_COMPAT_COMMANDS", "4000"))
     every = int(os.environ.get("KVCACHE_COMPAT_CHECK_EVERY", "50"))  # commands between state checks
     rng = random.Random(int(os.environ.get("KVCACHE_COMPAT_SEED", "20261129")))
-    kv = ServerProcess(bin_dir / "kvcache-server", "--maxmemory", "64mb")
-    port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--maxmemory", "64mb"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kv, redis, port = start_both(bin_dir, "--maxmemory", "64mb")
     try:
-        wait_ready(redis, port)
         a, b = Conn(kv.port), Conn(port)
         # The state is read on connections of its own: the fuzzed ones may be inside MULTI or
         # in another database.
@@ -184,13 +196,8 @@ def test_auth_and_hello_as_redis(bin_dir):
         [[b"HELLO", b"2", b"SETNAME", b"a b", b"AUTH", b"default", b"bad"]],
         [[b"AUTH", b"pw"], [b"AUTH", b"wrong"], [b"GET", b"a"]],
     ]
-    kv = ServerProcess(bin_dir / "kvcache-server", "--requirepass", "pw")
-    port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--requirepass", "pw"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kv, redis, port = start_both(bin_dir, "--requirepass", "pw")
     try:
-        wait_ready(redis, port, accept=(b"+PONG", b"-NOAUTH"))
         for seq in sequences:
             a, b = Conn(kv.port), Conn(port)
             for cmd in seq:
