@@ -279,6 +279,19 @@ def test_bad_flags_fail_clearly(bin_dir):
     assert out.returncode != 0 and "maxmemory-policy" in out.stderr
 
 
+def test_a_second_server_on_the_same_port_is_refused(server, bin_dir):
+    """Workers share their port (SO_REUSEPORT); a second kvcache-server must not join them and
+    take half of the connections to a cache of its own."""
+    r = server.client()
+    r.set("k", "first")
+    out = subprocess.run([str(bin_dir / "kvcache-server"), "--port", str(server.port)],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode != 0
+    assert "Address already in use" in out.stdout + out.stderr
+    for _ in range(20):  # every new connection still reaches the one cache
+        assert server.client().get("k") == b"first"
+
+
 def test_sigterm_shuts_down_cleanly(start_server):
     s = start_server()
     s.client().set("k", "v")

@@ -49,8 +49,8 @@ std::vector<std::string> SplitSpaces(const std::string& s) {
   return out;
 }
 
-// A listening socket bound to addr:port with SO_REUSEPORT, so that every worker has its own.
-int Listen(const std::string& addr, int port, int backlog, std::string* error) {
+// A socket bound to addr:port, with SO_REUSEPORT if asked, or -1 with *error set.
+int Bind(const std::string& addr, int port, bool reuseport, std::string* error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -65,15 +65,25 @@ int Listen(const std::string& addr, int port, int backlog, std::string* error) {
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+  if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
     *error = "could not listen on " + addr + ":" + std::to_string(port) + ": " + strerror(errno);
     close(fd);
-    freeaddrinfo(res);
-    return -1;
+    fd = -1;
   }
   freeaddrinfo(res);
+  return fd;
+}
+
+// A listening socket bound to addr:port with SO_REUSEPORT, so that every worker has its own.
+int Listen(const std::string& addr, int port, int backlog, std::string* error) {
+  int fd = Bind(addr, port, /*reuseport=*/true, error);
+  if (fd >= 0 && listen(fd, backlog) != 0) {
+    *error = "could not listen on " + addr + ":" + std::to_string(port) + ": " + strerror(errno);
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 
@@ -399,7 +409,18 @@ Status Server::Start() {
   for (int i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i));
   }
-  // Every worker listens on every address with its own socket (SO_REUSEPORT).
+  // Every worker listens on every address with its own socket (SO_REUSEPORT). Another process
+  // of the same user could join that group just as well, and silently take half of the
+  // connections to a cache of its own: so first make sure no one holds the port, with a socket
+  // that does not share it (a second kvcache-server then fails as a second Redis would).
+  if (port_ != 0) {
+    for (const std::string& addr : addrs) {
+      std::string error;
+      int probe = Bind(addr, port_, /*reuseport=*/false, &error);
+      if (probe < 0) return Status::IOError(error);
+      close(probe);
+    }
+  }
   for (int i = 0; i < threads; ++i) {
     std::vector<int> fds;
     for (const std::string& addr : addrs) {
