@@ -156,9 +156,8 @@ def test_same_replies_and_state_as_redis(bin_dir, protocol):
             verb = cmd[0].upper()
             if verb == b"MULTI" and ra == (b"+", b"OK"):
                 queued = []
-            elif verb in (b"EXEC", b"DISCARD", b"RESET") and ra[0] != b"-" or \
-                    verb == b"EXEC" and queued is not None:
-                queued = None
+            elif verb == b"EXEC" or verb in (b"DISCARD", b"RESET") and ra[0] != b"-":
+                queued = None  # EXEC ends a transaction even when refused
             elif queued is not None and ra == (b"+", b"QUEUED"):
                 queued.append(cmd)
             if i % every == every - 1 or i == count - 1:

@@ -3,6 +3,7 @@
 // per-command statistics.
 #include "server/command.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -144,12 +145,8 @@ std::string FormatDouble(long double v) {
   // Redis (util.c ld2string, LD_STR_HUMAN): %.17Lf, then trailing zeros and point removed,
   // into a buffer of MAX_LONG_DOUBLE_CHARS (5 KiB) that holds every finite long double.
   char buf[5 * 1024];
-  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
-  if (n <= 0 || n >= static_cast<int>(sizeof(buf))) {
-    n = std::snprintf(buf, sizeof(buf), "%.17Lg", v);
-    return std::string(buf, n);
-  }
-  std::string s(buf, n);
+  const int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
+  std::string s(buf, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof(buf)) - 1)));
   if (s.find('.') != std::string::npos) {
     while (!s.empty() && s.back() == '0') s.pop_back();
     if (!s.empty() && s.back() == '.') s.pop_back();

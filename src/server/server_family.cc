@@ -221,11 +221,9 @@ void CmdClient(CommandContext& c) {
     std::vector<uint64_t> ids;
     if (c.argc() == 4 && EqualsIgnoreCase(c.arg(2), "TYPE")) {
       const std::string_view type = c.arg(3);
-      if (EqualsIgnoreCase(type, "normal")) {
-      } else if (EqualsIgnoreCase(type, "master") || EqualsIgnoreCase(type, "replica") ||
-                 EqualsIgnoreCase(type, "slave") || EqualsIgnoreCase(type, "pubsub")) {
-        none = true;
-      } else {
+      none = !EqualsIgnoreCase(type, "normal");
+      if (none && !EqualsIgnoreCase(type, "master") && !EqualsIgnoreCase(type, "replica") &&
+          !EqualsIgnoreCase(type, "slave") && !EqualsIgnoreCase(type, "pubsub")) {
         return c.reply.Error("ERR Unknown client type '" + std::string(type) + "'");
       }
     } else if (c.argc() > 3 && EqualsIgnoreCase(c.arg(2), "ID")) {
@@ -553,11 +551,12 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "used_memory_peak_human", Human(peak));
     AppendField(&out, "used_memory_peak_perc", perc);
     // The dataset is the items; the overhead is the index and the policies' metadata.
-    AppendField(&out, "used_memory_overhead", cs.bytes - std::min(cs.bytes, cs.item_bytes));
-    AppendField(&out, "used_memory_dataset", std::min(cs.bytes, cs.item_bytes));
+    const uint64_t dataset = std::min(cs.bytes, cs.item_bytes);
+    AppendField(&out, "used_memory_overhead", cs.bytes - dataset);
+    AppendField(&out, "used_memory_dataset", dataset);
     std::snprintf(perc, sizeof(perc), "%.2f%%",
                   cs.bytes == 0 ? 0.0
-                                : 100.0 * static_cast<double>(std::min(cs.bytes, cs.item_bytes)) /
+                                : 100.0 * static_cast<double>(dataset) /
                                       static_cast<double>(cs.bytes));
     AppendField(&out, "used_memory_dataset_perc", perc);
     const uint64_t system = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
@@ -692,9 +691,7 @@ void CmdInfo(CommandContext& c) {
 void CmdConfig(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "GET")) {
-    if (c.argc() < 3) {
-      return c.reply.Error("ERR wrong number of arguments for 'config|get' command");
-    }
+    if (!SubArity(c, -3)) return;
     std::vector<const ConfigEntry*> found;
     for (const ConfigEntry& e : ConfigTable()) {
       for (size_t i = 2; i < c.argc(); ++i) {
@@ -714,9 +711,8 @@ void CmdConfig(CommandContext& c) {
       }
     }
   } else if (EqualsIgnoreCase(sub, "SET")) {
-    if (c.argc() < 4 || c.argc() % 2 != 0) {
-      return c.reply.Error("ERR wrong number of arguments for 'config|set' command");
-    }
+    if (!SubArity(c, -4)) return;
+    if (c.argc() % 2 != 0) return c.ErrorSyntax();  // a name without its value, as Redis says
     ServerConfig updated = c.server.config();
     for (size_t i = 2; i < c.argc(); i += 2) {
       const ConfigEntry* e = FindConfig(c.arg(i));

@@ -131,6 +131,10 @@ TEST(Connection, ClientSubcommands) {
             "(error) ERR wrong number of arguments for 'command|count' command");
   EXPECT_EQ(Str(t.Run({"COMMAND", "BOGUS"})),
             "(error) ERR unknown subcommand 'BOGUS'. Try COMMAND HELP.");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxclients"})),
+            "(error) ERR wrong number of arguments for 'config|set' command");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxclients", "10", "timeout"})),
+            "(error) ERR syntax error");
   EXPECT_EQ(Str(t.Run({"CONFIG", "RESETSTAT", "x"})),
             "(error) ERR wrong number of arguments for 'config|resetstat' command");
   EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE"})),

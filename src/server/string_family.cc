@@ -81,28 +81,33 @@ void CmdGetRange(CommandContext& c) {
 enum class ExpiryKind { kNone, kEx, kPx, kExAt, kPxAt, kPersist, kKeepTtl };
 
 // Turns "EX 10" and friends into an absolute time; false with Redis's error on bad input.
-bool ResolveExpiry(CommandContext& c, ExpiryKind kind, std::string_view arg, const char* cmd,
-                   int64_t* at_ms) {
+// The absolute expiry (ms) that an EX/PX/EXAT/PXAT argument names, or why it names none.
+enum class ExpiryError { kNone, kNotInteger, kInvalid };
+ExpiryError ParseExpiry(ExpiryKind kind, std::string_view arg, int64_t now_ms, int64_t* at_ms) {
   int64_t v;
-  if (!ParseInt64(arg, &v)) {
-    c.ErrorNotInteger();
-    return false;
-  }
+  if (!ParseInt64(arg, &v)) return ExpiryError::kNotInteger;
   const bool seconds = kind == ExpiryKind::kEx || kind == ExpiryKind::kExAt;
-  if (v <= 0 || (seconds && v > LLONG_MAX / 1000)) {
-    c.reply.Error(std::string("ERR invalid expire time in '") + cmd + "' command");
-    return false;
-  }
+  if (v <= 0 || (seconds && v > LLONG_MAX / 1000)) return ExpiryError::kInvalid;
   int64_t ms = seconds ? v * 1000 : v;
   if (kind == ExpiryKind::kEx || kind == ExpiryKind::kPx) {
-    if (ms > LLONG_MAX - c.NowMs()) {
-      c.reply.Error(std::string("ERR invalid expire time in '") + cmd + "' command");
-      return false;
-    }
-    ms += c.NowMs();
+    if (ms > LLONG_MAX - now_ms) return ExpiryError::kInvalid;
+    ms += now_ms;
   }
   *at_ms = ms;
-  return true;
+  return ExpiryError::kNone;
+}
+
+void ReplyExpiryError(CommandContext& c, ExpiryError e, const char* cmd) {
+  if (e == ExpiryError::kNotInteger) return c.ErrorNotInteger();
+  c.reply.Error(std::string("ERR invalid expire time in '") + cmd + "' command");
+}
+
+// ParseExpiry, answering the client when the argument is bad.
+bool ResolveExpiry(CommandContext& c, ExpiryKind kind, std::string_view arg, const char* cmd,
+                   int64_t* at_ms) {
+  const ExpiryError e = ParseExpiry(kind, arg, c.NowMs(), at_ms);
+  if (e != ExpiryError::kNone) ReplyExpiryError(c, e, cmd);
+  return e == ExpiryError::kNone;
 }
 
 // ---- SET family
@@ -295,7 +300,8 @@ void CmdGetDel(CommandContext& c) {
 
 void CmdGetEx(CommandContext& c) {
   // As Redis: the options' names first (syntax error), then a missing key (nil), then the
-  // key's type, then the number.
+  // key's type, then the number. GetAndChange reports the first two, so a bad number waits
+  // for a look at the key.
   ExpiryKind kind = ExpiryKind::kNone;
   std::string_view when;
   for (size_t i = 2; i < c.argc(); ++i) {
@@ -315,10 +321,12 @@ void CmdGetEx(CommandContext& c) {
   }
   int64_t at = 0;
   if (kind != ExpiryKind::kNone && kind != ExpiryKind::kPersist) {
-    Handle h = c.cache.Get(c.Key(1));
-    if (!h) return c.reply.Null();
-    if (h.kind() != ValueKind::kString) return c.ErrorWrongType();
-    if (!ResolveExpiry(c, kind, when, "getex", &at)) return;
+    if (const ExpiryError e = ParseExpiry(kind, when, c.NowMs(), &at); e != ExpiryError::kNone) {
+      Handle h = c.cache.Get(c.Key(1));
+      if (!h) return c.reply.Null();
+      if (h.kind() != ValueKind::kString) return c.ErrorWrongType();
+      return ReplyExpiryError(c, e, "getex");
+    }
   }
   GetAndChange(c, c.Key(1), [&](const ItemView&, Mutation* m) {
     if (kind == ExpiryKind::kNone) return;
