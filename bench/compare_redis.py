@@ -189,17 +189,19 @@ def main():
         for kind in ("redis", "kvcache"):
             s = Server(kind, threads[0])
             try:
-                rss0, used0 = s.rss(), s.used_memory()
+                rss0, used0, cpu0 = s.rss(), s.used_memory(), s.cpu_seconds()
                 load_keys(s.port, args.memory_keys)
-                rss1, used1 = s.rss(), s.used_memory()
+                rss1, used1, cpu1 = s.rss(), s.used_memory(), s.cpu_seconds()
             finally:
                 s.stop()
-            mem[kind] = ((rss1 - rss0) / args.memory_keys, (used1 - used0) / args.memory_keys)
+            mem[kind] = ((rss1 - rss0) / args.memory_keys, (used1 - used0) / args.memory_keys,
+                         cpu1 - cpu0)
         print(f"memory per key after {args.memory_keys} keys of 16+64 bytes: "
               f"RSS kvcache {mem['kvcache'][0]:.1f} redis {mem['redis'][0]:.1f} "
-              f"ratio {mem['kvcache'][0] / mem['redis'][0]:.2f}; "
+              f"ratio {mem['kvcache'][0] / mem['redis'][0]:.3f}; "
               f"used_memory kvcache {mem['kvcache'][1]:.1f} redis {mem['redis'][1]:.1f} "
-              f"ratio {mem['kvcache'][1] / mem['redis'][1]:.2f}")
+              f"ratio {mem['kvcache'][1] / mem['redis'][1]:.3f}; "
+              f"server CPU s to load them kvcache {mem['kvcache'][2]:.2f} redis {mem['redis'][2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -45,10 +46,15 @@ size_t ChunkBytes(int cls) { return size_t{T().units[cls]} * kUnit; }
 
 static_assert(size_class::kCount == 31 + 6 * 16);
 
-Arena::Arena(size_t bytes, size_t keep_block_bytes) : blocks_(keep_block_bytes) {
-  size_t pages = bytes / kPageBytes + 2;
-  // An ItemRef addresses 2^32 units of 8 bytes.
-  pages = std::min<size_t>(pages, (size_t{1} << 32) / kPageUnits);
+Arena::Arena(size_t bytes, uint32_t shard_bits, size_t keep_block_bytes)
+    : blocks_(keep_block_bytes) {
+  const size_t stripes = size_t{1} << shard_bits;
+  // An ItemRef addresses 2^32 units of 8 bytes; a local offset leaves the index a tag bit.
+  size_t stripe_pages = (bytes / kPageBytes + 2 + stripes - 1) / stripes;
+  stripe_pages = std::min(stripe_pages, (size_t{1} << 31) / kPageUnits);
+  stripe_pages =
+      std::max<size_t>(std::min(stripe_pages, (size_t{1} << 32) / kPageUnits / stripes), 1);
+  const size_t pages = stripe_pages * stripes;
   // One huge page more than needed, so that the arena can start on a huge page boundary.
   map_bytes_ = pages * kPageBytes + kHugeBytes;
   void* p = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE,
@@ -70,6 +76,11 @@ Arena::Arena(size_t bytes, size_t keep_block_bytes) : blocks_(keep_block_bytes) 
   reserved_bytes_ = pages * kPageBytes;
   page_count_ = static_cast<uint32_t>(pages);
   pages_ = static_cast<PageMeta*>(m);
+  shard_bits_ = shard_bits;
+  stripe_pages_ = static_cast<uint32_t>(stripe_pages);
+  stripe_page_bits_ = static_cast<uint32_t>(std::bit_width(stripe_pages - 1));
+  stripes_.resize(stripes);
+  stripes_[0].high_water = 1;
 }
 
 Arena::~Arena() {
@@ -78,17 +89,18 @@ Arena::~Arena() {
   munmap(pages_, size_t{page_count_} * sizeof(PageMeta));
 }
 
-uint32_t Arena::AcquirePage() {
+uint32_t Arena::AcquirePage(uint32_t owner) {
   uint32_t id;
   bool recycled;
   {
     std::lock_guard<std::mutex> l(mu_);
-    recycled = !free_pages_.empty();
+    Stripe& s = stripes_[owner];
+    recycled = !s.free_pages.empty();
     if (recycled) {
-      id = free_pages_.back();
-      free_pages_.pop_back();
-    } else if (high_water_ < page_count_) {
-      id = high_water_++;
+      id = s.free_pages.back();
+      s.free_pages.pop_back();
+    } else if (s.high_water < stripe_pages_) {
+      id = (s.high_water++ << shard_bits_) | owner;
     } else {
       return 0;
     }
@@ -97,8 +109,9 @@ uint32_t Arena::AcquirePage() {
     Populate(base_ + size_t{id} * kPageBytes, kPageBytes);  // released with MADV_DONTNEED
     return id;
   }
-  // Pages are handed out in address order. Past three quarters of a huge page, ask for the
-  // next one to be committed: the writer does it after leaving its shard's lock (see
+  // Each stripe hands out its pages in address order, and the stripes fill at about the same
+  // rate, so fresh pages move through the arena from its start. Past three quarters of a huge page,
+  // ask for the next one to be committed: the writer does it after leaving its shard's lock (see
   // PopulateAhead), so that the other writers do not wait for a huge page to be zeroed. At most
   // one huge page is committed before it is needed.
   constexpr uint32_t kPagesPerHuge = kHugeBytes / kPageBytes;
@@ -146,12 +159,14 @@ void Arena::ReleasePage(uint32_t id) {
   // Before the page is visible to other shards again; the next toucher gets zeroed memory.
   madvise(base_ + size_t{id} * kPageBytes, kPageBytes, MADV_DONTNEED);
   std::lock_guard<std::mutex> l(mu_);
-  free_pages_.push_back(id);
+  stripes_[id & ((1u << shard_bits_) - 1)].free_pages.push_back(id);
 }
 
 size_t Arena::pages_in_use() const {
   std::lock_guard<std::mutex> l(mu_);
-  return high_water_ - 1 - free_pages_.size();
+  size_t n = 0;
+  for (const Stripe& s : stripes_) n += s.high_water - s.free_pages.size();
+  return n - 1;  // page 0
 }
 
 SlabAllocator::~SlabAllocator() {
@@ -185,7 +200,7 @@ void SlabAllocator::RemovePartial(int cls, uint32_t id) {
 ItemRef SlabAllocator::Allocate(int cls) {
   uint32_t id = partial_[cls];
   if (id == 0) {
-    id = arena_->AcquirePage();
+    id = arena_->AcquirePage(owner_);
     if (id == 0) return kNullRef;
     ++pages_held_;
     PageMeta& m = arena_->page(id);

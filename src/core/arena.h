@@ -9,6 +9,12 @@
 //
 // Because all items live in one range, an item is named by a 32-bit offset (in 8-byte units),
 // half the size of a pointer, in the index and in the policies' links.
+//
+// Pages are striped over the shards: shard s of S gets pages s, s + S, s + 2S, ... So a shard's
+// items lie in 1/S of the range, and its index names them by a local offset (page / S, offset
+// in the page) a few bits narrower than an ItemRef; those bits hold part of the key's hash
+// (HashIndex). The stripes interleave within every huge page, so the shards, which fill at the
+// same rate, share the arena's committed front instead of each holding a partly used huge page.
 #pragma once
 
 #include <array>
@@ -50,9 +56,10 @@ class Arena {
   static constexpr size_t kHugeBytes = 2 << 20;
   static_assert((1u << kPageShift) == kPageUnits);
 
-  // Reserves room for about `bytes` of items (virtual memory only). ok() tells whether the
-  // reservation succeeded. Keeps up to keep_block_bytes of freed external blocks for reuse.
-  explicit Arena(size_t bytes, size_t keep_block_bytes = 0);
+  // Reserves room for about `bytes` of items (virtual memory only), in 2^shard_bits stripes of
+  // pages. ok() tells whether the reservation succeeded. Keeps up to keep_block_bytes of freed
+  // external blocks for reuse.
+  explicit Arena(size_t bytes, uint32_t shard_bits = 0, size_t keep_block_bytes = 0);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
@@ -69,8 +76,13 @@ class Arena {
   PageMeta& page(uint32_t id) { return pages_[id]; }
   const PageMeta& page(uint32_t id) const { return pages_[id]; }
 
-  // A free page id, or 0 when the reservation is used up.
-  uint32_t AcquirePage();
+  uint32_t shard_bits() const { return shard_bits_; }
+  // Bits of a local offset: the page within a stripe, then the 8-byte unit within the page.
+  // At most 31, so that an index slot keeps at least one bit for a hash tag.
+  uint32_t local_ref_bits() const { return kPageShift + stripe_page_bits_; }
+
+  // A free page of shard `owner`'s stripe, or 0 when the stripe is used up.
+  uint32_t AcquirePage(uint32_t owner = 0);
   // Gives a page back; its memory is returned to the operating system.
   void ReleasePage(uint32_t id);
 
@@ -104,9 +116,16 @@ class Arena {
   uint32_t page_count_ = 0;
   PageMeta* pages_ = nullptr;
 
+  uint32_t shard_bits_ = 0;
+  uint32_t stripe_pages_ = 0;  // pages per stripe
+  uint32_t stripe_page_bits_ = 0;
+
+  struct Stripe {
+    uint32_t high_water = 0;  // local pages never handed out start here
+    std::vector<uint32_t> free_pages;
+  };
   mutable std::mutex mu_;
-  uint32_t high_water_ = 1;  // page 0 is never used: ItemRef 0 means null
-  std::vector<uint32_t> free_pages_;
+  std::vector<Stripe> stripes_;  // page 0 (stripe 0's first) is never used: ItemRef 0 means null
   BlockRecycler blocks_;
 };
 

@@ -88,5 +88,28 @@ TEST(Arena, AReleasedPageComesBackZeroedAndCommitted) {
   for (size_t i = 0; i < Arena::kPageBytes; i += 997) ASSERT_EQ(p[i], 0) << i;
 }
 
+TEST(Arena, EachShardTakesPagesFromItsOwnStripe) {
+  // 4 stripes of 16 pages (62 pages asked for, plus page 0 and a spare, rounded up).
+  Arena arena(62 * Arena::kPageBytes, /*shard_bits=*/2);
+  ASSERT_TRUE(arena.ok());
+  EXPECT_EQ(arena.local_ref_bits(), Arena::kPageShift + 4);
+  std::vector<uint32_t> ones;
+  for (uint32_t id; (id = arena.AcquirePage(1)) != 0;) {
+    EXPECT_EQ(id % 4, 1u);
+    EXPECT_EQ(id / 4, ones.size()) << "a stripe hands out its pages in address order";
+    ones.push_back(id);
+  }
+  EXPECT_EQ(ones.size(), 16u);
+  // Stripe 0 never hands out page 0 (ItemRef 0 is null); the other stripes are untouched.
+  EXPECT_EQ(arena.AcquirePage(0), 4u);
+  EXPECT_EQ(arena.AcquirePage(3), 3u);
+  EXPECT_EQ(arena.pages_in_use(), 18u);
+  // A released page goes back to its own stripe only.
+  arena.ReleasePage(ones[5]);
+  EXPECT_EQ(arena.AcquirePage(2), 2u);
+  EXPECT_EQ(arena.AcquirePage(1), ones[5]);
+  EXPECT_EQ(arena.AcquirePage(1), 0u);
+}
+
 }  // namespace
 }  // namespace kvcache::internal

@@ -35,6 +35,16 @@ static_assert(std::size(kPolicyNames) == std::size(kPolicies));
 constexpr uint64_t kMinShardBytes = 4 << 20;
 constexpr uint64_t kMinShardItems = 4096;
 constexpr uint32_t kMaxShards = 1024;
+// Per shard: a partly used page for each size class, and a share of 16 MiB.
+constexpr uint64_t kStripeSpareBytes = 8 << 20;
+// 4096 pages of 64 KiB, less one MiB for the arena's rounding.
+constexpr uint64_t kFullTagStripeBytes = uint64_t{255} << 20;
+
+// The arena a byte-bounded shard of `capacity` gets: half as much again as it may hold, for
+// pages that size classes keep partly used (beyond that the shard evicts until a page empties).
+uint64_t StripeBytes(uint64_t capacity, uint32_t shards) {
+  return capacity / 2 * 3 + kStripeSpareBytes + (uint64_t{16} << 20) / shards;
+}
 
 }  // namespace
 
@@ -68,8 +78,8 @@ ValueBuffer Cache::NewValue(std::string_view key, size_t value_size) {
   char* memory = static_cast<char*>(std::malloc(std::max<size_t>(1, value_size + key.size())));
   if (memory == nullptr) return ValueBuffer();
   std::memcpy(memory + value_size, key.data(), key.size());
-  ValueBuffer b = MakeValueBuffer(memory, std::free, memory, value_size, memory + value_size,
-                                  key.size());
+  ValueBuffer b =
+      MakeValueBuffer(memory, std::free, memory, value_size, memory + value_size, key.size());
   b.maker_ = nullptr;
   return b;
 }
@@ -121,6 +131,12 @@ Status PlanLayout(const Options& o, CacheLayout* layout) {
     // largest item a shard can hold (7/8 of its budget).
     uint64_t cap = std::min<uint64_t>(64, std::bit_ceil(uint64_t{hw}) * 4);
     shards = static_cast<uint32_t>(std::bit_floor(std::clamp<uint64_t>(by_size, 1, cap)));
+    // Big caches get more shards, so that a shard's stripe of the arena stays within 4096 pages
+    // and its index keeps 7 bits of tag beside each item's local offset (hash_index.h).
+    while (!layout->count_items && shards < kMaxShards &&
+           StripeBytes(total / shards, shards) > kFullTagStripeBytes) {
+      shards *= 2;
+    }
   }
   if (!std::has_single_bit(shards) || shards > kMaxShards) {
     return Status::InvalidArgument("shards must be a power of two between 1 and 1024");
@@ -132,8 +148,9 @@ Status PlanLayout(const Options& o, CacheLayout* layout) {
   // Virtual address space only; pages are committed as items are written. In an item-bounded
   // cache items are small (trace simulation), so 256 bytes each is plenty.
   constexpr uint64_t kMaxArena = uint64_t{32} << 30;
-  uint64_t arena = layout->count_items ? total * 256 : total * 2;
-  arena += uint64_t{shards} * (8 << 20) + (16 << 20);
+  uint64_t arena = layout->count_items
+                       ? total * 256 + uint64_t{shards} * kStripeSpareBytes + (16 << 20)
+                       : StripeBytes(total / shards, shards) * shards;
   layout->arena_bytes = static_cast<size_t>(std::min(arena, kMaxArena));
   return Status::OK();
 }

@@ -33,7 +33,8 @@ class CacheImpl final : public Cache {
       : options_(options),
         layout_(layout),
         // Freed large blocks kept warm: a sixteenth of the budget (sixteen 16 MiB values in 4 GiB).
-        arena_(layout.arena_bytes, layout.count_items ? 0 : options.capacity_bytes / 16) {
+        arena_(layout.arena_bytes, layout.shard_bits,
+               layout.count_items ? 0 : options.capacity_bytes / 16) {
     ShardConfig config;
     config.capacity = layout.shard_capacity;
     config.count_items = layout.count_items;

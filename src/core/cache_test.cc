@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -121,6 +122,34 @@ TEST_P(EveryPolicy, ByteBoundHoldsUnderChurn) {
   CacheStats s = c->Stats();
   EXPECT_GT(s.evictions, 0u);
   EXPECT_GT(largest, cap / 2) << "the cache should fill up to its budget";
+}
+
+// A shard's stripe of the arena can fill with pages that each keep a few chunks of some size
+// class, while the items stay far below the budget. Writes of another class must still
+// succeed, by evicting until a page empties.
+TEST_P(EveryPolicy, SparsePagesOfManySizeClassesDoNotStopWrites) {
+  auto c = Make(GetParam(), 1 << 20);
+  constexpr size_t kPage = 64 << 10;
+  int n = 0;
+  // Chunk sizes of consecutive size classes (8, 16 and 32 bytes apart) up to 1 KiB; an item of
+  // a 16-byte header, a 7-byte key and a value of chunk - 24 bytes fills the chunk.
+  for (size_t chunk = 32; chunk <= 1024; chunk += chunk < 256 ? 8 : chunk < 512 ? 16 : 32) {
+    const std::string value(chunk - 24, 'v');
+    const size_t per_page = kPage / chunk;
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < 7 * per_page; ++i) {
+      char key[16];
+      std::snprintf(key, sizeof(key), "k%06d", n++);
+      keys.emplace_back(key);
+      Status st = c->Put(keys.back(), value);
+      ASSERT_TRUE(st.ok()) << "chunk " << chunk << ": " << st.ToString();
+    }
+    // Keep two items a page: the class's pages stay, almost empty.
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (i % (per_page / 2) != 0) c->Erase(keys[i]);
+    }
+  }
+  EXPECT_LE(c->Stats().item_bytes, size_t{1} << 20);
 }
 
 TEST_P(EveryPolicy, LargeValuesLiveOutsideTheSlabs) {

@@ -14,15 +14,18 @@ namespace kvcache::internal {
 
 namespace {
 
-inline uint32_t MatchByte(const uint8_t* group, uint8_t b) {
-  __m128i ctrl = _mm_loadu_si128(reinterpret_cast<const __m128i*>(group));
-  return static_cast<uint32_t>(
-      _mm_movemask_epi8(_mm_cmpeq_epi8(ctrl, _mm_set1_epi8(static_cast<char>(b)))));
+inline __m128i Load4(const uint32_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
-// Slots that are empty or deleted (high bit set).
-inline uint32_t MatchFree(const uint8_t* group) {
-  __m128i ctrl = _mm_loadu_si128(reinterpret_cast<const __m128i*>(group));
-  return static_cast<uint32_t>(_mm_movemask_epi8(ctrl));
+// The 16 lanes' compare results (all ones or zero) as 16 bits, slot 0 in bit 0.
+inline uint32_t Mask16(__m128i a, __m128i b, __m128i c, __m128i d) {
+  return static_cast<uint32_t>(
+      _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d))));
+}
+inline uint32_t MatchEmpty(const uint32_t* group) {
+  const __m128i e = _mm_setzero_si128();  // HashIndex::kEmpty
+  return Mask16(_mm_cmpeq_epi32(Load4(group), e), _mm_cmpeq_epi32(Load4(group + 4), e),
+                _mm_cmpeq_epi32(Load4(group + 8), e), _mm_cmpeq_epi32(Load4(group + 12), e));
 }
 
 // Keys of up to 16 bytes are compared with two overlapping 8-byte loads per side instead of a
@@ -44,7 +47,20 @@ constexpr size_t kMigrateGroupsPerStep = 2;
 
 }  // namespace
 
-HashIndex::HashIndex(const Arena* arena) : arena_(arena) {}
+HashIndex::HashIndex(const Arena* arena, uint32_t owner)
+    : arena_(arena),
+      owner_(owner),
+      shard_bits_(arena->shard_bits()),
+      ref_bits_(arena->local_ref_bits()),
+      ref_mask_(static_cast<uint32_t>((uint64_t{1} << ref_bits_) - 1)),
+      free_tag_(0xFFFFFFFFu >> ref_bits_) {}
+
+uint32_t HashIndex::MatchTag(const uint32_t* group, uint32_t stored) const {
+  const __m128i shift = _mm_cvtsi32_si128(static_cast<int>(ref_bits_));
+  const __m128i t = _mm_set1_epi32(static_cast<int>(stored));
+  auto eq = [&](const uint32_t* p) { return _mm_cmpeq_epi32(_mm_srl_epi32(Load4(p), shift), t); };
+  return Mask16(eq(group), eq(group + 4), eq(group + 8), eq(group + 12));
+}
 
 HashIndex::~HashIndex() {
   Free(cur_);
@@ -55,10 +71,8 @@ HashIndex::Table HashIndex::Allocate(size_t groups) {
   Table t;
   t.groups = groups;
   size_t slots = groups * kGroupSize;
-  t.mem = LargeArray<uint8_t>(slots * (1 + sizeof(ItemRef)));
-  t.ctrl = t.mem.data();
-  std::memset(t.ctrl, kEmpty, slots);
-  t.refs = reinterpret_cast<ItemRef*>(t.ctrl + slots);
+  t.mem = LargeArray<uint32_t>(slots);  // zeroed: every slot kEmpty
+  t.slots = t.mem.data();
   return t;
 }
 
@@ -66,19 +80,18 @@ void HashIndex::Free(Table& t) { t = Table{}; }
 
 ItemRef HashIndex::FindIn(const Table& t, uint64_t hash, std::string_view key) const {
   if (t.groups == 0) return kNullRef;
-  const uint8_t tag = Tag(hash);
+  const uint32_t tag = StoredTag(hash);
   size_t g = HomeGroup(hash, t.groups);
   for (size_t probes = 0; probes < t.groups; ++probes) {
-    const uint8_t* ctrl = t.ctrl + g * kGroupSize;
-    for (uint32_t m = MatchByte(ctrl, tag); m != 0; m &= m - 1) {
-      size_t s = g * kGroupSize + static_cast<size_t>(__builtin_ctz(m));
-      ItemRef ref = t.refs[s];
+    const uint32_t* group = t.slots + g * kGroupSize;
+    for (uint32_t m = MatchTag(group, tag); m != 0; m &= m - 1) {
+      const ItemRef ref = RefOf(group[__builtin_ctz(m)]);
       std::string_view k = arena_->At(ref)->key();
       if (k.size() == key.size() && KeyEquals(k.data(), key.data(), key.size())) {
         return ref;
       }
     }
-    if (MatchByte(ctrl, kEmpty) != 0) return kNullRef;
+    if (MatchEmpty(group) != 0) return kNullRef;
     if (++g == t.groups) g = 0;
   }
   return kNullRef;
@@ -86,10 +99,9 @@ ItemRef HashIndex::FindIn(const Table& t, uint64_t hash, std::string_view key) c
 
 void HashIndex::PrefetchItems(uint64_t hash) const {
   if (cur_.groups == 0) return;
-  const size_t g = HomeGroup(hash, cur_.groups);
-  for (uint32_t m = MatchByte(cur_.ctrl + g * kGroupSize, Tag(hash)); m != 0; m &= m - 1) {
-    const char* item = reinterpret_cast<const char*>(
-        arena_->At(cur_.refs[g * kGroupSize + static_cast<size_t>(__builtin_ctz(m))]));
+  const uint32_t* group = cur_.slots + HomeGroup(hash, cur_.groups) * kGroupSize;
+  for (uint32_t m = MatchTag(group, StoredTag(hash)); m != 0; m &= m - 1) {
+    const char* item = reinterpret_cast<const char*>(arena_->At(RefOf(group[__builtin_ctz(m)])));
     __builtin_prefetch(item);
     __builtin_prefetch(item + 64);
   }
@@ -97,10 +109,9 @@ void HashIndex::PrefetchItems(uint64_t hash) const {
 
 void HashIndex::PrefetchBodies(uint64_t hash) const {
   if (cur_.groups == 0) return;
-  const size_t g = HomeGroup(hash, cur_.groups);
-  for (uint32_t m = MatchByte(cur_.ctrl + g * kGroupSize, Tag(hash)); m != 0; m &= m - 1) {
-    const Item* item =
-        arena_->At(cur_.refs[g * kGroupSize + static_cast<size_t>(__builtin_ctz(m))]);
+  const uint32_t* group = cur_.slots + HomeGroup(hash, cur_.groups) * kGroupSize;
+  for (uint32_t m = MatchTag(group, StoredTag(hash)); m != 0; m &= m - 1) {
+    const Item* item = arena_->At(RefOf(group[__builtin_ctz(m)]));
     if (item->external()) {
       const char* block = reinterpret_cast<const char*>(item->ext());
       __builtin_prefetch(block);
@@ -126,15 +137,15 @@ ItemRef HashIndex::Find(uint64_t hash, std::string_view key) const {
 
 size_t HashIndex::SlotOf(const Table& t, uint64_t hash, ItemRef ref) const {
   if (t.groups == 0) return SIZE_MAX;
-  const uint8_t tag = Tag(hash);
+  const uint32_t want = SlotValue(hash, ref);
   size_t g = HomeGroup(hash, t.groups);
   for (size_t probes = 0; probes < t.groups; ++probes) {
-    const uint8_t* ctrl = t.ctrl + g * kGroupSize;
-    for (uint32_t m = MatchByte(ctrl, tag); m != 0; m &= m - 1) {
-      size_t s = g * kGroupSize + static_cast<size_t>(__builtin_ctz(m));
-      if (t.refs[s] == ref) return s;
+    const uint32_t* group = t.slots + g * kGroupSize;
+    for (uint32_t m = MatchTag(group, want >> ref_bits_); m != 0; m &= m - 1) {
+      const size_t s = g * kGroupSize + static_cast<size_t>(__builtin_ctz(m));
+      if (t.slots[s] == want) return s;
     }
-    if (MatchByte(ctrl, kEmpty) != 0) return SIZE_MAX;
+    if (MatchEmpty(group) != 0) return SIZE_MAX;
     if (++g == t.groups) g = 0;
   }
   return SIZE_MAX;
@@ -143,13 +154,11 @@ size_t HashIndex::SlotOf(const Table& t, uint64_t hash, ItemRef ref) const {
 void HashIndex::InsertInto(Table& t, uint64_t hash, ItemRef ref) {
   size_t g = HomeGroup(hash, t.groups);
   for (;;) {
-    uint8_t* ctrl = t.ctrl + g * kGroupSize;
-    uint32_t m = MatchFree(ctrl);
+    uint32_t m = MatchTag(t.slots + g * kGroupSize, 0);
     if (m != 0) {
       size_t s = g * kGroupSize + static_cast<size_t>(__builtin_ctz(m));
-      if (t.ctrl[s] == kDeleted) --t.deleted;
-      t.ctrl[s] = Tag(hash);
-      t.refs[s] = ref;
+      if (t.slots[s] == kDeleted) --t.deleted;
+      t.slots[s] = SlotValue(hash, ref);
       ++t.live;
       return;
     }
@@ -160,18 +169,20 @@ void HashIndex::InsertInto(Table& t, uint64_t hash, ItemRef ref) {
 void HashIndex::EraseSlot(Table& t, size_t slot) {
   // A probe passes a group only when the group has no empty slot; if this group has one, no
   // probe sequence runs through it and the slot can become empty instead of a tombstone.
-  const uint8_t* group = t.ctrl + (slot / kGroupSize) * kGroupSize;
-  if (MatchByte(group, kEmpty) != 0) {
-    t.ctrl[slot] = kEmpty;
+  if (MatchEmpty(t.slots + (slot / kGroupSize) * kGroupSize) != 0) {
+    t.slots[slot] = kEmpty;
   } else {
-    t.ctrl[slot] = kDeleted;
+    t.slots[slot] = kDeleted;
     ++t.deleted;
   }
   --t.live;
 }
 
 size_t HashIndex::NextGroupCount() const {
-  // Room for 1.5x the live entries at the maximum load, i.e. ~58% full after the move.
+  // Room for 1.5x the live entries at the maximum load, i.e. ~58% full after the move. Smaller
+  // steps would keep the load higher (1.25x: 70-87.5%), but every entry moves once a step, and
+  // a move reads the item's key: loading 1M new keys into kvcache-server cost 25% more CPU
+  // with 1.25x (docs/design.md, the index).
   size_t live = size() + 1;
   size_t slots = live * 3 / 2 * 8 / 7 + 1;
   size_t groups = (slots + kGroupSize - 1) / kGroupSize;
@@ -180,7 +191,7 @@ size_t HashIndex::NextGroupCount() const {
 
 size_t HashIndex::GrowthBytes() const {
   if (cur_.groups != 0 && cur_.live + cur_.deleted + 1 <= cur_.max_used()) return 0;
-  return NextGroupCount() * kGroupSize * (1 + sizeof(ItemRef));
+  return NextGroupCount() * kGroupSize * sizeof(uint32_t);
 }
 
 void HashIndex::StartGrowth() {
@@ -200,16 +211,31 @@ void HashIndex::StartGrowth() {
 
 void HashIndex::MigrateStep() {
   if (old_.groups == 0) return;
-  for (size_t n = 0; n < kMigrateGroupsPerStep && migrate_cursor_ < old_.groups; ++n) {
-    size_t base = migrate_cursor_++ * kGroupSize;
-    for (size_t i = 0; i < kGroupSize; ++i) {
-      if (!IsFull(old_.ctrl[base + i])) continue;
-      ItemRef ref = old_.refs[base + i];
-      InsertInto(cur_, HashKey(arena_->At(ref)->key()), ref);
-      old_.ctrl[base + i] = kDeleted;
-      --old_.live;
+  // Rehashing reads each item's key, a cache miss or two: load the step's item headers, then
+  // its keys (which follow the values), all in parallel, before hashing the first.
+  const size_t end = std::min(migrate_cursor_ + kMigrateGroupsPerStep, old_.groups);
+  for (size_t s = migrate_cursor_ * kGroupSize; s < end * kGroupSize; ++s) {
+    if (IsFull(old_.slots[s])) {
+      const char* item = reinterpret_cast<const char*>(arena_->At(RefOf(old_.slots[s])));
+      __builtin_prefetch(item);
+      __builtin_prefetch(item + 64);
     }
   }
+  for (size_t s = migrate_cursor_ * kGroupSize; s < end * kGroupSize; ++s) {
+    if (IsFull(old_.slots[s])) {
+      const std::string_view key = arena_->At(RefOf(old_.slots[s]))->key();
+      __builtin_prefetch(key.data());
+      __builtin_prefetch(key.data() + key.size() - 1);
+    }
+  }
+  for (size_t s = migrate_cursor_ * kGroupSize; s < end * kGroupSize; ++s) {
+    if (!IsFull(old_.slots[s])) continue;
+    const ItemRef ref = RefOf(old_.slots[s]);
+    InsertInto(cur_, HashOfRef(ref), ref);
+    old_.slots[s] = kDeleted;
+    --old_.live;
+  }
+  migrate_cursor_ = end;
   if (migrate_cursor_ >= old_.groups) Free(old_);
 }
 
@@ -226,11 +252,11 @@ void HashIndex::Insert(uint64_t hash, ItemRef ref) {
 void HashIndex::Replace(uint64_t hash, ItemRef old_ref, ItemRef new_ref) {
   size_t s = SlotOf(cur_, hash, old_ref);
   if (s != SIZE_MAX) {
-    cur_.refs[s] = new_ref;
+    cur_.slots[s] = SlotValue(hash, new_ref);
     return;
   }
   s = SlotOf(old_, hash, old_ref);
-  if (s != SIZE_MAX) old_.refs[s] = new_ref;
+  if (s != SIZE_MAX) old_.slots[s] = SlotValue(hash, new_ref);
 }
 
 bool HashIndex::Erase(uint64_t hash, ItemRef ref) {

@@ -1,11 +1,13 @@
 // HashIndex: one shard's map from key to ItemRef.
 //
-// Open addressing in groups of 16 slots, Swiss-table style: a control byte per slot holds 7
-// bits of the key's hash (or marks the slot empty or deleted), and one SSE2 compare finds the
-// candidate slots of a group; the keys themselves live in the items and are compared only on a
-// tag match. A slot costs 5 bytes (tag + 32-bit ref). The table size is any number of groups
-// (the group is picked by multiply-shift, not a mask), so it grows by 1.5x rather than 2x,
-// which keeps the load between 58% and 87.5%.
+// Open addressing in groups of 16 slots, Swiss-table style, in 4 bytes a slot: the item's
+// local offset in its shard's stripe of the arena (Arena::local_ref_bits, 24-25 bits for
+// shards of up to 128 MiB) and, in the bits above it, a tag of the key's hash (7-8 bits). A few
+// SSE2 operations find the candidate slots of a group, which is one 64-byte line; the keys
+// themselves live in the items and are compared only on a tag match. The all-ones tag marks
+// a slot empty or deleted. The table size is any number of groups (the group is picked by
+// multiply-shift, not a mask), so it grows by 1.5x rather than 2x, which keeps the load between
+// 58% and 87.5%.
 //
 // Growth is incremental: a new table is allocated and every later write moves a few groups of
 // the old one across, so no single operation pays for a whole rehash. Lookups check the new
@@ -28,20 +30,21 @@ namespace kvcache::internal {
 
 class HashIndex {
  public:
-  explicit HashIndex(const Arena* arena);
+  // The index of shard `owner`, whose items lie in that stripe of the arena.
+  HashIndex(const Arena* arena, uint32_t owner);
   ~HashIndex();
   HashIndex(const HashIndex&) = delete;
   HashIndex& operator=(const HashIndex&) = delete;
 
   // The item whose key equals `key`, or kNullRef.
   ItemRef Find(uint64_t hash, std::string_view key) const;
-  // Starts loading the home group's control bytes and refs, so that the two cache misses of a
-  // lookup overlap instead of following each other.
+  // Starts loading the home group (one line when the table is line-aligned, as the big ones
+  // are), so that its cache miss overlaps the caller's other work.
   void Prefetch(uint64_t hash) const {
     if (cur_.groups == 0) return;
-    size_t g = HomeGroup(hash, cur_.groups);
-    __builtin_prefetch(cur_.ctrl + g * kGroupSize);
-    __builtin_prefetch(cur_.refs + g * kGroupSize);
+    const uint32_t* group = cur_.slots + HomeGroup(hash, cur_.groups) * kGroupSize;
+    __builtin_prefetch(group);
+    __builtin_prefetch(group + kGroupSize - 1);
   }
 
   // The same with no lock held, from a thread about to look the key up (a server prefetching the
@@ -50,10 +53,10 @@ class HashIndex {
   void PrefetchUnlocked(uint64_t hash) const {
     const size_t groups = hint_groups_.load(std::memory_order_relaxed);
     if (groups == 0) return;
-    const uint8_t* ctrl = hint_ctrl_.load(std::memory_order_relaxed);
-    const size_t g = HomeGroup(hash, groups);
-    __builtin_prefetch(ctrl + g * kGroupSize);
-    __builtin_prefetch(ctrl + groups * kGroupSize + g * kGroupSize * sizeof(ItemRef));
+    const uint32_t* group =
+        hint_slots_.load(std::memory_order_relaxed) + HomeGroup(hash, groups) * kGroupSize;
+    __builtin_prefetch(group);
+    __builtin_prefetch(group + kGroupSize - 1);
   }
   // The second step of a prefetch, once the home group's line has arrived: starts loading the
   // first two lines of each item whose tag matches (where a small item keeps its key).
@@ -81,6 +84,8 @@ class HashIndex {
 
   size_t size() const { return cur_.live + old_.live; }
   size_t slot_count() const { return cur_.groups * kGroupSize; }
+  // Deleted slots that still lengthen probes (until the next growth clears them).
+  size_t tombstones() const { return cur_.deleted + old_.deleted; }
   size_t memory_bytes() const { return cur_.bytes() + old_.bytes(); }
 
   // Calls fn(ref) for the items in the next `slots` slots from the cursor, which wraps around
@@ -90,8 +95,8 @@ class HashIndex {
   void Scan(size_t slots, Fn&& fn) {
     for (size_t i = 0; i < slots && cur_.groups != 0; ++i) {
       if (scan_cursor_ >= cur_.groups * kGroupSize) scan_cursor_ = 0;
-      size_t s = scan_cursor_++;
-      if (IsFull(cur_.ctrl[s])) fn(cur_.refs[s]);
+      const uint32_t v = cur_.slots[scan_cursor_++];
+      if (IsFull(v)) fn(RefOf(v));
     }
   }
   // Calls fn(ref) for every item whose key hash has its low 32 bits in [lo, hi), in both tables
@@ -106,12 +111,12 @@ class HashIndex {
       const size_t last = HomeGroup(hi - 1, t->groups);
       bool past_last = false;
       for (size_t visited = 0; visited < t->groups; ++visited) {
-        const uint8_t* ctrl = t->ctrl + g * kGroupSize;
+        const uint32_t* group = t->slots + g * kGroupSize;
         bool has_empty = false;
         for (size_t i = 0; i < kGroupSize; ++i) {
-          if (ctrl[i] == kEmpty) has_empty = true;
-          if (!IsFull(ctrl[i])) continue;
-          ItemRef ref = t->refs[g * kGroupSize + i];
+          if (group[i] == kEmpty) has_empty = true;
+          if (!IsFull(group[i])) continue;
+          ItemRef ref = RefOf(group[i]);
           uint64_t h = static_cast<uint32_t>(HashOfRef(ref));
           if (h >= lo && h < hi) fn(ref);
         }
@@ -127,30 +132,53 @@ class HashIndex {
   void ForEach(Fn&& fn) const {
     for (const Table* t : {&cur_, &old_}) {
       for (size_t s = 0; s < t->groups * kGroupSize; ++s) {
-        if (IsFull(t->ctrl[s])) fn(t->refs[s]);
+        if (IsFull(t->slots[s])) fn(RefOf(t->slots[s]));
       }
     }
   }
 
  private:
   static constexpr size_t kGroupSize = 16;
-  static constexpr uint8_t kEmpty = 0x80;
-  static constexpr uint8_t kDeleted = 0xFE;
-  static bool IsFull(uint8_t c) { return c < 0x80; }
+  // A slot holds the complement of (tag << ref_bits_ | local offset), so that a fresh table's
+  // zeroed memory reads as empty. Empty and deleted slots carry the all-ones tag (0 stored),
+  // which no key's tag is.
+  static constexpr uint32_t kEmpty = 0;
+  static constexpr uint32_t kDeleted = 1;
+  bool IsFull(uint32_t slot) const { return (slot >> ref_bits_) != 0; }
 
   struct Table {
-    LargeArray<uint8_t> mem;  // ctrl bytes, then refs
-    uint8_t* ctrl = nullptr;
-    ItemRef* refs = nullptr;
+    LargeArray<uint32_t> mem;
+    uint32_t* slots = nullptr;
     size_t groups = 0;
     size_t live = 0;
     size_t deleted = 0;
-    size_t bytes() const { return groups * kGroupSize * (1 + sizeof(ItemRef)); }
+    size_t bytes() const { return groups * kGroupSize * sizeof(uint32_t); }
     size_t max_used() const { return groups * kGroupSize * 7 / 8; }
   };
 
+  // Between an ItemRef and a slot: the stripe's local offset, with the tag above it.
+  uint32_t Local(ItemRef ref) const {
+    return ((ref >> Arena::kPageShift >> shard_bits_) << Arena::kPageShift) |
+           (ref & (Arena::kPageUnits - 1));
+  }
+  ItemRef RefOf(uint32_t slot) const {
+    const uint32_t local = ~slot & ref_mask_;
+    return (((local >> Arena::kPageShift << shard_bits_) | owner_) << Arena::kPageShift) |
+           (local & (Arena::kPageUnits - 1));
+  }
+  uint32_t Tag(uint64_t hash) const {
+    const uint32_t t = static_cast<uint32_t>(hash >> 32) & free_tag_;
+    return t == free_tag_ ? 0 : t;
+  }
+  // The tag as stored (complemented): what MatchTag compares slots with.
+  uint32_t StoredTag(uint64_t hash) const { return Tag(hash) ^ free_tag_; }
+  uint32_t SlotValue(uint64_t hash, ItemRef ref) const {
+    return ~((Tag(hash) << ref_bits_) | Local(ref));
+  }
+  // Bit i set for each slot i of the group whose stored tag is `stored` (0: empty or deleted).
+  uint32_t MatchTag(const uint32_t* group, uint32_t stored) const;
+
   uint64_t HashOfRef(ItemRef ref) const;
-  static uint8_t Tag(uint64_t hash) { return static_cast<uint8_t>((hash >> 32) & 0x7F); }
   static size_t HomeGroup(uint64_t hash, size_t groups) {
     return static_cast<size_t>((uint64_t{static_cast<uint32_t>(hash)} * groups) >> 32);
   }
@@ -167,13 +195,18 @@ class HashIndex {
   void FinishGrowth();
 
   void PublishHint() {
-    hint_ctrl_.store(cur_.ctrl, std::memory_order_relaxed);
+    hint_slots_.store(cur_.slots, std::memory_order_relaxed);
     hint_groups_.store(cur_.groups, std::memory_order_relaxed);
   }
 
   const Arena* arena_;
-  // cur_'s address and size for PrefetchUnlocked (refs follow the control bytes).
-  std::atomic<const uint8_t*> hint_ctrl_{nullptr};
+  const uint32_t owner_;
+  const uint32_t shard_bits_;
+  const uint32_t ref_bits_;  // of a slot, the local offset's
+  const uint32_t ref_mask_;
+  const uint32_t free_tag_;  // the all-ones tag: (32 - ref_bits_) ones
+  // cur_'s address and size for PrefetchUnlocked.
+  std::atomic<const uint32_t*> hint_slots_{nullptr};
   std::atomic<size_t> hint_groups_{0};
   Table cur_;
   Table old_;

@@ -13,7 +13,7 @@ namespace kvcache::internal {
 ShardCore::ShardCore(Arena* arena, const ShardConfig& config)
     : arena_(arena),
       slabs_(arena, config.id),
-      index_(arena),
+      index_(arena, config.id),
       capacity_(config.capacity),
       count_items_(config.count_items),
       evict_(config.evict),

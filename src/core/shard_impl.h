@@ -438,6 +438,17 @@ class Shard final : public ShardCore {
       return Status::NoSpace("cannot make room: the remaining items are pinned by readers");
     }
     ItemRef ref = slabs_.Allocate(cls);
+    // The shard's stripe of the arena has no page left: its pages are held by sparse chunks of
+    // other size classes. Evicting frees chunks until one of those pages empties and is reused.
+    while (ref == kNullRef && evict_) {
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) break;
+      if (victim == old) old = kNullRef;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+      if (old != kNullRef && !arena_->At(old)->linked()) old = kNullRef;
+      ref = slabs_.Allocate(cls);
+    }
     if (ref == kNullRef) {
       std::free(ext);
       return Status::NoSpace("item memory is exhausted (fragmented across size classes)");
