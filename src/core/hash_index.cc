@@ -55,7 +55,9 @@ HashIndex::HashIndex(const Arena* arena, uint32_t owner)
       ref_mask_(static_cast<uint32_t>((uint64_t{1} << ref_bits_) - 1)),
       free_tag_(0xFFFFFFFFu >> ref_bits_) {}
 
-uint32_t HashIndex::MatchTag(const uint32_t* group, uint32_t stored) const {
+// Inlined into each probe loop, whose shift count and tag then stay in registers.
+[[gnu::always_inline]] inline uint32_t HashIndex::MatchTag(const uint32_t* group,
+                                                           uint32_t stored) const {
   const __m128i shift = _mm_cvtsi32_si128(static_cast<int>(ref_bits_));
   const __m128i t = _mm_set1_epi32(static_cast<int>(stored));
   auto eq = [&](const uint32_t* p) { return _mm_cmpeq_epi32(_mm_srl_epi32(Load4(p), shift), t); };
