@@ -68,7 +68,10 @@ bool Connection::ReadSome() {
   LargeArg* arg = receiving_large_arg() ? &large_args_.back() : nullptr;
   if (arg != nullptr) iov[iovcnt++] = {arg->data + arg->filled, arg->size - arg->filled};
   iov[iovcnt++] = {in_.data() + in_end_, in_.size() - in_end_};
-  ssize_t n = readv(fd_, iov, iovcnt);
+  // read() and write() when there is one buffer: readv and writev copy the iovec in first,
+  // ~0.1 us a pair on this VM (write+read of 40 bytes over a socketpair: 3.48-3.54 us against
+  // 3.62-4.01 for writev+readv), which at pipeline depth 1 is paid per request.
+  ssize_t n = iovcnt == 1 ? read(fd_, iov[0].iov_base, iov[0].iov_len) : readv(fd_, iov, iovcnt);
   if (n == 0) return false;
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
   size_t rest = static_cast<size_t>(n);
@@ -237,7 +240,8 @@ bool Connection::Flush() {
     size_t n = reply_.FillIovec(iov, kMaxIov);
     size_t asked = 0;
     for (size_t i = 0; i < n; ++i) asked += iov[i].iov_len;
-    ssize_t w = writev(fd_, iov, static_cast<int>(n));
+    ssize_t w = n == 1 ? write(fd_, iov[0].iov_base, iov[0].iov_len)
+                       : writev(fd_, iov, static_cast<int>(n));
     if (w < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
       if (errno == EINTR) continue;
