@@ -83,8 +83,13 @@ void HashIndex::Free(Table& t) { t = Table{}; }
 ItemRef HashIndex::FindIn(const Table& t, uint64_t hash, std::string_view key) const {
   if (t.groups == 0) return kNullRef;
   const uint32_t tag = StoredTag(hash);
+  const size_t moved = MovedGroups(t);
   size_t g = HomeGroup(hash, t.groups);
   for (size_t probes = 0; probes < t.groups; ++probes) {
+    if (g < moved) {
+      probes += moved - g;
+      g = moved;
+    }
     const uint32_t* group = t.slots + g * kGroupSize;
     for (uint32_t m = MatchTag(group, tag); m != 0; m &= m - 1) {
       const ItemRef ref = RefOf(group[__builtin_ctz(m)]);
@@ -140,8 +145,13 @@ ItemRef HashIndex::Find(uint64_t hash, std::string_view key) const {
 size_t HashIndex::SlotOf(const Table& t, uint64_t hash, ItemRef ref) const {
   if (t.groups == 0) return SIZE_MAX;
   const uint32_t want = SlotValue(hash, ref);
+  const size_t moved = MovedGroups(t);
   size_t g = HomeGroup(hash, t.groups);
   for (size_t probes = 0; probes < t.groups; ++probes) {
+    if (g < moved) {
+      probes += moved - g;
+      g = moved;
+    }
     const uint32_t* group = t.slots + g * kGroupSize;
     for (uint32_t m = MatchTag(group, want >> ref_bits_); m != 0; m &= m - 1) {
       const size_t s = g * kGroupSize + static_cast<size_t>(__builtin_ctz(m));

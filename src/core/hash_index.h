@@ -185,6 +185,10 @@ class HashIndex {
   static Table Allocate(size_t groups);
   static void Free(Table& t);
 
+  // Groups [0, MovedGroups(t)) of t hold nothing: the old table's groups already moved, all
+  // deleted slots, which a probe would otherwise walk through one by one (a probe passes only
+  // groups without an empty slot, and a group that was full never gains one).
+  size_t MovedGroups(const Table& t) const { return &t == &old_ ? migrate_cursor_ : 0; }
   ItemRef FindIn(const Table& t, uint64_t hash, std::string_view key) const;
   // The slot index holding ref in t, or SIZE_MAX.
   size_t SlotOf(const Table& t, uint64_t hash, ItemRef ref) const;

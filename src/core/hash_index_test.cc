@@ -51,6 +51,11 @@ TEST(HashIndex, FindsEveryItemOfAStripeThroughGrowthAndErasure) {
     index.Insert(HashKey(key), ref);
     keys.push_back(std::move(key));
     refs.push_back(ref);
+    // Lookups while a growth is moving groups (hits in either table, misses through both).
+    const size_t half = keys.size() / 2;
+    ASSERT_EQ(index.Find(HashKey(keys[half]), keys[half]), refs[half]) << keys.size();
+    const std::string absent = "absent:" + std::to_string(keys.size());
+    ASSERT_EQ(index.Find(HashKey(absent), absent), kNullRef) << keys.size();
   }
   ASSERT_GT(keys.size(), 100000u);
   EXPECT_LE(index.memory_bytes(), keys.size() * 4 * 2)
