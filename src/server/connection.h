@@ -99,7 +99,9 @@ class Connection {
   };
 
   bool Flush();
-  void PrefetchKeys();
+  // Prefetches the keys of up to kPrefetchWindow complete requests from offset `from` of the
+  // input buffer; returns the offset after the last one looked at.
+  size_t PrefetchKeys(size_t from);
   bool ReadSome();
   // After the parser asked for more: if it waits for a large bulk, starts receiving it into a
   // LargeArg. Returns true when the bulk was already complete (parsing can go on).
