@@ -1,6 +1,7 @@
 """kvcache-server against real Redis clients: redis-py (Debian's), redis-cli and
 redis-benchmark, over loopback."""
 import concurrent.futures
+import os
 import re
 import socket
 import subprocess
@@ -46,6 +47,33 @@ def test_pipelines_and_transactions(server):
     t = r.pipeline(transaction=True)
     t.set("acct", 100).incrby("acct", -30).get("acct")
     assert t.execute() == [True, 70, b"70"]
+
+
+def test_a_long_pipeline_that_switches_database_and_carries_a_large_value(server):
+    # Keys are prefetched a window at a time while the pipeline runs; a SELECT and a value
+    # received in place change what the next windows may look at, never what the commands do.
+    r = server.client()
+    big = os.urandom(3 << 20)
+    p = r.pipeline(transaction=False)
+    for i in range(100):
+        p.set(f"w:{i}", f"db0:{i}")
+    p.set("w:big", big)
+    for i in range(100, 200):
+        p.set(f"w:{i}", f"db0:{i}")
+    p.execute_command("SELECT", 1)
+    for i in range(200):
+        p.set(f"w:{i}", f"db1:{i}")
+    for i in range(200):
+        p.get(f"w:{i}")
+    p.execute_command("SELECT", 0)
+    for i in range(200):
+        p.get(f"w:{i}")
+    p.get("w:big")
+    out = p.execute()
+    assert len(out) == 804 and all(x is True for x in out[:402] if x != b"OK")
+    assert out[-402:-202] == [f"db1:{i}".encode() for i in range(200)]
+    assert out[-201:-1] == [f"db0:{i}".encode() for i in range(200)]
+    assert out[-1] == big
 
 
 def test_numpy_feature_vectors_round_trip_bit_exact(server):
