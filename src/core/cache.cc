@@ -35,15 +35,16 @@ static_assert(std::size(kPolicyNames) == std::size(kPolicies));
 constexpr uint64_t kMinShardBytes = 4 << 20;
 constexpr uint64_t kMinShardItems = 4096;
 constexpr uint32_t kMaxShards = 1024;
-// Per shard: a partly used page for each size class, and a share of 16 MiB.
+// Arena beyond the items: per shard, a partly used page for each size class; per cache, 16 MiB.
 constexpr uint64_t kStripeSpareBytes = 8 << 20;
+constexpr uint64_t kArenaSpareBytes = 16 << 20;
 // 4096 pages of 64 KiB, less one MiB for the arena's rounding.
 constexpr uint64_t kFullTagStripeBytes = uint64_t{255} << 20;
 
 // The arena a byte-bounded shard of `capacity` gets: half as much again as it may hold, for
 // pages that size classes keep partly used (beyond that the shard evicts until a page empties).
 uint64_t StripeBytes(uint64_t capacity, uint32_t shards) {
-  return capacity / 2 * 3 + kStripeSpareBytes + (uint64_t{16} << 20) / shards;
+  return capacity / 2 * 3 + kStripeSpareBytes + kArenaSpareBytes / shards;
 }
 
 }  // namespace
@@ -149,7 +150,7 @@ Status PlanLayout(const Options& o, CacheLayout* layout) {
   // cache items are small (trace simulation), so 256 bytes each is plenty.
   constexpr uint64_t kMaxArena = uint64_t{32} << 30;
   uint64_t arena = layout->count_items
-                       ? total * 256 + uint64_t{shards} * kStripeSpareBytes + (16 << 20)
+                       ? total * 256 + uint64_t{shards} * kStripeSpareBytes + kArenaSpareBytes
                        : StripeBytes(total / shards, shards) * shards;
   layout->arena_bytes = static_cast<size_t>(std::min(arena, kMaxArena));
   return Status::OK();

@@ -418,6 +418,16 @@ class Shard final : public ShardCore {
       policy_.BeforeInsert(hash);
       EvictPendingLocked();
     }
+    // Evicts the policy's next victim (which may be `old`); false when it has none.
+    auto evict_one = [&] {
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) return false;
+      if (victim == old) old = kNullRef;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+      if (old != kNullRef && !arena_->At(old)->linked()) old = kNullRef;
+      return true;
+    };
     // Make room before inserting, as a simulator does: the new item is never its own victim.
     for (;;) {
       uint64_t need = weight + (old == kNullRef && !count_items_ ? index_.GrowthBytes() : 0);
@@ -426,12 +436,7 @@ class Shard final : public ShardCore {
         std::free(ext);
         return Status::NoSpace("the memory budget is full and eviction is off");
       }
-      ItemRef victim = policy_.Evict();
-      if (victim == kNullRef) break;
-      if (victim == old) old = kNullRef;
-      EvictedLocked(victim);
-      EvictPendingLocked();
-      if (old != kNullRef && !arena_->At(old)->linked()) old = kNullRef;
+      if (!evict_one()) break;
     }
     if (Used() + weight > capacity_) {
       std::free(ext);
@@ -440,15 +445,7 @@ class Shard final : public ShardCore {
     ItemRef ref = slabs_.Allocate(cls);
     // The shard's stripe of the arena has no page left: its pages are held by sparse chunks of
     // other size classes. Evicting frees chunks until one of those pages empties and is reused.
-    while (ref == kNullRef && evict_) {
-      ItemRef victim = policy_.Evict();
-      if (victim == kNullRef) break;
-      if (victim == old) old = kNullRef;
-      EvictedLocked(victim);
-      EvictPendingLocked();
-      if (old != kNullRef && !arena_->At(old)->linked()) old = kNullRef;
-      ref = slabs_.Allocate(cls);
-    }
+    while (ref == kNullRef && evict_ && evict_one()) ref = slabs_.Allocate(cls);
     if (ref == kNullRef) {
       std::free(ext);
       return Status::NoSpace("item memory is exhausted (fragmented across size classes)");
