@@ -1,5 +1,5 @@
 """floor-server (bench/floor_server.cc), the physical limit of bench/compare_redis.py --floor:
-it must answer what redis-benchmark sends, one reply per request, in both of its modes."""
+it must answer what redis-benchmark sends, one reply per request, in each of its modes."""
 import socket
 
 import pytest
@@ -16,7 +16,7 @@ def read_exactly(sock, n):
     return data
 
 
-@pytest.mark.parametrize("mode", ["epoll", "uring"])
+@pytest.mark.parametrize("mode", ["epoll", "batch", "uring"])
 def test_floor_server_answers_each_request_of_a_pipeline(mode):
     try:
         server = ServerProcess(BIN / "floor-server", "--mode", mode, "--value-bytes", "100")

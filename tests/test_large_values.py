@@ -109,3 +109,40 @@ def test_clients_leaving_halfway_through_a_value_free_it(start_server):
     assert s.client().dbsize() == 0
     # 12 abandoned halves would be 288 MiB if they were kept.
     assert rss_bytes(s.proc.pid) - rss_before < 96 << 20
+
+
+def test_flushall_while_values_are_being_sent_leaves_them_whole(start_server):
+    """Replies of 4 KiB and more go out from the items' own memory, pinned: a FLUSHALL while they
+    wait in the output must keep those items (and their pages) until the reply has gone, and new
+    writes must not be given their memory."""
+    s = start_server("--maxmemory", "256mb")
+    r = s.client()
+    big = os.urandom(16 << 20)  # an external block
+    small = [os.urandom(8000) for _ in range(200)]  # slab chunks, sent in place too
+    assert r.set("big", big)
+    for i, v in enumerate(small):
+        assert r.set("k%d" % i, v)
+    expected = b"".join(b"$%d\r\n%s\r\n" % (len(v), v) for v in [big] + small)
+    reader = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the replies back up
+    reader.connect(("127.0.0.1", s.port))
+    reader.sendall(b"".join(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k)
+                            for k in [b"big"] + [b"k%d" % i for i in range(200)]))
+    first = reader.recv(1024)  # the server has started on them
+    assert first.startswith(b"$%d\r\n" % len(big))
+    assert r.flushall()
+    assert r.dbsize() == 0
+    fresh = [os.urandom(8000) for _ in range(400)]
+    for i, v in enumerate(fresh):
+        assert r.set("n%d" % i, v)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    reader.settimeout(30)
+    data = bytearray(first)
+    while len(data) < len(expected):
+        chunk = reader.recv(1 << 20)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    reader.close()
+    assert bytes(data) == expected
+    assert all(r.get("n%d" % i) == v for i, v in enumerate(fresh))
+    assert r.dbsize() == 400

@@ -158,8 +158,25 @@ void Arena::Populate(char* p, size_t bytes) {
 void Arena::ReleasePage(uint32_t id) {
   // Before the page is visible to other shards again; the next toucher gets zeroed memory.
   madvise(base_ + size_t{id} * kPageBytes, kPageBytes, MADV_DONTNEED);
+  pages_[id].chunks = 0;  // not held (SlabAllocator::Sweep)
   std::lock_guard<std::mutex> l(mu_);
   stripes_[id & ((1u << shard_bits_) - 1)].free_pages.push_back(id);
+}
+
+void Arena::ReleasePages(std::vector<uint32_t>* ids) {
+  std::sort(ids->begin(), ids->end());
+  for (size_t i = 0; i < ids->size();) {
+    size_t j = i + 1;
+    while (j < ids->size() && (*ids)[j] == (*ids)[j - 1] + 1) ++j;
+    madvise(base_ + size_t{(*ids)[i]} * kPageBytes, (j - i) * kPageBytes, MADV_DONTNEED);
+    i = j;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  for (uint32_t id : *ids) {
+    pages_[id].chunks = 0;
+    stripes_[id & ((1u << shard_bits_) - 1)].free_pages.push_back(id);
+  }
+  ids->clear();
 }
 
 size_t Arena::pages_in_use() const {
@@ -167,6 +184,11 @@ size_t Arena::pages_in_use() const {
   size_t n = 0;
   for (const Stripe& s : stripes_) n += s.high_water - s.free_pages.size();
   return n - 1;  // page 0
+}
+
+uint32_t Arena::stripe_high_water(uint32_t owner) const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stripes_[owner].high_water;
 }
 
 SlabAllocator::~SlabAllocator() {
@@ -259,6 +281,56 @@ bool SlabAllocator::Free(ItemRef ref) {
     return true;
   }
   return false;
+}
+
+void SlabAllocator::Sweep(FunctionRef<bool(ItemRef)> drop, std::vector<uint32_t>* emptied) {
+  const uint32_t high = arena_->stripe_high_water(owner_);
+  for (uint32_t k = 0; k < high; ++k) {
+    const uint32_t id = (k << arena_->shard_bits()) | owner_;
+    PageMeta& m = arena_->page(id);
+    if (m.chunks == 0) continue;  // page 0, or given back
+    const int cls = m.cls;
+    const bool listed = !(m.free_head == kNullRef && m.bump == m.chunks);  // in partial_
+    const uint32_t units = static_cast<uint32_t>(size_class::ChunkBytes(cls) / size_class::kUnit);
+    ItemRef free_head = kNullRef;
+    Item* free_tail = nullptr;  // the list is built in address order, the order Allocate hands out
+    uint32_t live = 0;
+    const ItemRef first = id << Arena::kPageShift;
+    // drop() unpins with atomic read-modify-writes, which keep later loads from starting early:
+    // without the prefetch, every header is a full wait for memory.
+    constexpr uint32_t kAhead = 8;
+    for (uint32_t i = 0; i < std::min(kAhead, m.bump); ++i) {
+      __builtin_prefetch(arena_->At(first + i * units), 1);
+    }
+    for (uint32_t i = 0; i < m.bump; ++i) {
+      if (i + kAhead < m.bump) __builtin_prefetch(arena_->At(first + (i + kAhead) * units), 1);
+      const ItemRef ref = first + i * units;
+      Item* it = arena_->At(ref);
+      if (it->sizes != 0 && !drop(ref)) {
+        ++live;
+        continue;
+      }
+      it->state.store(0, std::memory_order_relaxed);
+      it->sizes = 0;
+      it->next = kNullRef;
+      if (free_tail != nullptr) {
+        free_tail->next = ref;
+      } else {
+        free_head = ref;
+      }
+      free_tail = it;
+    }
+    if (live == 0) {
+      if (listed) RemovePartial(cls, id);
+      --pages_held_;
+      m.chunks = 0;
+      emptied->push_back(id);
+      continue;
+    }
+    m.free_head = free_head;
+    m.live = live;
+    if (!listed && free_head != kNullRef) PushPartial(cls, id);
+  }
 }
 
 }  // namespace kvcache::internal

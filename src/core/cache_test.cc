@@ -65,7 +65,9 @@ TEST_P(EveryPolicy, BatchedReadsAnswerWhatGetWould) {
   std::vector<std::string> names;
   for (int i = 0; i < 100; ++i) {
     names.push_back("key:" + std::to_string(i));
-    if (i % 3 != 0) ASSERT_TRUE(c->Put(names.back(), "value-" + std::to_string(i)).ok());
+    if (i % 3 != 0) {
+      ASSERT_TRUE(c->Put(names.back(), "value-" + std::to_string(i)).ok());
+    }
   }
   ASSERT_TRUE(c->Put("gone", "x", Ttl(1)).ok());
   names.push_back("gone");
@@ -127,6 +129,62 @@ TEST_P(EveryPolicy, ByteBoundHoldsUnderChurn) {
 // A shard's stripe of the arena can fill with pages that each keep a few chunks of some size
 // class, while the items stay far below the budget. Writes of another class must still
 // succeed, by evicting until a page empties.
+// Clear walks the shard's pages rather than the index: it must free what no Handle pins, keep
+// pinned items (linked or already replaced) readable until released, and leave every page's
+// free list consistent, which the refill checks: a chunk handed out twice would corrupt a value.
+TEST_P(EveryPolicy, ClearKeepsPinnedItemsAndLeavesMemoryReusable) {
+  auto c = Make(GetParam(), 16 << 20, 2);
+  const size_t sizes[] = {10, 100, 1000, 5000, 20000};  // 20000: an external block
+  auto value = [&](int i, char salt) {
+    return std::string(sizes[i % 5], static_cast<char>('a' + (i * 7 + salt) % 26));
+  };
+  auto fill = [&](char salt) {
+    for (int i = 0; i < 1500; ++i) {
+      const Ttl ttl = i % 3 == 0 ? Ttl(std::chrono::hours(1)) : kDefaultTtl;
+      ASSERT_TRUE(c->Put("k" + std::to_string(i), value(i, salt), ttl).ok());
+    }
+    for (int i = 0; i < 1500; i += 7) c->Erase("k" + std::to_string(i));  // holes in pages
+  };
+  fill('0');
+  Handle linked = c->Get("k3");    // 5000 bytes, linked when Clear runs
+  Handle external = c->Get("k4");  // an external block
+  Handle retired = c->Get("k8");   // replaced before Clear: no longer linked
+  ASSERT_TRUE(linked && external && retired);
+  ASSERT_TRUE(c->Put("k8", "new").ok());
+  const std::string v3 = value(3, '0'), v4 = value(4, '0'), v8 = value(8, '0');
+  c->Clear();
+  CacheStats s = c->Stats();
+  EXPECT_EQ(s.items, 0u);
+  EXPECT_FALSE(c->Contains("k1"));
+  EXPECT_FALSE(c->Contains("k3"));
+  EXPECT_EQ(s.pinned_bytes, s.item_bytes);  // only the pinned items are left
+  EXPECT_GE(s.item_bytes, v3.size() + v4.size() + v8.size());
+  // Refilled, twice over: every value reads back whole, and the pinned ones are untouched.
+  for (char salt : {'1', '2'}) {
+    fill(salt);
+    int found = 0;
+    for (int i = 0; i < 1500; ++i) {
+      Handle h = c->Get("k" + std::to_string(i));
+      if (!h) continue;
+      ++found;
+      ASSERT_EQ(h.value(), value(i, salt)) << "k" << i;
+    }
+    EXPECT_GT(found, 500);
+    EXPECT_EQ(linked.value(), v3);
+    EXPECT_EQ(external.value(), v4);
+    EXPECT_EQ(retired.value(), v8);
+    c->Clear();
+  }
+  linked.Reset();
+  external.Reset();
+  retired.Reset();
+  s = c->Stats();
+  EXPECT_EQ(s.pinned_bytes, 0u);
+  EXPECT_EQ(s.item_bytes, 0u);
+  ASSERT_TRUE(c->Put("after", "clear").ok());
+  EXPECT_EQ(c->Get("after").value(), "clear");
+}
+
 TEST_P(EveryPolicy, SparsePagesOfManySizeClassesDoNotStopWrites) {
   auto c = Make(GetParam(), 1 << 20);
   constexpr size_t kPage = 64 << 10;

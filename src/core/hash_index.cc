@@ -136,6 +136,22 @@ void HashIndex::PrefetchBodies(uint64_t hash) const {
 
 uint64_t HashIndex::HashOfRef(ItemRef ref) const { return HashKey(arena_->At(ref)->key()); }
 
+void HashIndex::PrefetchGroup(const Table& t, size_t g, bool keys) const {
+  const uint32_t* group = t.slots + g * kGroupSize;
+  for (size_t i = 0; i < kGroupSize; ++i) {
+    if (!IsFull(group[i])) continue;
+    const Item* item = arena_->At(RefOf(group[i]));
+    if (!keys) {
+      __builtin_prefetch(item);
+      __builtin_prefetch(reinterpret_cast<const char*>(item) + 64);
+    } else if (!item->external()) {
+      const std::string_view key = item->key();  // an address: only the header is read
+      __builtin_prefetch(key.data());
+      __builtin_prefetch(key.data() + key.size() - 1);
+    }
+  }
+}
+
 ItemRef HashIndex::Find(uint64_t hash, std::string_view key) const {
   ItemRef r = FindIn(cur_, hash, key);
   if (r == kNullRef && old_.groups != 0) r = FindIn(old_, hash, key);

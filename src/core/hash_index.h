@@ -110,7 +110,15 @@ class HashIndex {
       size_t g = HomeGroup(lo, t->groups);
       const size_t last = HomeGroup(hi - 1, t->groups);
       bool past_last = false;
+      // Hashing an item reads its key, a wait for memory per item: the items of the group two
+      // ahead start loading, and the keys of the next one, whose headers have arrived by then.
+      PrefetchGroup(*t, g, false);
+      PrefetchGroup(*t, g + 1 < t->groups ? g + 1 : 0, false);
+      PrefetchGroup(*t, g + 1 < t->groups ? g + 1 : 0, true);
       for (size_t visited = 0; visited < t->groups; ++visited) {
+        const size_t ahead = g + 2 < t->groups ? g + 2 : (g + 2) % t->groups;
+        PrefetchGroup(*t, ahead, false);
+        PrefetchGroup(*t, ahead == 0 ? t->groups - 1 : ahead - 1, true);
         const uint32_t* group = t->slots + g * kGroupSize;
         bool has_empty = false;
         for (size_t i = 0; i < kGroupSize; ++i) {
@@ -179,6 +187,9 @@ class HashIndex {
   uint32_t MatchTag(const uint32_t* group, uint32_t stored) const;
 
   uint64_t HashOfRef(ItemRef ref) const;
+  // Starts loading the items of group g of t: their first two lines, or with `keys` (once
+  // those have arrived) their keys.
+  void PrefetchGroup(const Table& t, size_t g, bool keys) const;
   static size_t HomeGroup(uint64_t hash, size_t groups) {
     return static_cast<size_t>((uint64_t{static_cast<uint32_t>(hash)} * groups) >> 32);
   }

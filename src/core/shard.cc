@@ -95,6 +95,38 @@ void ShardCore::DropIndexRef(ItemRef ref) {
   }
 }
 
+void ShardCore::DropAllLocked(std::vector<uint32_t>* emptied) {
+  slabs_.Sweep(
+      [&](ItemRef ref) {
+        Item* it = arena_->At(ref);
+        // When the index holds the only reference, as it does for all but a few items, nothing can
+        // change the state meanwhile: a new pin needs the shard's lock, which this holds. A plain
+        // store then, not an atomic read-modify-write, which would keep the next items' loads from
+        // starting early. Otherwise DropIndexRef's two steps, which an unpin may come between.
+        const uint32_t s = it->load_state();
+        const bool alone = (s & state::kLinked) && (s & state::kRefMask) == 1;
+        if (alone) {
+          it->state.store(0, std::memory_order_relaxed);
+        } else {
+          // A retired item, still pinned: its last Release frees it.
+          if (!(it->state.fetch_and(~state::kLinked, std::memory_order_relaxed) & state::kLinked)) {
+            return false;
+          }
+          if ((it->state.fetch_sub(1, std::memory_order_acq_rel) & state::kRefMask) != 1) {
+            pinned_weight_ += Weight(ref);
+            return false;
+          }
+        }
+        item_weight_ -= Weight(ref);
+        if (it->external()) arena_->blocks().Free(it->ext());
+        return true;
+      },
+      emptied);
+  items_ = 0;
+  ttl_items_ = 0;
+  for (KeySpaceCount& k : key_spaces_) k = KeySpaceCount{};
+}
+
 void ShardCore::Release(Item* it) {
   uint32_t prev = it->state.fetch_sub(1, std::memory_order_acq_rel);
   if ((prev & state::kRefMask) != 1) return;

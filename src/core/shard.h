@@ -80,6 +80,10 @@ class ShardCore : public PolicyContext {
   void DropIndexRef(ItemRef ref);
   // REQUIRES: exclusive lock; the item's last reference is gone.
   void FreeItem(ItemRef ref);
+  // REQUIRES: exclusive lock; the index and the policy are already empty. Drops the index's
+  // reference of every linked item, freeing those no Handle pins, in one pass over the shard's
+  // pages. Pages left empty are appended to `emptied` (SlabAllocator::Sweep).
+  void DropAllLocked(std::vector<uint32_t>* emptied);
   static bool IsExpired(const Item* it, int64_t now) {
     const int64_t t = it->expires_at();
     return t != 0 && t <= now;

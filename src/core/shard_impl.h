@@ -282,15 +282,13 @@ class Shard final : public ShardCore {
     return live;
   }
 
-  void Clear() {
+  // Pages left empty are appended to `emptied`, for the caller to give back to the arena.
+  void Clear(std::vector<uint32_t>* emptied) {
     lock_.lock();
     read_buffer_.Clear();
-    std::vector<ItemRef> refs;
-    refs.reserve(index_.size());
-    index_.ForEach([&](ItemRef r) { refs.push_back(r); });
     policy_.Clear();
     index_.Clear();
-    for (ItemRef r : refs) DropIndexRef(r);
+    DropAllLocked(emptied);
     lock_.unlock();
   }
 

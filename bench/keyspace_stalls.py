@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""How long whole-keyspace commands take, and how long they hold up other clients, in
+kvcache-server and Debian's redis-server side by side.
+
+    /usr/bin/python3 bench/keyspace_stalls.py [--keys 1000000] [--rounds 3]
+                                              [--kv-binary build/bin/kvcache-server]
+
+Each server gets N keys of 16 bytes with 64-byte values (bench/compare_redis.py's load), then
+runs, one at a time: KEYS *, KEYS with a pattern that matches nothing, a whole SCAN (COUNT 1000),
+MGET and DEL of 100,000 keys, FLUSHALL, and (after loading again) FLUSHALL ASYNC. Meanwhile four
+other clients PING in a loop; a command's stall is the longest PING round trip seen while it
+ran, which is how long the event loop of some other client was held up. Medians over the rounds
+(a fresh pair of servers each round).
+"""
+import argparse
+import pathlib
+import statistics
+import sys
+import threading
+import time
+
+import redis
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import compare_redis  # noqa: E402
+
+
+def timed(port, fn):
+    stop = threading.Event()
+    worst = [0.0]
+
+    def probe():
+        c = redis.Redis(port=port)
+        while not stop.is_set():
+            t = time.perf_counter()
+            c.ping()
+            worst[0] = max(worst[0], time.perf_counter() - t)
+
+    threads = [threading.Thread(target=probe) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    fn()
+    took = time.perf_counter() - t0
+    time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join()
+    return took * 1000, worst[0] * 1000
+
+
+def scan_all(r):
+    n = 0
+    for _ in r.scan_iter(count=1000):
+        n += 1
+    return n
+
+
+def run(server, n):
+    r = redis.Redis(port=server.port)
+    compare_redis.load_keys(server.port, n)
+    assert r.dbsize() == n
+    some = [b"key:%012d" % i for i in range(100000)]
+    steps = [
+        ("KEYS *", lambda: r.keys("*")),
+        ("KEYS nomatch*", lambda: r.keys("nomatch*")),
+        ("SCAN COUNT 1000", lambda: scan_all(r)),
+        ("MGET 100k", lambda: r.mget(some)),
+        ("DEL 100k", lambda: r.delete(*some)),
+        ("FLUSHALL", lambda: r.flushall()),
+        ("FLUSHALL ASYNC", lambda: r.flushall(asynchronous=True)),
+    ]
+    out = {}
+    for name, fn in steps:
+        if name == "FLUSHALL ASYNC":  # the keys again, for the second flush
+            compare_redis.load_keys(server.port, n)
+        out[name] = timed(server.port, fn)
+    assert r.dbsize() == 0
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keys", type=int, default=1000000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--kv-binary", default=None)
+    args = ap.parse_args()
+    if args.kv_binary:
+        compare_redis.Server.binary = pathlib.Path(args.kv_binary).resolve()
+    results = {"kvcache": [], "redis": []}
+    for rnd in range(args.rounds):
+        for kind in ("kvcache", "redis"):
+            server = compare_redis.Server(kind, 0)
+            try:
+                results[kind].append(run(server, args.keys))
+            finally:
+                server.stop()
+            print(f"  round {rnd} {kind}: " + ", ".join(
+                f"{k} {v[0]:.0f}/{v[1]:.0f} ms" for k, v in results[kind][-1].items()), flush=True)
+    print(f"{args.keys} keys; medians of {args.rounds}: time of the command / longest PING "
+          f"of another client meanwhile, ms")
+    print("| command | kvcache | redis |")
+    print("|---|---|---|")
+    for name in results["kvcache"][0]:
+        cells = []
+        for kind in ("kvcache", "redis"):
+            took = statistics.median(r[name][0] for r in results[kind])
+            stall = statistics.median(r[name][1] for r in results[kind])
+            cells.append(f"{took:.0f} / {stall:.0f}")
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
+
+
+if __name__ == "__main__":
+    main()
