@@ -4,13 +4,16 @@ kvcache-server and Debian's redis-server side by side.
 
     /usr/bin/python3 bench/keyspace_stalls.py [--keys 1000000] [--rounds 3]
                                               [--kv-binary build/bin/kvcache-server]
+                                              [--baseline OTHER/kvcache-server]
 
 Each server gets N keys of 16 bytes with 64-byte values (bench/compare_redis.py's load), then
 runs, one at a time: KEYS *, KEYS with a pattern that matches nothing, a whole SCAN (COUNT 1000),
-MGET and DEL of 100,000 keys, FLUSHALL, and (after loading again) FLUSHALL ASYNC. Meanwhile four
-other clients PING in a loop; a command's stall is the longest PING round trip seen while it
-ran, which is how long the event loop of some other client was held up. Medians over the rounds
-(a fresh pair of servers each round).
+MGET, EXISTS and DEL of 100,000 keys, FLUSHALL, and (after loading again) FLUSHALL ASYNC.
+Meanwhile four other clients PING in a loop; a command's stall is the longest PING round trip
+seen while it ran, which is how long the event loop of some other client was held up. Also the
+server's own time executing the command (INFO commandstats usec; not parsing or sending).
+Medians over the rounds (fresh servers each round). --baseline runs another kvcache-server build in the same rounds,
+as a third column.
 """
 import argparse
 import pathlib
@@ -23,6 +26,10 @@ import redis
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import compare_redis  # noqa: E402
+
+
+def command_usec(r, name):
+    return r.info("commandstats").get(f"cmdstat_{name}", {}).get("usec", 0)
 
 
 def timed(port, fn):
@@ -62,20 +69,24 @@ def run(server, n):
     compare_redis.load_keys(server.port, n)
     assert r.dbsize() == n
     some = [b"key:%012d" % i for i in range(100000)]
+    others = [b"key:%012d" % i for i in range(100000, 200000)]
     steps = [
-        ("KEYS *", lambda: r.keys("*")),
-        ("KEYS nomatch*", lambda: r.keys("nomatch*")),
-        ("SCAN COUNT 1000", lambda: scan_all(r)),
-        ("MGET 100k", lambda: r.mget(some)),
-        ("DEL 100k", lambda: r.delete(*some)),
-        ("FLUSHALL", lambda: r.flushall()),
-        ("FLUSHALL ASYNC", lambda: r.flushall(asynchronous=True)),
+        ("KEYS *", "keys", lambda: r.keys("*")),
+        ("KEYS nomatch*", "keys", lambda: r.keys("nomatch*")),
+        ("SCAN COUNT 1000", "scan", lambda: scan_all(r)),
+        ("MGET 100k", "mget", lambda: r.mget(some)),
+        ("EXISTS 100k", "exists", lambda: r.exists(*others)),
+        ("DEL 100k", "del", lambda: r.delete(*some)),
+        ("FLUSHALL", "flushall", lambda: r.flushall()),
+        ("FLUSHALL ASYNC", "flushall", lambda: r.flushall(asynchronous=True)),
     ]
     out = {}
-    for name, fn in steps:
+    for name, command, fn in steps:
         if name == "FLUSHALL ASYNC":  # the keys again, for the second flush
             compare_redis.load_keys(server.port, n)
-        out[name] = timed(server.port, fn)
+        before = command_usec(r, command)
+        took, stall = timed(server.port, fn)
+        out[name] = (took, stall, (command_usec(r, command) - before) / 1000)
     assert r.dbsize() == 0
     return out
 
@@ -85,30 +96,37 @@ def main():
     ap.add_argument("--keys", type=int, default=1000000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--kv-binary", default=None)
+    ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
     args = ap.parse_args()
     if args.kv_binary:
         compare_redis.Server.binary = pathlib.Path(args.kv_binary).resolve()
-    results = {"kvcache": [], "redis": []}
+
+    class Baseline(compare_redis.Server):
+        binary = pathlib.Path(args.baseline or ".").resolve()
+
+    kinds = ["kvcache", "redis"] + (["baseline"] if args.baseline else [])
+    results = {k: [] for k in kinds}
     for rnd in range(args.rounds):
-        for kind in ("kvcache", "redis"):
-            server = compare_redis.Server(kind, 0)
+        for kind in kinds:
+            server = Baseline("kvcache", 0) if kind == "baseline" else compare_redis.Server(kind, 0)
             try:
                 results[kind].append(run(server, args.keys))
             finally:
                 server.stop()
             print(f"  round {rnd} {kind}: " + ", ".join(
-                f"{k} {v[0]:.0f}/{v[1]:.0f} ms" for k, v in results[kind][-1].items()), flush=True)
-    print(f"{args.keys} keys; medians of {args.rounds}: time of the command / longest PING "
-          f"of another client meanwhile, ms")
-    print("| command | kvcache | redis |")
-    print("|---|---|---|")
+                f"{k} {v[0]:.0f}/{v[1]:.0f}/{v[2]:.0f} ms" for k, v in results[kind][-1].items()),
+                flush=True)
+    print(f"{args.keys} keys; medians of {args.rounds}: time of the command (client included) / "
+          f"longest PING of another client meanwhile / server's execution time, ms")
+    print("| command | " + " | ".join(kinds) + " |")
+    print("|---|" + "---|" * len(kinds))
     for name in results["kvcache"][0]:
         cells = []
-        for kind in ("kvcache", "redis"):
-            took = statistics.median(r[name][0] for r in results[kind])
-            stall = statistics.median(r[name][1] for r in results[kind])
-            cells.append(f"{took:.0f} / {stall:.0f}")
-        print(f"| {name} | {cells[0]} | {cells[1]} |")
+        for kind in kinds:
+            took, stall, usec = (statistics.median(r[name][i] for r in results[kind])
+                                 for i in range(3))
+            cells.append(f"{took:.0f} / {stall:.0f} / {usec:.0f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ class RequestParser {
 
   // Forgets a partially parsed request.
   void Reset();
+  // Whether a request is partly parsed (the last Parse answered kNeedMore).
+  bool in_progress() const { return mode_ != Mode::kIdle; }
 
   // Bytes the parser has examined over its lifetime (searched for line ends or decoded as
   // numbers or inline words); bulk payloads are skipped, not examined. Tests use it to check

@@ -185,7 +185,10 @@ bool Connection::ProcessInput() {
   auto can_prefetch = [&] { return !blocked && large_args_.empty() && !receiving_large_arg(); };
   size_t prefetched = in_start_;  // input up to here has been looked at
   size_t until_next = 0;          // requests to run before the next window
-  if (input_buffered() > 0 && can_prefetch()) {
+  // Not while a request is partly parsed: the lookahead would parse it again from its start
+  // at every read, which for one DEL of 100k keys arriving 16 KiB at a time was 57% of the
+  // server's time (quadratic in the request's size).
+  if (input_buffered() > 0 && can_prefetch() && !parser_.in_progress()) {
     prefetched = PrefetchKeys(in_start_);
     until_next = kPrefetchWindow / 2;
   }

@@ -80,6 +80,8 @@ class Connection {
   std::atomic<bool> kill_requested{false};
 
   size_t input_buffered() const { return in_end_ - in_start_; }
+  // Bytes the pipeline prefetch has parsed ahead of execution, over the connection's life.
+  uint64_t parsed_ahead_bytes() const { return lookahead_.scanned_bytes(); }
   size_t input_capacity() const { return in_.size(); }
   // For the command running: the engine buffer that holds args[index], when that argument
   // was received into one (ValueBufferFor); the command may store it without a copy.

@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstdlib>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -77,24 +78,36 @@ Status OpCopyItem(Cache& cache, const Handle& from, std::string_view to) {
 
 // ---- DEL, EXISTS, TOUCH, TYPE
 
+// How many key arguments fn(engine key) is true for. A window of keys at a time, the window's
+// index lines and items requested together first (Cache::Prefetch): with a data set larger than
+// the CPU's caches, a key is otherwise two waits for memory, one key after another (DEL of 100k
+// keys: 2.9 us a key).
+template <typename Fn>
+int64_t CountKeys(CommandContext& c, Fn&& fn) {
+  constexpr size_t kWindow = 32;
+  std::string_view keys[kWindow];
+  int64_t count = 0;
+  for (size_t i = 1; i < c.argc(); i += kWindow) {
+    const size_t n = std::min(kWindow, c.argc() - i);
+    for (size_t j = 0; j < n; ++j) keys[j] = c.Key(i + j);
+    if (n > 1) c.cache.Prefetch(std::span<const std::string_view>(keys, n));
+    for (size_t j = 0; j < n; ++j) count += fn(keys[j]) ? 1 : 0;
+  }
+  return count;
+}
+
 void CmdDel(CommandContext& c) {
-  int64_t removed = 0;
-  for (size_t i = 1; i < c.argc(); ++i) removed += c.cache.Erase(c.Key(i)) ? 1 : 0;
-  c.reply.Integer(removed);
+  c.reply.Integer(CountKeys(c, [&](std::string_view k) { return c.cache.Erase(k); }));
 }
 
 // Not an access, as Redis's EXISTS does not touch the key's LRU clock.
 void CmdExists(CommandContext& c) {
-  int64_t found = 0;
-  for (size_t i = 1; i < c.argc(); ++i) found += c.cache.Contains(c.Key(i)) ? 1 : 0;
-  c.reply.Integer(found);
+  c.reply.Integer(CountKeys(c, [&](std::string_view k) { return c.cache.Contains(k); }));
 }
 
 // An access for the eviction policy: that is what TOUCH is for.
 void CmdTouch(CommandContext& c) {
-  int64_t found = 0;
-  for (size_t i = 1; i < c.argc(); ++i) found += c.cache.Get(c.Key(i)) ? 1 : 0;
-  c.reply.Integer(found);
+  c.reply.Integer(CountKeys(c, [&](std::string_view k) { return bool(c.cache.Get(k)); }));
 }
 
 void CmdType(CommandContext& c) {
