@@ -129,7 +129,7 @@ class Shard final : public ShardCore {
   bool Contains(uint64_t hash, std::string_view key) {
     lock_.lock_shared();
     ItemRef ref = index_.Find(hash, key);
-    bool live = ref != kNullRef && !IsExpired(arena_->At(ref), Now());
+    bool live = ref != kNullRef && !IsExpiredNow(arena_->At(ref));
     lock_.unlock_shared();
     return live;
   }
@@ -273,7 +273,7 @@ class Shard final : public ShardCore {
     ItemRef ref = index_.Find(hash, key);
     bool live = false;
     if (ref != kNullRef) {
-      live = !IsExpired(arena_->At(ref), Now());
+      live = !IsExpiredNow(arena_->At(ref));
       if (!live) ++expirations_;
       RemoveLocked(hash, ref);
       if (live) NotifyChange(key, kNullRef);
@@ -352,7 +352,7 @@ class Shard final : public ShardCore {
   // REQUIRES: exclusive lock. The live item of key; an expired one is removed on the way.
   ItemRef FindLiveLocked(uint64_t hash, std::string_view key) {
     ItemRef ref = index_.Find(hash, key);
-    if (ref != kNullRef && IsExpired(arena_->At(ref), Now())) {
+    if (ref != kNullRef && IsExpiredNow(arena_->At(ref))) {
       RemoveLocked(hash, ref);
       ++expirations_;
       ref = kNullRef;
@@ -575,7 +575,7 @@ class Shard final : public ShardCore {
     lock_.lock();
     DrainLocked();
     ItemRef ref = index_.Find(hash, key);
-    if (ref != kNullRef && IsExpired(arena_->At(ref), Now())) {
+    if (ref != kNullRef && IsExpiredNow(arena_->At(ref))) {
       RemoveLocked(hash, ref);
       ++expirations_;
     }

@@ -15,6 +15,7 @@
 #include "server/connection.h"
 #include "server/origin_service.h"
 #include "server/server.h"
+#include "server/tick_clock.h"
 
 namespace kvcache::server {
 
@@ -268,18 +269,16 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
 void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
                            std::span<const std::string_view> args) {
   WorkerStats& stats = stats_for(conn.worker());
-  const auto start = std::chrono::steady_clock::now();
+  const uint64_t start = TicksNow();
   const uint64_t errors_before = conn.reply().error_count();
   {
     CommandContext ctx(*this, conn, args);
     spec.handler(ctx);
   }
-  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
+  const uint64_t ticks = TicksNow() - start;
   WorkerStats::PerCommand& pc = stats.per_command[spec.id];
   WorkerStats::Add(pc.calls, 1);
-  WorkerStats::Add(pc.usec, static_cast<uint64_t>(usec));
+  WorkerStats::Add(pc.ticks, ticks);
   if (conn.reply().error_count() != errors_before) WorkerStats::Add(pc.failed, 1);
   WorkerStats::Add(stats.commands, 1);
   ++conn.commands;

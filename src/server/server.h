@@ -37,7 +37,7 @@ using Completion = std::function<void(Connection&)>;
 // Counters of one worker, written by it alone, summed by INFO (relaxed atomics: no RMW).
 struct WorkerStats {
   struct PerCommand {
-    std::atomic<uint64_t> calls{0}, usec{0}, failed{0}, rejected{0};
+    std::atomic<uint64_t> calls{0}, ticks{0}, failed{0}, rejected{0};  // ticks: tick_clock.h
   };
   std::atomic<uint64_t> commands{0};
   std::atomic<uint64_t> connections{0};
