@@ -84,12 +84,26 @@ void NoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-void RunEpoll(int listener) {
-  int ep = epoll_create1(0);
+// Watches fd for input in the epoll set ep.
+void WatchInput(int ep, int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = listener;
-  epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
+  ev.data.fd = fd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+// Accepts a connection and watches it. Blocking sockets: a read follows readiness, and a write
+// returns when all is sent.
+void AcceptInto(int ep, int listener) {
+  int c = accept4(listener, nullptr, nullptr, 0);
+  if (c < 0) return;
+  NoDelay(c);
+  WatchInput(ep, c);
+}
+
+void RunEpoll(int listener) {
+  int ep = epoll_create1(0);
+  WatchInput(ep, listener);
   std::vector<char> buf(1 << 16);
   iovec iov[kMaxReplies];
   epoll_event events[512];
@@ -98,14 +112,7 @@ void RunEpoll(int listener) {
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == listener) {
-        // Blocking sockets: a read follows readiness, and a write returns when all is sent.
-        int c = accept4(listener, nullptr, nullptr, 0);
-        if (c < 0) continue;
-        NoDelay(c);
-        epoll_event e{};
-        e.events = EPOLLIN;
-        e.data.fd = c;
-        epoll_ctl(ep, EPOLL_CTL_ADD, c, &e);
+        AcceptInto(ep, listener);
         continue;
       }
       ssize_t r = read(fd, buf.data(), buf.size());
@@ -132,10 +139,7 @@ void RunBatch(int listener) {
     std::exit(1);
   }
   int ep = epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = listener;
-  epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
+  WatchInput(ep, listener);
   constexpr int kMaxEvents = 512;
   std::vector<char> bufs(size_t{kMaxEvents} << 14);
   struct Out {
@@ -150,13 +154,7 @@ void RunBatch(int listener) {
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == listener) {
-        int c = accept4(listener, nullptr, nullptr, 0);
-        if (c < 0) continue;
-        NoDelay(c);
-        epoll_event e{};
-        e.events = EPOLLIN;
-        e.data.fd = c;
-        epoll_ctl(ep, EPOLL_CTL_ADD, c, &e);
+        AcceptInto(ep, listener);
         continue;
       }
       io_uring_sqe* sqe = io_uring_get_sqe(&ring);

@@ -158,8 +158,12 @@ void Arena::Populate(char* p, size_t bytes) {
 void Arena::ReleasePage(uint32_t id) {
   // Before the page is visible to other shards again; the next toucher gets zeroed memory.
   madvise(base_ + size_t{id} * kPageBytes, kPageBytes, MADV_DONTNEED);
-  pages_[id].chunks = 0;  // not held (SlabAllocator::Sweep)
   std::lock_guard<std::mutex> l(mu_);
+  ReturnLocked(id);
+}
+
+void Arena::ReturnLocked(uint32_t id) {
+  pages_[id].chunks = 0;  // not held (SlabAllocator::Sweep)
   stripes_[id & ((1u << shard_bits_) - 1)].free_pages.push_back(id);
 }
 
@@ -172,10 +176,7 @@ void Arena::ReleasePages(std::vector<uint32_t>* ids) {
     i = j;
   }
   std::lock_guard<std::mutex> l(mu_);
-  for (uint32_t id : *ids) {
-    pages_[id].chunks = 0;
-    stripes_[id & ((1u << shard_bits_) - 1)].free_pages.push_back(id);
-  }
+  for (uint32_t id : *ids) ReturnLocked(id);
   ids->clear();
 }
 
@@ -296,8 +297,7 @@ void SlabAllocator::Sweep(FunctionRef<bool(ItemRef)> drop, std::vector<uint32_t>
     Item* free_tail = nullptr;  // the list is built in address order, the order Allocate hands out
     uint32_t live = 0;
     const ItemRef first = id << Arena::kPageShift;
-    // drop() unpins with atomic read-modify-writes, which keep later loads from starting early:
-    // without the prefetch, every header is a full wait for memory.
+    // A few chunks ahead are requested, so that the headers' waits for memory overlap.
     constexpr uint32_t kAhead = 8;
     for (uint32_t i = 0; i < std::min(kAhead, m.bump); ++i) {
       __builtin_prefetch(arena_->At(first + i * units), 1);
@@ -323,7 +323,7 @@ void SlabAllocator::Sweep(FunctionRef<bool(ItemRef)> drop, std::vector<uint32_t>
     if (live == 0) {
       if (listed) RemovePartial(cls, id);
       --pages_held_;
-      m.chunks = 0;
+      m.chunks = 0;  // not held from now on, though not yet given back
       emptied->push_back(id);
       continue;
     }

@@ -110,6 +110,8 @@ class Arena {
  private:
   // Commits [p, p + bytes) ahead of its first touch.
   void Populate(char* p, size_t bytes);
+  // Puts a released page on its stripe's free list. REQUIRES: mu_.
+  void ReturnLocked(uint32_t id);
   void PopulateAheadSlow();
 
   void* map_base_ = nullptr;

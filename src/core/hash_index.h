@@ -113,12 +113,11 @@ class HashIndex {
       // Hashing an item reads its key, a wait for memory per item: the items of the group two
       // ahead start loading, and the keys of the next one, whose headers have arrived by then.
       PrefetchGroup(*t, g, false);
-      PrefetchGroup(*t, g + 1 < t->groups ? g + 1 : 0, false);
-      PrefetchGroup(*t, g + 1 < t->groups ? g + 1 : 0, true);
+      PrefetchGroup(*t, (g + 1) % t->groups, false);
+      PrefetchGroup(*t, g, true);
       for (size_t visited = 0; visited < t->groups; ++visited) {
-        const size_t ahead = g + 2 < t->groups ? g + 2 : (g + 2) % t->groups;
-        PrefetchGroup(*t, ahead, false);
-        PrefetchGroup(*t, ahead == 0 ? t->groups - 1 : ahead - 1, true);
+        PrefetchGroup(*t, (g + 2) % t->groups, false);
+        PrefetchGroup(*t, (g + 1) % t->groups, true);
         const uint32_t* group = t->slots + g * kGroupSize;
         bool has_empty = false;
         for (size_t i = 0; i < kGroupSize; ++i) {

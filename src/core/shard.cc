@@ -73,52 +73,51 @@ Handle ShardCore::Clone(const Handle& h) {
   return out;
 }
 
-void ShardCore::FreeItem(ItemRef ref) {
+void ShardCore::Uncharge(ItemRef ref) {
   Item* it = arena_->At(ref);
   item_weight_ -= Weight(ref);
   if (it->external()) arena_->blocks().Free(it->ext());
+}
+
+void ShardCore::FreeItem(ItemRef ref) {
+  Uncharge(ref);
   if (slabs_.Free(ref)) read_buffer_.Clear();  // its refs may point into the page that left
+}
+
+bool ShardCore::DropRef(ItemRef ref) {
+  Item* it = arena_->At(ref);
+  // When the index holds the only reference, as it does for all but a few items, nothing can
+  // change the state meanwhile: a new pin needs the shard's lock, which the caller holds. A
+  // plain store then, not two atomic read-modify-writes, which would also keep the next loads
+  // from starting early (Clear walks a million items this way). The acquire pairs with the
+  // release of the last Handle that unpinned it.
+  const uint32_t s = it->state.load(std::memory_order_acquire);
+  if ((s & state::kLinked) && (s & state::kRefMask) == 1) {
+    it->state.store(0, std::memory_order_relaxed);
+    return true;
+  }
+  // Otherwise two steps, which an unpin may come between.
+  it->state.fetch_and(~state::kLinked, std::memory_order_relaxed);
+  if ((it->state.fetch_sub(1, std::memory_order_acq_rel) & state::kRefMask) == 1) return true;
+  pinned_weight_ += Weight(ref);
+  return false;
 }
 
 void ShardCore::DropIndexRef(ItemRef ref) {
   Item* it = arena_->At(ref);
-  uint32_t prev = it->state.fetch_and(~state::kLinked, std::memory_order_relaxed);
-  if (prev & state::kLinked) {
+  if (it->linked()) {  // the linked bit changes only under the exclusive lock
     --items_;
     CountKeySpace(it, -1);
   }
-  prev = it->state.fetch_sub(1, std::memory_order_acq_rel);
-  if ((prev & state::kRefMask) == 1) {
-    FreeItem(ref);
-  } else {
-    pinned_weight_ += Weight(ref);
-  }
+  if (DropRef(ref)) FreeItem(ref);
 }
 
 void ShardCore::DropAllLocked(std::vector<uint32_t>* emptied) {
   slabs_.Sweep(
       [&](ItemRef ref) {
-        Item* it = arena_->At(ref);
-        // When the index holds the only reference, as it does for all but a few items, nothing can
-        // change the state meanwhile: a new pin needs the shard's lock, which this holds. A plain
-        // store then, not an atomic read-modify-write, which would keep the next items' loads from
-        // starting early. Otherwise DropIndexRef's two steps, which an unpin may come between.
-        const uint32_t s = it->load_state();
-        const bool alone = (s & state::kLinked) && (s & state::kRefMask) == 1;
-        if (alone) {
-          it->state.store(0, std::memory_order_relaxed);
-        } else {
-          // A retired item, still pinned: its last Release frees it.
-          if (!(it->state.fetch_and(~state::kLinked, std::memory_order_relaxed) & state::kLinked)) {
-            return false;
-          }
-          if ((it->state.fetch_sub(1, std::memory_order_acq_rel) & state::kRefMask) != 1) {
-            pinned_weight_ += Weight(ref);
-            return false;
-          }
-        }
-        item_weight_ -= Weight(ref);
-        if (it->external()) arena_->blocks().Free(it->ext());
+        // A retired item, still pinned, stays: its last Release frees it.
+        if (!arena_->At(ref)->linked() || !DropRef(ref)) return false;
+        Uncharge(ref);
         return true;
       },
       emptied);

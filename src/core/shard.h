@@ -80,6 +80,13 @@ class ShardCore : public PolicyContext {
   void DropIndexRef(ItemRef ref);
   // REQUIRES: exclusive lock; the item's last reference is gone.
   void FreeItem(ItemRef ref);
+  // REQUIRES: exclusive lock. FreeItem but for the chunk: the item's weight leaves the budget
+  // and its external block is freed.
+  void Uncharge(ItemRef ref);
+  // REQUIRES: exclusive lock. Clears the linked bit and drops the index's reference. True when
+  // that was the item's last reference (it is the caller's to free); otherwise a Handle still
+  // pins it, and its weight counts as pinned until the last Release frees it.
+  bool DropRef(ItemRef ref);
   // REQUIRES: exclusive lock; the index and the policy are already empty. Drops the index's
   // reference of every linked item, freeing those no Handle pins, in one pass over the shard's
   // pages. Pages left empty are appended to `emptied` (SlabAllocator::Sweep).

@@ -8,6 +8,7 @@
 
 namespace kvcache::server {
 namespace tick_internal {
+namespace {
 
 bool UseTsc() {
 #if defined(__x86_64__)
@@ -17,6 +18,8 @@ bool UseTsc() {
   return false;
 #endif
 }
+
+}  // namespace
 
 const bool kUseTsc = UseTsc();
 

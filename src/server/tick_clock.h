@@ -15,8 +15,7 @@
 namespace kvcache::server {
 
 namespace tick_internal {
-bool UseTsc();  // decided once, at static initialization
-extern const bool kUseTsc;
+extern const bool kUseTsc;  // decided once, at static initialization
 }  // namespace tick_internal
 
 inline uint64_t TicksNow() {
