@@ -173,6 +173,27 @@ void ReplyBuilder::Bulk(std::string_view value) {
   Commit(static_cast<size_t>(p - start));
 }
 
+size_t ReplyBuilder::DeferArrayHeader() {
+  // A run of its own, empty until set, with the longest header's room kept after it in the
+  // chunk (so that the next reply does not extend this run).
+  char* p = Reserve(kMaxHeader);
+  segments_.push_back(Segment{p, 0, tail_, nullptr});
+  ++tail_->refs;
+  tail_->used += kMaxHeader;
+  return segments_.size() - 1;
+}
+
+void ReplyBuilder::SetDeferredArrayHeader(size_t handle, size_t count) {
+  assert(handle >= head_ && handle < segments_.size() && segments_[handle].size == 0);
+  Segment& s = segments_[handle];
+  char* start = const_cast<char*>(s.data);
+  char* p = start;
+  *p++ = '*';
+  p = PutCrlf(PutInt(p, static_cast<int64_t>(count)));
+  s.size = static_cast<size_t>(p - start);
+  pending_ += s.size;
+}
+
 void ReplyBuilder::BulkExternal(const char* data, size_t size, std::unique_ptr<Owner> owner) {
   if (size < kMinExternalBytes) {
     Bulk(std::string_view(data, size));

@@ -59,6 +59,12 @@ class ReplyBuilder {
   // A missing array: RESP2 "*-1", RESP3 "_".
   void NullArray();
   void ArrayHeader(size_t count);
+  // An array header whose count is known only once its elements are appended (Redis's
+  // addReplyDeferredLen): the elements appended next follow it, and SetDeferredArrayHeader
+  // writes the count in. Nothing may be consumed in between (the handle is a position in the
+  // pending runs), and every deferred header must be set before the output is written.
+  size_t DeferArrayHeader();
+  void SetDeferredArrayHeader(size_t handle, size_t count);
   // `count` key-value pairs follow. RESP2: an array of 2 * count elements.
   void MapHeader(size_t count);
   // RESP2: an array.

@@ -164,6 +164,39 @@ TEST(ReplyBuilder, PipelineOfSmallRepliesIsAFewIovecs) {
   EXPECT_EQ(Pending(b), want);
 }
 
+// A deferred header holds its place: what precedes it, its elements (across chunk boundaries,
+// a nested deferred array among them) and what follows come out in order, and the chunks stay
+// recyclable once everything is written.
+TEST(ReplyBuilder, DeferredArrayHeaderIsWrittenInPlace) {
+  for (size_t chunk : {size_t{64}, size_t{100}, ReplyBuilder::kDefaultChunkSize}) {
+    ReplyBuilder b(2, chunk);
+    b.SimpleString("before");
+    const size_t outer = b.DeferArrayHeader();
+    std::string want = "+before\r\n";
+    std::string elements;
+    for (int i = 0; i < 300; ++i) {
+      b.Bulk("key:" + std::to_string(i));
+      elements += "$" + std::to_string(4 + std::to_string(i).size()) + "\r\nkey:" +
+                  std::to_string(i) + "\r\n";
+    }
+    const size_t inner = b.DeferArrayHeader();
+    b.Integer(1);
+    b.Integer(2);
+    b.SetDeferredArrayHeader(inner, 2);
+    b.SetDeferredArrayHeader(outer, 301);
+    b.Integer(-5);
+    want += "*301\r\n" + elements + "*2\r\n:1\r\n:2\r\n:-5\r\n";
+    EXPECT_EQ(Pending(b), want) << "chunk " << chunk;
+    b.Consume(b.PendingBytes());
+    EXPECT_TRUE(b.empty());
+    b.ArrayHeader(0);
+    EXPECT_EQ(Pending(b), "*0\r\n");
+  }
+  // An empty deferred array.
+  EXPECT_EQ(Encode(2, [](ReplyBuilder& b) { b.SetDeferredArrayHeader(b.DeferArrayHeader(), 0); }),
+            "*0\r\n");
+}
+
 TEST(ReplyBuilder, LargeCopiedBulkSpansChunks) {
   ReplyBuilder b(2, 1024);
   const std::string value(10000, 'x');

@@ -121,10 +121,10 @@ void CmdKeys(CommandContext& c) {
   const std::string_view pattern = c.arg(1);
   const bool all = pattern == "*";
   const uint8_t db = c.db();
-  // The matches back to back in one buffer, not a string each: a million keys would be a
-  // million allocations.
-  std::string names;
-  std::vector<size_t> ends;
+  // The matches go straight into the reply behind a header counted at the end: gathering them
+  // first cost a copy and a growing buffer's page faults, half of KEYS *'s time.
+  const size_t header = c.reply.DeferArrayHeader();
+  size_t count = 0;
   if (c.cache.KeySpace(db).items != 0) {
     uint64_t cursor = 0;
     do {
@@ -132,18 +132,13 @@ void CmdKeys(CommandContext& c) {
         if (!InDb(v.key, db)) return;
         std::string_view k = CommandContext::UserKey(v.key);
         if (all || GlobMatch(pattern, k)) {
-          names.append(k);
-          ends.push_back(names.size());
+          c.reply.Bulk(k);
+          ++count;
         }
       });
     } while (cursor != 0);
   }
-  c.reply.ArrayHeader(ends.size());
-  size_t start = 0;
-  for (size_t end : ends) {
-    c.reply.Bulk(std::string_view(names).substr(start, end - start));
-    start = end;
-  }
+  c.reply.SetDeferredArrayHeader(header, count);
 }
 
 // Redis's cursor rules (strtoul): no leading space, nothing after the digits, in range.
