@@ -146,3 +146,62 @@ def test_flushall_while_values_are_being_sent_leaves_them_whole(start_server):
     assert bytes(data) == expected
     assert all(r.get("n%d" % i) == v for i, v in enumerate(fresh))
     assert r.dbsize() == 400
+
+
+def test_hash_changed_while_it_is_being_sent_stays_whole(start_server):
+    """A large hash is changed where it lies only while no one reads it: an HGETALL whose reply
+    still waits in the output pins it, so HSETs meanwhile (same-size values, new fields, whose
+    bytes would land where the reply is being sent from) must write a copy, and the reply must be
+    the hash as it was. Then, unpinned, the changes go in place and must all be there."""
+    s = start_server("--maxmemory", "256mb")
+    r = s.client()
+    fields = {b"f%d" % i: os.urandom(20000) for i in range(100)}  # 2 MB, sent from the item
+    assert r.hset("h", mapping=fields) == 100
+    for i in range(100, 400):  # grown one field at a time: it gets room to grow in place
+        fields[b"f%d" % i] = os.urandom(100)
+        assert r.hset("h", b"f%d" % i, fields[b"f%d" % i]) == 1
+    before = r.hgetall("h")
+    assert before == fields
+    reader = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the reply backs up
+    reader.connect(("127.0.0.1", s.port))
+    reader.sendall(b"*2\r\n$7\r\nHGETALL\r\n$1\r\nh\r\n")
+    first = reader.recv(1024)
+    assert first.startswith(b"*800\r\n")
+    changed = dict(fields)
+    for i in range(0, 400, 3):  # the same sizes: in place, if it were allowed
+        changed[b"f%d" % i] = os.urandom(len(fields[b"f%d" % i]))
+        assert r.hset("h", b"f%d" % i, changed[b"f%d" % i]) == 0
+    for i in range(400, 500):
+        changed[b"f%d" % i] = b"new%d" % i
+        assert r.hset("h", b"f%d" % i, changed[b"f%d" % i]) == 1
+    assert r.hdel("h", b"f1", b"f2") == 2
+    del changed[b"f1"], changed[b"f2"]
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    reader.settimeout(30)
+    data = bytearray(first)
+    expected_len = len(b"*800\r\n") + sum(len(b"$%d\r\n%s\r\n" % (len(k), k)) +
+                                          len(b"$%d\r\n%s\r\n" % (len(v), v))
+                                          for k, v in fields.items())
+    while len(data) < expected_len:
+        chunk = reader.recv(1 << 20)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    reader.close()
+    # The reply is the old hash, in some order: parse it into a dict.
+    pos, got = len(b"*800\r\n"), {}
+    items = []
+    while pos < len(data):
+        end = data.index(b"\r\n", pos)
+        n = int(data[pos + 1:end])
+        items.append(bytes(data[end + 2:end + 2 + n]))
+        pos = end + 2 + n + 2
+    got = dict(zip(items[0::2], items[1::2]))
+    assert got == fields
+    assert r.hgetall("h") == changed
+    # Unpinned now: more changes, in place, all visible.
+    for i in range(500, 700):
+        changed[b"f%d" % i] = b"x" * (i % 50)
+        assert r.hset("h", b"f%d" % i, changed[b"f%d" % i]) == 1
+    assert r.hgetall("h") == changed
+    assert r.hlen("h") == len(changed)

@@ -208,3 +208,74 @@ def test_auth_and_hello_as_redis(bin_dir):
         redis.terminate()
         redis.wait(timeout=20)
         kv.stop()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")
+def test_large_hashes_as_redis(bin_dir):
+    """Hashes that grow past kvcache's list layout (64 fields) to a few thousand fields and shrink
+    back, through every hash write: each reply equals Redis's, and so does each whole hash
+    (compared as a dict: Redis's order for large hashes is its own)."""
+    import redis as redis_py
+    rng = random.Random(7)
+    kv, server, port = start_both(bin_dir)
+    try:
+        a, b = redis_py.Redis(port=kv.port), redis_py.Redis(port=port)
+        fields = [f"f{i}" for i in range(3000)]
+        for round_ in range(12):
+            growing = round_ < 8
+            pa, pb = a.pipeline(transaction=False), b.pipeline(transaction=False)
+            cmds = []
+            for _ in range(600):
+                key = f"h{rng.randrange(3)}"
+                f = rng.choice(fields[: 100 + round_ * 400])
+                r = rng.random()
+                if growing and r < 0.55 or not growing and r < 0.1:
+                    value = "x" * rng.choice([0, 1, 5, 20, 200]) + str(rng.randrange(1000))
+                    cmds.append(("hset", key, f, value))
+                elif r < 0.62:
+                    cmds.append(("hset", key, None, None, {f: "m", rng.choice(fields): "y"}))
+                elif r < 0.68:
+                    cmds.append(("hsetnx", key, f, "nx"))
+                elif r < 0.72:
+                    cmds.append(("hincrby", key, "counter", rng.randrange(-5, 10)))
+                elif r < 0.75:
+                    cmds.append(("hincrbyfloat", key, "float", 1.5))
+                elif r < 0.85 or not growing:
+                    cmds.append(("hdel", key, f, rng.choice(fields)))
+                elif r < 0.9:
+                    cmds.append(("hget", key, f))
+                elif r < 0.93:
+                    cmds.append(("hmget", key, [f, "counter", rng.choice(fields)]))
+                elif r < 0.96:
+                    cmds.append(("hstrlen", key, f))
+                elif r < 0.98:
+                    cmds.append(("hexists", key, f))
+                else:
+                    cmds.append(("hlen", key))
+            for cmd in cmds:
+                getattr(pa, cmd[0])(*cmd[1:])
+                getattr(pb, cmd[0])(*cmd[1:])
+            ra = pa.execute(raise_on_error=False)
+            rb = pb.execute(raise_on_error=False)
+            for cmd, x, y in zip(cmds, ra, rb):
+                assert repr(x) == repr(y), f"round {round_} {cmd!r}: kvcache {x!r}, redis {y!r}"
+            for key in ("h0", "h1", "h2"):
+                assert a.hgetall(key) == b.hgetall(key), key
+                assert a.hlen(key) == b.hlen(key)
+                assert sorted(a.hkeys(key)) == sorted(b.hkeys(key))
+                assert sorted(a.hvals(key)) == sorted(b.hvals(key))
+        assert max(a.hlen(k) for k in ("h0", "h1", "h2")) > 500, "the hashes never grew large"
+        # Shrinking to a few fields: back to the list layout, then gone.
+        for key in ("h0", "h1", "h2"):
+            names = sorted(a.hkeys(key))
+            while names:
+                batch, names = names[:max(1, len(names) // 3)], names[max(1, len(names) // 3):]
+                assert a.hdel(key, *batch) == b.hdel(key, *batch) == len(batch)
+                assert a.hgetall(key) == b.hgetall(key)
+                assert a.hset(key, "again", "1") == b.hset(key, "again", "1")
+                assert a.hdel(key, "again") == 1 and b.hdel(key, "again") == 1
+            assert a.exists(key) == b.exists(key) == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        kv.stop()

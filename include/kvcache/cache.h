@@ -85,6 +85,12 @@ struct ItemView {
   ValueKind kind = ValueKind::kString;
   int64_t expires_at_ms = 0;  // 0: never
   size_t memory_bytes = 0;    // what the item costs the budget
+  // Update callbacks only: the value's own bytes when the callback may change them in place (a
+  // value in a block of its own, large values, that no Handle pins, so no one else sees it), with
+  // room for `capacity` bytes from `writable` on; then Mutation::Action::kPatched keeps the
+  // change. nullptr otherwise.
+  char* writable = nullptr;
+  size_t capacity = 0;
 };
 
 // Key spaces (Options::key_spaces): a key that begins with byte 0xFF and has at least two bytes
@@ -108,11 +114,17 @@ struct Mutation {
     kErase,      // remove it
     kStore,      // store value/kind/expires_at_ms (replacing any item)
     kSetExpiry,  // keep the value, set expires_at_ms (0: never expires)
+    kPatched,    // the callback changed the value in place (ItemView::writable), which now has
+                 // patched_size bytes (at most ItemView::capacity); kind and expiry stay
   };
   Action action = Action::kKeep;
   std::string value;
   ValueKind kind = ValueKind::kString;
   int64_t expires_at_ms = 0;
+  size_t patched_size = 0;
+  // kStore: room to keep after a large value (one that gets a block of its own), so that later
+  // Updates can grow it in place (kPatched) instead of copying it. Charged to the budget.
+  size_t reserve = 0;
 };
 
 // A pinned reference to a stored item. Move-only; empty when default-constructed or when a

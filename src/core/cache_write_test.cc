@@ -2,6 +2,8 @@
 // what a Redis-compatible server builds its commands on.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <atomic>
 #include <map>
 #include <set>
@@ -143,6 +145,68 @@ TEST(Update, EraseAndKeepAndErrors) {
   });
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
   EXPECT_FALSE(c.cache->Contains("k"));
+}
+
+// An Update may change a large value where it lies, and grow it into the room a store reserved,
+// only while no Handle pins it: a pinned value stays as its reader saw it.
+TEST(Update, PatchesInPlaceOnlyWhatNoOneReads) {
+  Clocked c;
+  const std::string big(100000, 'a');
+  ASSERT_TRUE(c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
+                EXPECT_EQ(cur, nullptr);
+                m->action = Mutation::Action::kStore;
+                m->kind = ValueKind::kHash;
+                m->value = big;
+                m->reserve = 50000;
+              }).ok());
+  ASSERT_TRUE(c.cache->Put("small", "s").ok());
+  const uint64_t bytes = c.cache->Stats().item_bytes;
+  size_t capacity = 0;
+  // Unpinned: writable, with the reserve as room.
+  ASSERT_TRUE(c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
+                ASSERT_NE(cur->writable, nullptr);
+                EXPECT_EQ(cur->writable, cur->value.data());
+                capacity = cur->capacity;
+                EXPECT_GE(capacity, big.size() + 50000);
+                std::memset(cur->writable + big.size(), 'b', 40000);
+                cur->writable[0] = 'z';
+                m->action = Mutation::Action::kPatched;
+                m->patched_size = big.size() + 40000;
+              }).ok());
+  Handle h = c.cache->Get("big");
+  ASSERT_EQ(h.value().size(), big.size() + 40000);
+  EXPECT_EQ(h.value()[0], 'z');
+  EXPECT_EQ(h.value().substr(big.size()), std::string(40000, 'b'));
+  EXPECT_EQ(h.kind(), ValueKind::kHash);
+  EXPECT_EQ(c.cache->Stats().item_bytes, bytes) << "the same block: the same charge";
+  // Pinned (h), or small: not writable; and a patch then is refused, changing nothing.
+  for (const char* k : {"big", "small"}) {
+    Status st = c.cache->Update(k, [&](const ItemView* cur, Mutation* m) {
+      EXPECT_EQ(cur->writable, nullptr) << k;
+      m->action = Mutation::Action::kPatched;
+      m->patched_size = 1;
+    });
+    EXPECT_TRUE(st.IsInvalidArgument()) << k << ": " << st.ToString();
+  }
+  EXPECT_EQ(h.value()[0], 'z');
+  EXPECT_EQ(c.cache->Get("small").value(), "s");
+  h.Reset();
+  // Unpinned again; a size past the capacity is refused.
+  Status st = c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
+    ASSERT_NE(cur->writable, nullptr);
+    m->action = Mutation::Action::kPatched;
+    m->patched_size = cur->capacity + 1;
+  });
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_EQ(c.cache->Get("big").value().size(), big.size() + 40000);
+  // A reserve that would make the item too large for the budget is dropped, not refused.
+  Clocked small_cache("default", 1, 1 << 20);
+  ASSERT_TRUE(small_cache.cache->Update("k", [&](const ItemView*, Mutation* m) {
+                m->action = Mutation::Action::kStore;
+                m->value.assign(800000, 'v');
+                m->reserve = 800000;
+              }).ok());
+  EXPECT_EQ(small_cache.cache->Get("k").value().size(), 800000u);
 }
 
 TEST(Scan, VisitsEveryItemOnceWhileTheCacheGrows) {

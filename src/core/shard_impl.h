@@ -189,8 +189,18 @@ class Shard final : public ShardCore {
     DrainLocked();
     ItemRef old = FindLiveLocked(hash, key);
     Mutation m;
+    size_t capacity = 0;  // for an in-place change: offered when nonzero
     if (old != kNullRef) {
       ItemView view = ViewOf(old);
+      // Writable when only the index refers to the item: a new pin needs the shard's lock, which
+      // this holds exclusively, so nothing can start reading the value while fn changes it.
+      Item* it = arena_->At(old);
+      if (it->external() && (it->load_state() & state::kRefMask) == 1) {
+        ExternalBlock* b = it->ext();
+        view.writable = b->value();
+        view.capacity = malloc_usable_size(b) - ExternalBlock::ValueOffset(b->key_size);
+        capacity = view.capacity;
+      }
       fn(&view, &m);
     } else {
       fn(nullptr, &m);
@@ -209,19 +219,39 @@ class Shard final : public ShardCore {
       case Mutation::Action::kSetExpiry:
         if (old != kNullRef) st = SetExpiryLocked(hash, old, m.expires_at_ms);
         break;
-      case Mutation::Action::kStore: {
-        ExternalBlock* ext = nullptr;
-        if (NeedsExternal(key.size(), m.value.size(), m.kind)) {
-          ext = MakeExternalBlock(key, m.value);
-          if (ext == nullptr) {
-            st = Status::NoSpace("out of memory for a large item");
-            break;
-          }
+      case Mutation::Action::kPatched:
+        if (capacity == 0 || m.patched_size > capacity) {
+          st = Status::InvalidArgument("an in-place change of a value that offered no room");
+          break;
         }
-        const uint64_t weight =
-            WeightOf(key.size(), m.value.size(), m.expires_at_ms != 0, m.kind, ext);
+        arena_->At(old)->ext()->value_size = m.patched_size;  // the block, so the weight, stays
+        TouchLocked(old);
+        NotifyChange(key, old);
+        break;
+      case Mutation::Action::kStore: {
+        const bool external = NeedsExternal(key.size(), m.value.size(), m.kind);
+        ExternalBlock* ext = nullptr;
+        uint64_t weight = 0;
+        // The reserve is dropped if it alone would make the item too large.
+        for (const size_t reserve : {m.reserve, size_t{0}}) {
+          if (external) {
+            ext = InitExternalBlock(arena_->blocks().Allocate(ExternalBlock::AllocationBytes(
+                                        key.size(), m.value.size() + reserve)),
+                                    key, m.value.size());
+            if (ext == nullptr) break;
+            std::memcpy(ext->value(), m.value.data(), m.value.size());
+          }
+          weight = WeightOf(key.size(), m.value.size(), m.expires_at_ms != 0, m.kind, ext);
+          if (weight <= max_item_weight() || reserve == 0 || !external) break;
+          arena_->blocks().Free(ext);
+          ext = nullptr;
+        }
+        if (external && ext == nullptr) {
+          st = Status::NoSpace("out of memory for a large item");
+          break;
+        }
         if (weight > max_item_weight()) {
-          std::free(ext);
+          arena_->blocks().Free(ext);
           st = Status::InvalidArgument(TooLargeMessage(weight));
           break;
         }

@@ -1,7 +1,11 @@
 // The hash value encoding: parsing with bounds checks, lookups, and re-encoding after a write.
 #include "server/hash_codec.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
+
+#include "core/hash.h"
 
 namespace kvcache::server {
 namespace {
@@ -51,6 +55,17 @@ void AppendVarint(std::string* out, uint64_t v) {
   out->push_back(static_cast<char>(v));
 }
 
+char* PutString(char* p, std::string_view s) {
+  uint64_t v = s.size();
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
 void AppendString(std::string* out, std::string_view s) {
   AppendVarint(out, s.size());
   out->append(s);
@@ -59,6 +74,22 @@ void AppendString(std::string* out, std::string_view s) {
 size_t EntryBytes(const HashEntry& e) {
   return VarintSize(e.field.size()) + e.field.size() + VarintSize(e.value.size()) + e.value.size();
 }
+
+uint32_t LoadU32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;  // little-endian hosts only (x86-64, arm64)
+}
+
+void StoreU32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
+
+void AppendU32(std::string* out, uint32_t v) {
+  char b[4];
+  StoreU32(b, v);
+  out->append(b, 4);
+}
+
+uint64_t FieldHash(std::string_view field) { return internal::HashKey(field); }
 
 // Reads the header; on success *count is the declared number of entries and *body the rest.
 bool ReadHeader(std::string_view encoded, uint64_t* count, std::string_view* body) {
@@ -75,15 +106,50 @@ bool ReadHeader(std::string_view encoded, uint64_t* count, std::string_view* bod
 }  // namespace
 
 void HashView::Iterator::Advance() {
-  pos_ = next_;
-  if (pos_ == end_) return;
-  const char* p = pos_;
-  // Parse has checked the encoding; a failure here would mean it changed under the view.
-  if (!ReadString(&p, end_, &entry_.field) || !ReadString(&p, end_, &entry_.value)) p = end_;
-  next_ = p;
+  for (;;) {
+    pos_ = next_;
+    if (pos_ == end_) return;
+    const char* p = pos_;
+    bool live = true;
+    if (flagged_) {
+      const auto flag = static_cast<uint8_t>(*p++);
+      if (flag > 1) {
+        pos_ = next_ = end_;  // damaged: the walk ends (CheckEntries reports it)
+        return;
+      }
+      live = flag == 1;
+    }
+    if (!ReadString(&p, end_, &entry_.field) || !ReadString(&p, end_, &entry_.value)) {
+      pos_ = next_ = end_;
+      return;
+    }
+    next_ = p;
+    if (live) return;
+  }
 }
 
 bool HashView::Parse(std::string_view encoded, HashView* view) {
+  if (!encoded.empty() && encoded[0] == kHashIndexedFormat) {
+    if (encoded.size() < kHeaderBytes) return false;
+    const char* h = encoded.data();
+    const uint64_t live = LoadU32(h + 1), used = LoadU32(h + 5), dead = LoadU32(h + 9),
+                   slots = LoadU32(h + 13);
+    if (slots == 0 || !std::has_single_bit(slots) || live > used || used >= slots) return false;
+    if (kHeaderBytes + 4 * slots > encoded.size()) return false;
+    const size_t entries_at = kHeaderBytes + 4 * static_cast<size_t>(slots);
+    // Every live entry takes at least three bytes.
+    if (live > (encoded.size() - entries_at) / 3 || dead > encoded.size() - entries_at) {
+      return false;
+    }
+    view->encoded_ = encoded;
+    view->body_ = encoded.substr(entries_at);
+    view->size_ = static_cast<size_t>(live);
+    view->table_ = h + kHeaderBytes;
+    view->slots_ = static_cast<size_t>(slots);
+    view->used_ = static_cast<size_t>(used);
+    view->dead_ = static_cast<size_t>(dead);
+    return true;
+  }
   uint64_t count;
   std::string_view body;
   if (!ReadHeader(encoded, &count, &body)) return false;
@@ -94,12 +160,68 @@ bool HashView::Parse(std::string_view encoded, HashView* view) {
     if (!ReadString(&p, end, &s) || !ReadString(&p, end, &s)) return false;
   }
   if (p != end) return false;
+  *view = HashView();
+  view->encoded_ = encoded;
   view->body_ = body;
   view->size_ = static_cast<size_t>(count);
   return true;
 }
 
+bool HashView::CheckEntries() const {
+  if (!indexed()) return true;
+  size_t offset = 0, live_count = 0;
+  while (offset < body_.size()) {
+    HashEntry e;
+    bool live;
+    size_t bytes;
+    if (!ReadEntry(offset, &e, &live, &bytes)) return false;
+    live_count += live ? 1 : 0;
+    offset += bytes;
+  }
+  return live_count == size_;
+}
+
+uint32_t HashView::SlotAt(size_t i) const { return LoadU32(table_ + 4 * i); }
+
+bool HashView::ReadEntry(size_t offset, HashEntry* e, bool* live, size_t* bytes) const {
+  if (offset >= body_.size()) return false;
+  const char* start = body_.data() + offset;
+  const char* end = body_.data() + body_.size();
+  const auto flag = static_cast<uint8_t>(*start);
+  if (flag > 1) return false;
+  const char* p = start + 1;
+  if (!ReadString(&p, end, &e->field) || !ReadString(&p, end, &e->value)) return false;
+  *live = flag == 1;
+  *bytes = static_cast<size_t>(p - start);
+  return true;
+}
+
+bool HashView::Locate(std::string_view field, size_t* slot, size_t* offset,
+                      std::string_view* value) const {
+  const size_t mask = slots_ - 1;
+  size_t i = static_cast<size_t>(FieldHash(field)) & mask;
+  // At most every slot once: a damaged table may have no empty one.
+  for (size_t n = 0; n < slots_; ++n, i = (i + 1) & mask) {
+    const uint32_t s = SlotAt(i);
+    if (s == 0) return false;
+    if (s == kDeletedSlot) continue;
+    HashEntry e;
+    bool live;
+    size_t bytes;
+    if (!ReadEntry(s - 1, &e, &live, &bytes) || !live || e.field != field) continue;
+    *slot = i;
+    *offset = s - 1;
+    *value = e.value;
+    return true;
+  }
+  return false;
+}
+
 bool HashView::Find(std::string_view field, std::string_view* value) const {
+  if (indexed()) {
+    size_t slot, offset;
+    return Locate(field, &slot, &offset, value);
+  }
   for (HashEntry e : *this) {
     if (e.field == field) {
       *value = e.value;
@@ -109,85 +231,141 @@ bool HashView::Find(std::string_view field, std::string_view* value) const {
   return false;
 }
 
+// ---- HashEditor
+
 bool HashEditor::Load(std::string_view encoded) {
-  slots_.clear();
-  index_.clear();
-  indexed_ = false;
-  scans_ = 0;
-  live_ = 0;
-  HashView view;
-  if (!HashView::Parse(encoded, &view)) return false;
-  slots_.reserve(view.size() + 1);
-  for (HashEntry e : view) slots_.push_back({e, true});
-  live_ = slots_.size();
+  *this = HashEditor();
+  if (!HashView::Parse(encoded, &base_)) return false;
+  loaded_ = true;
+  live_ = base_.size();
   return true;
 }
 
-ptrdiff_t HashEditor::IndexOf(std::string_view field) {
-  // A scan of a few dozen entries beats hashing; many lookups in a big hash do not.
+HashEditor::Change* HashEditor::FindChange(std::string_view field) const {
+  // A scan while there are few; an index once a command touches many fields.
+  constexpr size_t kIndexFrom = 16;
+  if (changes_.size() < kIndexFrom) {
+    for (Change& c : changes_) {
+      if (c.field == field) return &c;
+    }
+    return nullptr;
+  }
+  if (change_index_.size() < changes_.size()) {
+    for (size_t i = change_index_.size(); i < changes_.size(); ++i) {
+      change_index_.emplace(changes_[i].field, i);
+    }
+  }
+  auto it = change_index_.find(field);
+  return it == change_index_.end() ? nullptr : &changes_[it->second];
+}
+
+bool HashEditor::LookUpBase(std::string_view field, Change* c) {
+  if (!loaded_) return false;
+  if (base_.indexed()) {
+    return base_.Locate(field, &c->base_slot, &c->base_offset, &c->base_value);
+  }
+  // A scan of a few dozen entries beats hashing; many lookups in a big list do not (a list
+  // larger than kHashListMaxEntries comes only from an older version).
   constexpr size_t kIndexMinEntries = 32;
   constexpr size_t kScansBeforeIndex = 8;
-  if (!indexed_ && slots_.size() >= kIndexMinEntries && ++scans_ > kScansBeforeIndex) {
-    index_.reserve(slots_.size() * 2);
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].live) index_.emplace(slots_[i].entry.field, i);
-    }
-    indexed_ = true;
+  if (base_index_.empty() && base_.size() >= kIndexMinEntries &&
+      ++base_scans_ > kScansBeforeIndex) {
+    base_index_.reserve(base_.size() * 2);
+    for (HashEntry e : base_) base_index_.emplace(e.field, e.value);
   }
-  if (indexed_) {
-    auto it = index_.find(field);
-    return it == index_.end() ? -1 : static_cast<ptrdiff_t>(it->second);
+  if (!base_index_.empty()) {
+    auto it = base_index_.find(field);
+    if (it == base_index_.end()) return false;
+    c->base_value = it->second;
+    return true;
   }
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].live && slots_[i].entry.field == field) return static_cast<ptrdiff_t>(i);
-  }
-  return -1;
+  return base_.Find(field, &c->base_value);
+}
+
+HashEditor::Change& HashEditor::Touch(std::string_view field) {
+  if (Change* c = FindChange(field)) return *c;
+  Change c;
+  c.field = field;
+  c.in_base = LookUpBase(field, &c);
+  c.live = c.in_base;
+  c.value = c.base_value;
+  changes_.push_back(c);
+  return changes_.back();
 }
 
 const std::string_view* HashEditor::Find(std::string_view field) {
-  ptrdiff_t i = IndexOf(field);
-  return i < 0 ? nullptr : &slots_[i].entry.value;
+  const Change& c = Touch(field);
+  return c.live ? &c.value : nullptr;
 }
 
 bool HashEditor::Set(std::string_view field, std::string_view value) {
-  ptrdiff_t i = IndexOf(field);
-  if (i >= 0) {
-    slots_[i].entry.value = value;
-    return false;
+  Change& c = Touch(field);
+  const bool added = !c.live;
+  if (added) {
+    ++live_;
+    c.added = ++adds_;
   }
-  slots_.push_back({{field, value}, true});
-  if (indexed_) index_.emplace(field, slots_.size() - 1);
-  ++live_;
-  return true;
+  c.live = true;
+  c.changed = true;
+  c.value = value;
+  return added;
 }
 
 bool HashEditor::Erase(std::string_view field) {
-  ptrdiff_t i = IndexOf(field);
-  if (i < 0) return false;
-  slots_[i].live = false;
-  if (indexed_) index_.erase(field);
+  Change& c = Touch(field);
+  if (!c.live) return false;
+  c.live = false;
+  c.changed = true;
   --live_;
   return true;
 }
 
-std::string HashEditor::Encode() const {
-  size_t bytes = 1 + VarintSize(live_);
-  for (const Slot& s : slots_) {
-    if (s.live) bytes += EntryBytes(s.entry);
-  }
-  std::string out;
-  out.reserve(bytes);
-  out.push_back(kHashFormat);
-  AppendVarint(&out, live_);
-  for (const Slot& s : slots_) {
-    if (!s.live) continue;
-    AppendString(&out, s.entry.field);
-    AppendString(&out, s.entry.value);
-  }
-  return out;
+namespace {
+
+void AppendIndexedEntry(std::string* out, std::string_view field, std::string_view value) {
+  out->push_back(1);
+  AppendString(out, field);
+  AppendString(out, value);
 }
 
-std::string EncodeHash(const std::vector<HashEntry>& entries) {
+// Puts 1 + offset into the first free slot of field's probe sequence. REQUIRES: one is free.
+void InsertSlot(char* table, size_t slots, std::string_view field, uint32_t offset) {
+  const size_t mask = slots - 1;
+  size_t i = static_cast<size_t>(FieldHash(field)) & mask;
+  for (;;) {
+    const uint32_t s = LoadU32(table + 4 * i);
+    if (s == 0 || s == 0xffffffff) break;
+    i = (i + 1) & mask;
+  }
+  StoreU32(table + 4 * i, offset + 1);
+}
+
+// The indexed encoding of entries, with a table at most half full.
+bool EncodeIndexed(const std::vector<HashEntry>& entries, std::string* out) {
+  size_t entry_bytes = 0;
+  for (const HashEntry& e : entries) entry_bytes += 1 + EntryBytes(e);
+  const size_t slots = std::bit_ceil(std::max<size_t>(16, entries.size() * 2));
+  // Offsets and counts are 32-bit: a larger hash stays a list.
+  if (entry_bytes >= 0xfffffffe || slots > (size_t{1} << 31)) return false;
+  out->clear();
+  out->reserve(17 + 4 * slots + entry_bytes);
+  out->push_back(kHashIndexedFormat);
+  AppendU32(out, static_cast<uint32_t>(entries.size()));
+  AppendU32(out, static_cast<uint32_t>(entries.size()));
+  AppendU32(out, 0);
+  AppendU32(out, static_cast<uint32_t>(slots));
+  const size_t table_at = out->size();
+  out->append(4 * slots, '\0');
+  const size_t entries_at = out->size();
+  for (const HashEntry& e : entries) {
+    const auto offset = static_cast<uint32_t>(out->size() - entries_at);
+    AppendIndexedEntry(out, e.field, e.value);
+    InsertSlot(out->data() + table_at, slots, e.field, offset);
+  }
+  return true;
+}
+
+std::string EncodeList(const std::vector<HashEntry>& entries) {
   size_t bytes = 1 + VarintSize(entries.size());
   for (const HashEntry& e : entries) bytes += EntryBytes(e);
   std::string out;
@@ -199,6 +377,133 @@ std::string EncodeHash(const std::vector<HashEntry>& entries) {
     AppendString(&out, e.value);
   }
   return out;
+}
+
+}  // namespace
+
+std::string EncodeHash(const std::vector<HashEntry>& entries) {
+  std::string out;
+  if (entries.size() > kHashListMaxEntries && EncodeIndexed(entries, &out)) return out;
+  return EncodeList(entries);
+}
+
+std::string HashEditor::Encode() const {
+  std::string out;
+  if (Patch(&out)) return out;
+  return EncodeAll();
+}
+
+// Every entry again: the loaded ones in their order with their changes, then the added ones.
+std::string HashEditor::EncodeAll() const {
+  std::vector<HashEntry> entries;
+  entries.reserve(live_);
+  if (loaded_) {
+    for (HashEntry e : base_) {
+      const Change* c = changes_.empty() ? nullptr : FindChange(e.field);
+      if (c == nullptr) {
+        entries.push_back(e);
+      } else if (c->live && c->added == 0) {
+        entries.push_back({e.field, c->value});
+      }
+    }
+  }
+  for (const Change* c : Added()) entries.push_back({c->field, c->value});
+  return EncodeHash(entries);
+}
+
+std::vector<const HashEditor::Change*> HashEditor::Added() const {
+  std::vector<const Change*> added;
+  for (const Change& c : changes_) {
+    if (c.live && c.added != 0) added.push_back(&c);
+  }
+  std::sort(added.begin(), added.end(),
+            [](const Change* a, const Change* b) { return a->added < b->added; });
+  return added;
+}
+
+bool HashEditor::PlanPatch(PatchPlan* plan) const {
+  if (!base_.indexed() || live_ <= kHashListMaxEntries / 2) return false;
+  // A loaded field stays where it is if its new value has the same size; otherwise, or if it
+  // was erased, its entry dies, and a new one is appended if it lives: loaded fields whose
+  // value changed size first, then the added fields.
+  plan->dead = base_.dead_;
+  for (const Change& c : changes_) {
+    if (!c.changed || !c.in_base || Stays(c)) continue;
+    plan->dead += 1 + EntryBytes({c.field, c.base_value});
+    if (c.live && c.added == 0) plan->appends.push_back(&c);
+  }
+  const size_t moved = plan->appends.size();
+  for (const Change* c : Added()) plan->appends.push_back(c);
+  size_t appended = 0;
+  for (const Change* c : plan->appends) appended += 1 + EntryBytes({c->field, c->value});
+  const size_t entry_bytes = base_.body_.size() + appended;
+  plan->size = base_.encoded_.size() + appended;
+  // Past 3/4 load, or with half of the entries dead, everything is encoded again.
+  return (base_.used_ + plan->appends.size() - moved) * 4 <= base_.slots_ * 3 &&
+         plan->dead * 2 <= entry_bytes && entry_bytes < 0xfffffffe;
+}
+
+void HashEditor::ApplyPatch(const PatchPlan& plan, char* out) const {
+  const char* old = base_.encoded_.data();
+  const size_t slots = base_.slots_;
+  char* table = out + HashView::kHeaderBytes;
+  char* entries = table + 4 * slots;
+  for (const Change& c : changes_) {
+    if (!c.changed || !c.in_base) continue;
+    if (Stays(c)) {
+      std::memcpy(out + (c.base_value.data() - old), c.value.data(), c.value.size());
+    } else {
+      entries[c.base_offset] = 0;  // dead
+      StoreU32(table + 4 * c.base_slot, HashView::kDeletedSlot);
+    }
+  }
+  size_t used = base_.used_;
+  size_t end = base_.body_.size();
+  const size_t mask = slots - 1;
+  for (const Change* c : plan.appends) {
+    const size_t offset = end;
+    char* p = entries + end;
+    *p++ = 1;
+    p = PutString(p, c->field);
+    p = PutString(p, c->value);
+    end = static_cast<size_t>(p - entries);
+    // The first deleted or empty slot of its probe sequence.
+    size_t i = static_cast<size_t>(FieldHash(c->field)) & mask;
+    for (;;) {
+      const uint32_t s = LoadU32(table + 4 * i);
+      if (s == 0) ++used;
+      if (s == 0 || s == HashView::kDeletedSlot) break;
+      i = (i + 1) & mask;
+    }
+    StoreU32(table + 4 * i, static_cast<uint32_t>(offset + 1));
+  }
+  StoreU32(out + 1, static_cast<uint32_t>(live_));
+  StoreU32(out + 5, static_cast<uint32_t>(used));
+  StoreU32(out + 9, static_cast<uint32_t>(plan.dead));
+}
+
+// A copy of the indexed base with the changes applied (readers of the old value keep it).
+bool HashEditor::Patch(std::string* out) const {
+  PatchPlan plan;
+  if (!PlanPatch(&plan)) return false;
+  out->reserve(plan.size);
+  out->assign(base_.encoded_.data(), base_.encoded_.size());
+  out->resize(plan.size);
+  ApplyPatch(plan, out->data());
+  return true;
+}
+
+size_t HashEditor::PatchInPlace(char* value, size_t capacity) const {
+  PatchPlan plan;
+  if (value != base_.encoded_.data() || !PlanPatch(&plan) || plan.size > capacity) return 0;
+  ApplyPatch(plan, value);
+  return plan.size;
+}
+
+size_t HashEditor::GrowthRoom(size_t encoded_bytes) {
+  // A quarter: a hash grown one field at a time is copied once per quarter of growth, a few
+  // bytes copied per byte added.
+  return encoded_bytes / 4;
 }
 
 }  // namespace kvcache::server

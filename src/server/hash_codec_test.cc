@@ -132,7 +132,8 @@ TEST(HashCodec, RandomDamageIsRejectedOrStaysInBounds) {
   EXPECT_GT(rejected, 2000);
 }
 
-// HashEditor against a vector of pairs, through both its scan and its index.
+// HashEditor against a vector of pairs, through both its scan and its index, across the two
+// layouts (200 fields make the hash indexed, and erasing makes it a list again).
 TEST(HashCodec, EditorMatchesAReferenceModel) {
   std::mt19937 rng(7);
   for (int universe : {10, 200}) {
@@ -173,9 +174,197 @@ TEST(HashCodec, EditorMatchesAReferenceModel) {
         ASSERT_EQ(editor.size(), model.size());
       }
       encoded = editor.Encode();
-      ASSERT_EQ(Decode(encoded), model);
+      if (encoded[0] == kHashIndexedFormat) {
+        // Indexed: a value that changes size moves to the end, so only the contents match.
+        Pairs got = Decode(encoded), want = model;
+        std::sort(got.begin(), got.end());
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(got, want);
+      } else {
+        ASSERT_EQ(Decode(encoded), model);
+      }
     }
   }
+}
+
+Pairs Numbered(int n, const std::string& value_prefix) {
+  Pairs pairs;
+  for (int i = 0; i < n; ++i) pairs.emplace_back("field:" + std::to_string(i), value_prefix + std::to_string(i));
+  return pairs;
+}
+
+// Every live field can be found through the table, and the entries are what they should be.
+void ExpectConsistent(const std::string& encoded, Pairs want) {
+  HashView view;
+  ASSERT_TRUE(HashView::Parse(encoded, &view));
+  ASSERT_TRUE(view.CheckEntries());
+  Pairs got = Decode(encoded);
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  ASSERT_EQ(got, want);
+  for (const auto& [f, v] : want) {
+    std::string_view value;
+    ASSERT_TRUE(view.Find(f, &value)) << f;
+    ASSERT_EQ(value, v);
+  }
+  std::string_view value;
+  EXPECT_FALSE(view.Find("absent", &value));
+}
+
+TEST(HashCodec, LargeHashesAreIndexedAndSmallOnesAreLists) {
+  EXPECT_EQ(Encode(Numbered(kHashListMaxEntries, "v"))[0], kHashFormat);
+  const Pairs pairs = Numbered(1000, "value-");
+  const std::string encoded = Encode(pairs);
+  ASSERT_EQ(encoded[0], kHashIndexedFormat);
+  EXPECT_EQ(Decode(encoded), pairs) << "insertion order";
+  ExpectConsistent(encoded, pairs);
+  // Shrinking to half the list limit makes it a list again.
+  HashEditor editor;
+  ASSERT_TRUE(editor.Load(encoded));
+  for (size_t i = kHashListMaxEntries / 2; i < pairs.size(); ++i) {
+    ASSERT_TRUE(editor.Erase(pairs[i].first));
+  }
+  const std::string small = editor.Encode();
+  EXPECT_EQ(small[0], kHashFormat);
+  EXPECT_EQ(Decode(small), Pairs(pairs.begin(), pairs.begin() + kHashListMaxEntries / 2));
+}
+
+// An edit of an indexed hash copies it and patches the copy: a value of the same size is
+// overwritten in place, others append, and the encoding stays compact over many edits.
+TEST(HashCodec, IndexedEditsPatchACopy) {
+  Pairs model = Numbered(1000, "value-");
+  std::string encoded = Encode(model);
+  {
+    HashEditor editor;
+    ASSERT_TRUE(editor.Load(encoded));
+    EXPECT_FALSE(editor.Set("field:7", "VALUE-7"));  // same size
+    const std::string patched = editor.Encode();
+    EXPECT_EQ(patched.size(), encoded.size());
+    model[7].second = "VALUE-7";
+    EXPECT_EQ(Decode(patched), model) << "in place, order kept";
+    encoded = patched;
+  }
+  {
+    HashEditor editor;
+    ASSERT_TRUE(editor.Load(encoded));
+    EXPECT_FALSE(editor.Set("field:8", "a longer value"));
+    const std::string patched = editor.Encode();
+    // Appended, not encoded again (which would keep the field in its place).
+    Pairs want = model;
+    want.erase(want.begin() + 8);
+    want.emplace_back("field:8", "a longer value");
+    EXPECT_EQ(Decode(patched), want);
+    model = want;
+    encoded = patched;
+  }
+  std::mt19937 rng(11);
+  std::vector<std::string> names;  // the editor points at fields and values
+  for (int i = 0; i < 1500; ++i) names.push_back("field:" + std::to_string(i));
+  std::vector<std::string> values;
+  values.reserve(1 << 16);
+  size_t largest = 0;
+  int in_place = 0, copied = 0;
+  for (int round = 0; round < 300; ++round) {
+    // The value with room after it, as a large item's block has: the editor reads it there.
+    std::string block = encoded;
+    block.resize(encoded.size() + (round % 3) * 1000);
+    HashEditor editor;
+    ASSERT_TRUE(editor.Load(std::string_view(block.data(), encoded.size())));
+    for (int op = 0; op < 20; ++op) {
+      const std::string& field = names[rng() % names.size()];
+      auto it = std::find_if(model.begin(), model.end(),
+                             [&](const auto& p) { return p.first == field; });
+      if (rng() % 4 == 0) {
+        ASSERT_EQ(editor.Erase(field), it != model.end());
+        if (it != model.end()) model.erase(it);
+      } else {
+        values.push_back(std::string(rng() % 40, 'x'));
+        ASSERT_EQ(editor.Set(field, values.back()), it == model.end());
+        if (it == model.end()) {
+          model.emplace_back(field, values.back());
+        } else {
+          it->second = values.back();
+        }
+      }
+    }
+    encoded = editor.Encode();
+    // In place, the same bytes, when it fits (else nothing changes).
+    const std::string before = block;
+    const size_t n = editor.PatchInPlace(block.data(), block.size());
+    if (n != 0) {
+      ASSERT_EQ(block.substr(0, n), encoded);
+      ++in_place;
+    } else {
+      ASSERT_EQ(block, before);
+      ++copied;
+    }
+    ASSERT_EQ(encoded[0], kHashIndexedFormat);
+    ExpectConsistent(encoded, model);
+    largest = std::max(largest, encoded.size());
+  }
+  // Dead entries are dropped at half of the entries and the table kept at most 3/4 full:
+  // never more than about twice the fresh encoding.
+  std::vector<HashEntry> entries;
+  for (const auto& [f, v] : model) entries.push_back({f, v});
+  EXPECT_LT(largest, 3 * EncodeHash(entries).size());
+  EXPECT_GT(in_place, 50);
+  EXPECT_GT(copied, 50);
+}
+
+TEST(HashCodec, DamagedIndexedHashesAreRejectedOrStayInBounds) {
+  const Pairs pairs = Numbered(100, "v");
+  const std::string good = Encode(pairs);
+  ASSERT_EQ(good[0], kHashIndexedFormat);
+  EXPECT_FALSE(Valid(good.substr(0, 16))) << "short header";
+  std::mt19937 rng(5);
+  int rejected = 0, whole = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::string bad = good;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < flips; ++i) {
+      // Half of the damage in the header and the table, where it matters most.
+      const size_t at = rng() % 2 ? rng() % std::min<size_t>(bad.size(), 17 + 4 * 256)
+                                  : rng() % bad.size();
+      bad[at] = static_cast<char>(rng());
+    }
+    if (rng() % 4 == 0) bad.resize(rng() % bad.size());
+    HashView view;
+    if (!HashView::Parse(bad, &view)) {
+      ++rejected;
+      continue;
+    }
+    const char* lo = bad.data();
+    const char* hi = bad.data() + bad.size();
+    auto inside = [&](std::string_view s) { return s.data() >= lo && s.data() + s.size() <= hi; };
+    size_t n = 0;
+    for (HashEntry e : view) {
+      ASSERT_TRUE(inside(e.field) && inside(e.value));
+      ++n;
+    }
+    if (view.CheckEntries()) {
+      ASSERT_EQ(n, view.size());
+      ++whole;
+    }
+    for (const auto& [f, v] : pairs) {
+      std::string_view value;
+      if (view.Find(f, &value)) {
+        ASSERT_TRUE(inside(value));
+      }
+    }
+    // An edit of it stays in bounds too, and its result is valid.
+    HashEditor editor;
+    ASSERT_TRUE(editor.Load(bad));
+    editor.Set("field:3", "changed");
+    editor.Set("new", "value");
+    editor.Erase("field:4");
+    const std::string next = editor.Encode();
+    if (editor.size() > 0) {
+      HashView again;
+      EXPECT_TRUE(HashView::Parse(next, &again));
+    }
+  }
+  EXPECT_GT(rejected, 1000);
+  EXPECT_GT(whole, 1000);
 }
 
 }  // namespace

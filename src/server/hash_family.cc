@@ -1,6 +1,7 @@
 // Hash commands: a hash is one cache item of ValueKind::kHash (evicted and expired as a whole)
-// whose value is the encoding of hash_codec.h. Reads decode the pinned value in place; writes are
-// one cache.Update each (decode, change, encode again), so every command is atomic.
+// whose value is the encoding of hash_codec.h. Reads look into the pinned value in place; writes
+// are one cache.Update each (a patched copy of a large hash, a small one encoded again), so every
+// command is atomic.
 #include <climits>
 #include <cmath>
 #include <memory>
@@ -34,15 +35,16 @@ struct SharedPin final : protocol::ReplyBuilder::Owner {
 class PinnedHash {
  public:
   // Looks up args[1]. False (after replying with an error) if it is not a valid hash; true
-  // otherwise, with found() telling whether the key exists.
-  bool Open(CommandContext& c) {
+  // otherwise, with found() telling whether the key exists. `whole`: the command replies with
+  // every entry, so all of them are checked first (the reply's length comes before them).
+  bool Open(CommandContext& c, bool whole = false) {
     handle_ = c.cache.Get(c.Key(1));
     if (!handle_) return true;
     if (handle_.kind() != ValueKind::kHash) {
       c.ErrorWrongType();
       return false;
     }
-    if (!HashView::Parse(handle_.value(), &view_)) {
+    if (!HashView::Parse(handle_.value(), &view_) || (whole && !view_.CheckEntries())) {
       c.reply.Error(kCorruptHash);
       return false;
     }
@@ -89,9 +91,10 @@ void CmdHMGet(CommandContext& c) {
     for (size_t i = 0; i < n; ++i) c.reply.Null();
     return;
   }
-  // One scan per field is cheap for small hashes; many fields of a big one get an index.
+  // One scan per field is cheap for small hashes; many fields of a big list (from an older
+  // version: big hashes are indexed) get an index.
   std::unordered_map<std::string_view, std::string_view> index;
-  if (n > 8 && h.view().size() > 32) {
+  if (n > 8 && h.view().size() > 32 && !h.view().indexed()) {
     index.reserve(h.view().size());
     for (HashEntry e : h.view()) index.emplace(e.field, e.value);
   }
@@ -118,7 +121,7 @@ enum Parts { kFields = 1, kValues = 2 };
 // HGETALL (a map of both), HKEYS and HVALS (arrays), in field order.
 void ReplyAll(CommandContext& c, int parts) {
   PinnedHash h;
-  if (!h.Open(c)) return;
+  if (!h.Open(c, /*whole=*/true)) return;
   const size_t n = h.found() ? h.view().size() : 0;
   if (parts == (kFields | kValues)) {
     c.reply.MapHeader(n);
@@ -169,7 +172,7 @@ size_t RandomBelow(size_t n) { return std::uniform_int_distribution<size_t>(0, n
 void CmdHRandField(CommandContext& c) {
   if (c.argc() == 2) {
     PinnedHash h;
-    if (!h.Open(c)) return;
+    if (!h.Open(c, /*whole=*/true)) return;
     if (!h.found() || h.view().empty()) return c.reply.Null();
     size_t pick = RandomBelow(h.view().size());
     auto it = h.view().begin();
@@ -191,7 +194,7 @@ void CmdHRandField(CommandContext& c) {
     return c.reply.Error("ERR value is out of range");
   }
   PinnedHash h;
-  if (!h.Open(c)) return;
+  if (!h.Open(c, /*whole=*/true)) return;
   if (!h.found() || h.view().empty() || l == 0) return c.reply.ArrayHeader(0);
   const HashView& view = h.view();
   const bool resp3 = c.reply.resp_version() == 3;
@@ -255,9 +258,19 @@ bool EditHash(CommandContext& c, FunctionRef<bool(HashEditor&)> edit) {
       m->action = Action::kErase;
       return;
     }
+    // A big hash that no one is reading is changed where it lies; otherwise a new value, with
+    // room to grow in place later if it is being changed (a hash written once gets none).
+    if (cur != nullptr && cur->writable != nullptr) {
+      m->patched_size = hash.PatchInPlace(cur->writable, cur->capacity);
+      if (m->patched_size != 0) {
+        m->action = Action::kPatched;
+        return;
+      }
+    }
     m->action = Action::kStore;
     m->kind = ValueKind::kHash;
     m->value = hash.Encode();
+    m->reserve = cur != nullptr ? HashEditor::GrowthRoom(m->value.size()) : 0;
     m->expires_at_ms = cur != nullptr ? cur->expires_at_ms : 0;
   });
   if (outcome == kWrongType) {
