@@ -153,9 +153,9 @@ def test_hash_changed_while_it_is_being_sent_stays_whole(start_server):
     still waits in the output pins it, so HSETs meanwhile (same-size values, new fields, whose
     bytes would land where the reply is being sent from) must write a copy, and the reply must be
     the hash as it was. Then, unpinned, the changes go in place and must all be there."""
-    s = start_server("--maxmemory", "256mb")
+    s = start_server("--maxmemory", "1gb")
     r = s.client()
-    fields = {b"f%d" % i: os.urandom(20000) for i in range(100)}  # 2 MB, sent from the item
+    fields = {b"f%d" % i: os.urandom(200000) for i in range(100)}  # 20 MB, sent from the item
     assert r.hset("h", mapping=fields) == 100
     for i in range(100, 400):  # grown one field at a time: it gets room to grow in place
         fields[b"f%d" % i] = os.urandom(100)
@@ -169,12 +169,14 @@ def test_hash_changed_while_it_is_being_sent_stays_whole(start_server):
     first = reader.recv(1024)
     assert first.startswith(b"*800\r\n")
     changed = dict(fields)
-    for i in range(0, 400, 3):  # the same sizes: in place, if it were allowed
-        changed[b"f%d" % i] = os.urandom(len(fields[b"f%d" % i]))
-        assert r.hset("h", b"f%d" % i, changed[b"f%d" % i]) == 0
-    for i in range(400, 500):
-        changed[b"f%d" % i] = b"new%d" % i
-        assert r.hset("h", b"f%d" % i, changed[b"f%d" % i]) == 1
+    # The same sizes (in place, if it were allowed), then new fields, then deletions: each
+    # command copies the 20 MB while the reply pins it.
+    same = {b"f%d" % i: os.urandom(len(fields[b"f%d" % i])) for i in range(0, 400, 3)}
+    assert r.hset("h", mapping=same) == 0
+    changed.update(same)
+    new = {b"f%d" % i: b"new%d" % i for i in range(400, 500)}
+    assert r.hset("h", mapping=new) == 100
+    changed.update(new)
     assert r.hdel("h", b"f1", b"f2") == 2
     del changed[b"f1"], changed[b"f2"]
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)

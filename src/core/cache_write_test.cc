@@ -2,9 +2,8 @@
 // what a Redis-compatible server builds its commands on.
 #include <gtest/gtest.h>
 
-#include <cstring>
-
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
@@ -133,10 +132,13 @@ TEST(Update, EraseAndKeepAndErrors) {
   ASSERT_TRUE(c.cache->Put("k", "v").ok());
   ASSERT_TRUE(c.cache->Update("k", [](const ItemView*, Mutation*) {}).ok());
   EXPECT_TRUE(c.cache->Contains("k"));
-  ASSERT_TRUE(c.cache->Update("k", [](const ItemView* cur, Mutation* m) {
-                  EXPECT_EQ(cur->value, "v");
-                  m->action = Mutation::Action::kErase;
-                }).ok());
+  ASSERT_TRUE(c.cache
+                  ->Update("k",
+                           [](const ItemView* cur, Mutation* m) {
+                             EXPECT_EQ(cur->value, "v");
+                             m->action = Mutation::Action::kErase;
+                           })
+                  .ok());
   EXPECT_FALSE(c.cache->Contains("k"));
   EXPECT_TRUE(c.cache->Update("", [](const ItemView*, Mutation*) {}).IsInvalidArgument());
   Status st = c.cache->Update("k", [](const ItemView*, Mutation* m) {
@@ -152,27 +154,33 @@ TEST(Update, EraseAndKeepAndErrors) {
 TEST(Update, PatchesInPlaceOnlyWhatNoOneReads) {
   Clocked c;
   const std::string big(100000, 'a');
-  ASSERT_TRUE(c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
-                EXPECT_EQ(cur, nullptr);
-                m->action = Mutation::Action::kStore;
-                m->kind = ValueKind::kHash;
-                m->value = big;
-                m->reserve = 50000;
-              }).ok());
+  ASSERT_TRUE(c.cache
+                  ->Update("big",
+                           [&](const ItemView* cur, Mutation* m) {
+                             EXPECT_EQ(cur, nullptr);
+                             m->action = Mutation::Action::kStore;
+                             m->kind = ValueKind::kHash;
+                             m->value = big;
+                             m->reserve = 50000;
+                           })
+                  .ok());
   ASSERT_TRUE(c.cache->Put("small", "s").ok());
   const uint64_t bytes = c.cache->Stats().item_bytes;
   size_t capacity = 0;
   // Unpinned: writable, with the reserve as room.
-  ASSERT_TRUE(c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
-                ASSERT_NE(cur->writable, nullptr);
-                EXPECT_EQ(cur->writable, cur->value.data());
-                capacity = cur->capacity;
-                EXPECT_GE(capacity, big.size() + 50000);
-                std::memset(cur->writable + big.size(), 'b', 40000);
-                cur->writable[0] = 'z';
-                m->action = Mutation::Action::kPatched;
-                m->patched_size = big.size() + 40000;
-              }).ok());
+  ASSERT_TRUE(c.cache
+                  ->Update("big",
+                           [&](const ItemView* cur, Mutation* m) {
+                             ASSERT_NE(cur->writable, nullptr);
+                             EXPECT_EQ(cur->writable, cur->value.data());
+                             capacity = cur->capacity;
+                             EXPECT_GE(capacity, big.size() + 50000);
+                             std::memset(cur->writable + big.size(), 'b', 40000);
+                             cur->writable[0] = 'z';
+                             m->action = Mutation::Action::kPatched;
+                             m->patched_size = big.size() + 40000;
+                           })
+                  .ok());
   Handle h = c.cache->Get("big");
   ASSERT_EQ(h.value().size(), big.size() + 40000);
   EXPECT_EQ(h.value()[0], 'z');
@@ -201,11 +209,14 @@ TEST(Update, PatchesInPlaceOnlyWhatNoOneReads) {
   EXPECT_EQ(c.cache->Get("big").value().size(), big.size() + 40000);
   // A reserve that would make the item too large for the budget is dropped, not refused.
   Clocked small_cache("default", 1, 1 << 20);
-  ASSERT_TRUE(small_cache.cache->Update("k", [&](const ItemView*, Mutation* m) {
-                m->action = Mutation::Action::kStore;
-                m->value.assign(800000, 'v');
-                m->reserve = 800000;
-              }).ok());
+  ASSERT_TRUE(small_cache.cache
+                  ->Update("k",
+                           [&](const ItemView*, Mutation* m) {
+                             m->action = Mutation::Action::kStore;
+                             m->value.assign(800000, 'v');
+                             m->reserve = 800000;
+                           })
+                  .ok());
   EXPECT_EQ(small_cache.cache->Get("k").value().size(), 800000u);
 }
 

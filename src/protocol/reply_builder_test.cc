@@ -176,8 +176,8 @@ TEST(ReplyBuilder, DeferredArrayHeaderIsWrittenInPlace) {
     std::string elements;
     for (int i = 0; i < 300; ++i) {
       b.Bulk("key:" + std::to_string(i));
-      elements += "$" + std::to_string(4 + std::to_string(i).size()) + "\r\nkey:" +
-                  std::to_string(i) + "\r\n";
+      elements += "$" + std::to_string(4 + std::to_string(i).size()) +
+                  "\r\nkey:" + std::to_string(i) + "\r\n";
     }
     const size_t inner = b.DeferArrayHeader();
     b.Integer(1);

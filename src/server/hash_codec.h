@@ -99,9 +99,7 @@ class HashView {
   bool indexed() const { return slots_ != 0; }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  Iterator begin() const {
-    return Iterator(body_.data(), body_.data() + body_.size(), indexed());
-  }
+  Iterator begin() const { return Iterator(body_.data(), body_.data() + body_.size(), indexed()); }
   Iterator end() const {
     Iterator it;
     it.pos_ = it.next_ = it.end_ = body_.data() + body_.size();

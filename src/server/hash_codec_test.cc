@@ -189,7 +189,8 @@ TEST(HashCodec, EditorMatchesAReferenceModel) {
 
 Pairs Numbered(int n, const std::string& value_prefix) {
   Pairs pairs;
-  for (int i = 0; i < n; ++i) pairs.emplace_back("field:" + std::to_string(i), value_prefix + std::to_string(i));
+  for (int i = 0; i < n; ++i)
+    pairs.emplace_back("field:" + std::to_string(i), value_prefix + std::to_string(i));
   return pairs;
 }
 
@@ -272,8 +273,8 @@ TEST(HashCodec, IndexedEditsPatchACopy) {
     ASSERT_TRUE(editor.Load(std::string_view(block.data(), encoded.size())));
     for (int op = 0; op < 20; ++op) {
       const std::string& field = names[rng() % names.size()];
-      auto it = std::find_if(model.begin(), model.end(),
-                             [&](const auto& p) { return p.first == field; });
+      auto it =
+          std::find_if(model.begin(), model.end(), [&](const auto& p) { return p.first == field; });
       if (rng() % 4 == 0) {
         ASSERT_EQ(editor.Erase(field), it != model.end());
         if (it != model.end()) model.erase(it);
@@ -323,8 +324,8 @@ TEST(HashCodec, DamagedIndexedHashesAreRejectedOrStayInBounds) {
     const int flips = 1 + static_cast<int>(rng() % 4);
     for (int i = 0; i < flips; ++i) {
       // Half of the damage in the header and the table, where it matters most.
-      const size_t at = rng() % 2 ? rng() % std::min<size_t>(bad.size(), 17 + 4 * 256)
-                                  : rng() % bad.size();
+      const size_t at =
+          rng() % 2 ? rng() % std::min<size_t>(bad.size(), 17 + 4 * 256) : rng() % bad.size();
       bad[at] = static_cast<char>(rng());
     }
     if (rng() % 4 == 0) bad.resize(rng() % bad.size());
