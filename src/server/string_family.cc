@@ -4,10 +4,10 @@
 #include <cstring>
 #include <string>
 
+#include "kvcache/tensor.h"
 #include "server/command.h"
 #include "server/connection.h"
 #include "server/server.h"
-#include "kvcache/tensor.h"
 
 namespace kvcache::server {
 namespace {
@@ -182,11 +182,9 @@ namespace {
 
 // Stores args[value_at] under key: without a copy when it was received into the engine's
 // memory (ValueBufferFor), which is then used up.
-Status WriteValue(CommandContext& c, std::string_view key, size_t value_at,
-                  const WriteOptions& o) {
+Status WriteValue(CommandContext& c, std::string_view key, size_t value_at, const WriteOptions& o) {
   ValueBuffer* in_place = c.conn.received_value(value_at);
-  if (in_place != nullptr && in_place->data() == c.arg(value_at).data() &&
-      in_place->key() == key) {
+  if (in_place != nullptr && in_place->data() == c.arg(value_at).data() && in_place->key() == key) {
     return c.cache.Write(std::move(*in_place), o);
   }
   return c.cache.Write(key, c.arg(value_at), o);
@@ -383,12 +381,22 @@ void CmdAppend(CommandContext& c) {
       too_big = true;
       return;
     }
+    length = old + suffix.size();
+    // A large value that no one is reading grows where it lies, into the room a previous
+    // APPEND left: a string built by appends costs what is appended, as Redis's does.
+    if (cur != nullptr && cur->writable != nullptr && length <= cur->capacity) {
+      std::memcpy(cur->writable + old, suffix.data(), suffix.size());
+      m->action = Action::kPatched;
+      m->patched_size = length;
+      return;
+    }
     m->action = Action::kStore;
-    m->value.reserve(old + suffix.size());
+    m->value.reserve(length);
     if (cur) m->value.assign(cur->value);
     m->value.append(suffix);
     m->expires_at_ms = cur ? cur->expires_at_ms : 0;
-    length = m->value.size();
+    // Room for more appends (Redis's sdsMakeRoomFor: double up to 1 MB, then 1 MB more).
+    if (cur != nullptr) m->reserve = length < (size_t{1} << 20) ? length : size_t{1} << 20;
   });
   if (wrong_type) return c.ErrorWrongType();
   if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -513,27 +521,57 @@ void CmdIncrByFloat(CommandContext& c) {
 void RegisterStringFamily(CommandRegistry* r) {
   using namespace cmd;
   const uint32_t kW = kWrite | kDenyOom;
-  r->Add({"get", 2, kReadOnly | kFast, 1, 1, 1, CmdGet, "string", "Returns the string value of a key."});
-  r->Add({"mget", -2, kReadOnly | kFast, 1, -1, 1, CmdMGet, "string", "Atomically returns the string values of one or more keys."});
-  r->Add({"strlen", 2, kReadOnly | kFast, 1, 1, 1, CmdStrlen, "string", "Returns the length of a string value."});
-  r->Add({"getrange", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring of the string stored at a key."});
-  r->Add({"substr", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring from a string value."});
-  r->Add({"set", -3, kW | kNoLoad, 1, 1, 1, CmdSet, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."});
-  r->Add({"setnx", 3, kW | kFast, 1, 1, 1, CmdSetNx, "string", "Set the string value of a key only when the key doesn't exist."});
-  r->Add({"setex", 4, kW | kNoLoad, 1, 1, 1, CmdSetEx, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."});
-  r->Add({"psetex", 4, kW | kNoLoad, 1, 1, 1, CmdPSetEx, "string", "Sets both string value and expiration time in milliseconds of a key."});
-  r->Add({"getset", 3, kW | kFast, 1, 1, 1, CmdGetSet, "string", "Returns the previous string value of a key after setting it to a new value."});
-  r->Add({"getdel", 2, kWrite | kFast, 1, 1, 1, CmdGetDel, "string", "Returns the string value of a key after deleting the key."});
-  r->Add({"getex", -2, kWrite | kFast, 1, 1, 1, CmdGetEx, "string", "Returns the string value of a key after setting its expiration time."});
-  r->Add({"mset", -3, kW | kExclusive | kNoLoad, 1, -1, 2, CmdMSet, "string", "Atomically creates or modifies the string values of one or more keys."});
-  r->Add({"msetnx", -3, kW | kExclusive, 1, -1, 2, CmdMSetNx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."});
-  r->Add({"append", 3, kW, 1, 1, 1, CmdAppend, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."});
-  r->Add({"setrange", 4, kW, 1, 1, 1, CmdSetRange, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."});
-  r->Add({"incr", 2, kW | kFast, 1, 1, 1, CmdIncr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."});
-  r->Add({"decr", 2, kW | kFast, 1, 1, 1, CmdDecr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."});
-  r->Add({"incrby", 3, kW | kFast, 1, 1, 1, CmdIncrBy, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."});
-  r->Add({"decrby", 3, kW | kFast, 1, 1, 1, CmdDecrBy, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."});
-  r->Add({"incrbyfloat", 3, kW | kFast, 1, 1, 1, CmdIncrByFloat, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"get", 2, kReadOnly | kFast, 1, 1, 1, CmdGet, "string",
+          "Returns the string value of a key."});
+  r->Add({"mget", -2, kReadOnly | kFast, 1, -1, 1, CmdMGet, "string",
+          "Atomically returns the string values of one or more keys."});
+  r->Add({"strlen", 2, kReadOnly | kFast, 1, 1, 1, CmdStrlen, "string",
+          "Returns the length of a string value."});
+  r->Add({"getrange", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string",
+          "Returns a substring of the string stored at a key."});
+  r->Add({"substr", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string",
+          "Returns a substring from a string value."});
+  r->Add({"set", -3, kW | kNoLoad, 1, 1, 1, CmdSet, "string",
+          "Sets the string value of a key, ignoring its type. The key is created if it doesn't "
+          "exist."});
+  r->Add({"setnx", 3, kW | kFast, 1, 1, 1, CmdSetNx, "string",
+          "Set the string value of a key only when the key doesn't exist."});
+  r->Add(
+      {"setex", 4, kW | kNoLoad, 1, 1, 1, CmdSetEx, "string",
+       "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."});
+  r->Add({"psetex", 4, kW | kNoLoad, 1, 1, 1, CmdPSetEx, "string",
+          "Sets both string value and expiration time in milliseconds of a key."});
+  r->Add({"getset", 3, kW | kFast, 1, 1, 1, CmdGetSet, "string",
+          "Returns the previous string value of a key after setting it to a new value."});
+  r->Add({"getdel", 2, kWrite | kFast, 1, 1, 1, CmdGetDel, "string",
+          "Returns the string value of a key after deleting the key."});
+  r->Add({"getex", -2, kWrite | kFast, 1, 1, 1, CmdGetEx, "string",
+          "Returns the string value of a key after setting its expiration time."});
+  r->Add({"mset", -3, kW | kExclusive | kNoLoad, 1, -1, 2, CmdMSet, "string",
+          "Atomically creates or modifies the string values of one or more keys."});
+  r->Add({"msetnx", -3, kW | kExclusive, 1, -1, 2, CmdMSetNx, "string",
+          "Atomically modifies the string values of one or more keys only when all keys don't "
+          "exist."});
+  r->Add({"append", 3, kW, 1, 1, 1, CmdAppend, "string",
+          "Appends a string to the value of a key. Creates the key if it doesn't exist."});
+  r->Add({"setrange", 4, kW, 1, 1, 1, CmdSetRange, "string",
+          "Overwrites a part of a string value with another by an offset. Creates the key if it "
+          "doesn't exist."});
+  r->Add({"incr", 2, kW | kFast, 1, 1, 1, CmdIncr, "string",
+          "Increments the integer value of a key by one. Uses 0 as initial value if the key "
+          "doesn't exist."});
+  r->Add({"decr", 2, kW | kFast, 1, 1, 1, CmdDecr, "string",
+          "Decrements the integer value of a key by one. Uses 0 as initial value if the key "
+          "doesn't exist."});
+  r->Add({"incrby", 3, kW | kFast, 1, 1, 1, CmdIncrBy, "string",
+          "Increments the integer value of a key by a number. Uses 0 as initial value if the key "
+          "doesn't exist."});
+  r->Add({"decrby", 3, kW | kFast, 1, 1, 1, CmdDecrBy, "string",
+          "Decrements a number from the integer value of a key. Uses 0 as initial value if the key "
+          "doesn't exist."});
+  r->Add({"incrbyfloat", 3, kW | kFast, 1, 1, 1, CmdIncrByFloat, "string",
+          "Increment the floating point value of a key by a number. Uses 0 as initial value if the "
+          "key doesn't exist."});
 }
 
 }  // namespace kvcache::server

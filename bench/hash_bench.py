@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Hash commands in kvcache-server and Debian's redis-server side by side: big hashes built one
+field at a time, lookups in them, and small hashes as a feature store keeps them.
+
+    /usr/bin/python3 bench/hash_bench.py [--rounds 3] [--fields 1000,100000]
+                                         [--kv-binary build/bin/kvcache-server]
+                                         [--baseline OTHER/kvcache-server]
+
+Cases, each on fresh servers, with the server's CPU seconds (/proc/PID/stat) for each:
+  build N       one HSET per field into one hash, N fields (redis-py, pipelines of 1000)
+  hget N        one HGET per field of that hash (the same way)
+  memory N      INFO used_memory growth for that hash, bytes per field
+  bench hset    redis-benchmark -t hset -n 1000000 -r 1000000 -P 16 (one hash, ~630k fields)
+  rows hset     redis-benchmark -n 400000 -r 100000 -P 16 HSET row:__rand_int__ and 20 fields
+                of 8-byte values (a feature store's rows), then
+  rows hgetall  redis-benchmark -n 400000 -r 100000 -P 16 HGETALL row:__rand_int__
+Medians over the rounds. --baseline runs another kvcache-server build in the same rounds.
+"""
+import argparse
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import redis
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import compare_redis  # noqa: E402
+
+
+def timed(server, fn):
+    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, server.cpu_seconds() - cpu0
+
+
+def pipelined(r, calls):
+    p = r.pipeline(transaction=False)
+    for i, call in enumerate(calls):
+        call(p)
+        if i % 1000 == 999:
+            p.execute()
+    p.execute()
+
+
+def redis_benchmark(server, args):
+    cmd = ["redis-benchmark", "-p", str(server.port), "-c", "50", "-q"] + args
+    cpu0 = server.cpu_seconds()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = server.cpu_seconds() - cpu0
+    rps = float(re.findall(r"([0-9.]+) requests per second", out.replace("\r", "\n"))[-1])
+    return rps, cpu
+
+
+def run(server, fields):
+    r = redis.Redis(port=server.port)
+    out = {}
+    for n in fields:
+        names = [b"field:%d" % i for i in range(n)]
+        r.flushall()
+        before = int(r.info("memory")["used_memory"])
+        wall, cpu = timed(server, lambda: pipelined(
+            r, [lambda p, f=f: p.hset("h", f, b"value-" + f) for f in names]))
+        assert r.hlen("h") == n
+        out[f"build {n}"] = (n / wall, cpu)
+        out[f"memory {n}"] = ((int(r.info("memory")["used_memory"]) - before) / n, 0.0)
+        wall, cpu = timed(server, lambda: pipelined(r, [lambda p, f=f: p.hget("h", f)
+                                                        for f in names]))
+        out[f"hget {n}"] = (n / wall, cpu)
+    r.flushall()
+    out["bench hset"] = redis_benchmark(
+        server, ["-t", "hset", "-n", "1000000", "-r", "1000000", "-P", "16"])
+    row = []
+    for i in range(20):
+        row += [f"feature{i}", "%08d" % i]
+    out["rows hset"] = redis_benchmark(
+        server, ["-n", "400000", "-r", "100000", "-P", "16", "hset", "row:__rand_int__"] + row)
+    out["rows hgetall"] = redis_benchmark(
+        server, ["-n", "400000", "-r", "100000", "-P", "16", "hgetall", "row:__rand_int__"])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fields", default="1000,100000")
+    ap.add_argument("--kv-binary", default=None)
+    ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
+    args = ap.parse_args()
+    if args.kv_binary:
+        compare_redis.Server.binary = pathlib.Path(args.kv_binary).resolve()
+
+    class Baseline(compare_redis.Server):
+        binary = pathlib.Path(args.baseline or ".").resolve()
+
+    fields = [int(f) for f in args.fields.split(",") if f]
+    kinds = ["kvcache", "redis"] + (["baseline"] if args.baseline else [])
+    results = {k: [] for k in kinds}
+    for rnd in range(args.rounds):
+        for kind in kinds:
+            server = Baseline("kvcache", 0) if kind == "baseline" else compare_redis.Server(kind, 0)
+            try:
+                results[kind].append(run(server, fields))
+            finally:
+                server.stop()
+            print(f"  round {rnd} {kind}: " + ", ".join(
+                f"{k} {v[0]:.1f}/{v[1]:.2f}" for k, v in results[kind][-1].items()), flush=True)
+    print(f"medians of {args.rounds}: operations per second / server CPU seconds "
+          f"(memory: used_memory bytes per field)")
+    print("| case | " + " | ".join(kinds) + " |")
+    print("|---|" + "---|" * len(kinds))
+    for name in results["kvcache"][0]:
+        cells = []
+        for kind in kinds:
+            rate, cpu = (statistics.median(r[name][i] for r in results[kind]) for i in range(2))
+            cells.append(f"{rate:.1f}" if name.startswith("memory") else f"{rate:,.0f} / {cpu:.2f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
