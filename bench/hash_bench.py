@@ -2,15 +2,17 @@
 """Hash commands in kvcache-server and Debian's redis-server side by side: big hashes built one
 field at a time, lookups in them, and small hashes as a feature store keeps them.
 
-    /usr/bin/python3 bench/hash_bench.py [--rounds 3] [--fields 1000,100000]
+    /usr/bin/python3 bench/hash_bench.py [--rounds 3] [--fields 1000,100000] [--hset-requests 1000000]
                                          [--kv-binary build/bin/kvcache-server]
                                          [--baseline OTHER/kvcache-server]
 
 Cases, each on fresh servers, with the server's CPU seconds (/proc/PID/stat) for each:
-  build N       one HSET per field into one hash, N fields (redis-py, pipelines of 1000)
+  build N       one HSET per field into one hash, N fields (redis-py, pipelines of 1000), the
+                second time (the first warms the server up)
   hget N        one HGET per field of that hash (the same way)
   memory N      INFO used_memory growth for that hash, bytes per field
-  bench hset    redis-benchmark -t hset -n 1000000 -r 1000000 -P 16 (one hash, ~630k fields)
+  bench hset    redis-benchmark -t hset -n 1000000 -r 1000000 -P 16 (one hash, ~630k fields;
+                -n is --hset-requests)
   rows hset     redis-benchmark -n 400000 -r 100000 -P 16 HSET row:__rand_int__ and 20 fields
                 of 8-byte values (a feature store's rows), then
   rows hgetall  redis-benchmark -n 400000 -r 100000 -P 16 HGETALL row:__rand_int__
@@ -54,15 +56,18 @@ def redis_benchmark(server, args):
     return rps, cpu
 
 
-def run(server, fields):
+def run(server, fields, hset_requests):
     r = redis.Redis(port=server.port)
     out = {}
     for n in fields:
         names = [b"field:%d" % i for i in range(n)]
+        build = [lambda p, f=f: p.hset("h", f, b"value-" + f) for f in names]
+        # Once to warm up (a fresh kvcache-server's first use of each slab size class
+        # faults in a huge page), then measured.
+        pipelined(r, build)
         r.flushall()
         before = int(r.info("memory")["used_memory"])
-        wall, cpu = timed(server, lambda: pipelined(
-            r, [lambda p, f=f: p.hset("h", f, b"value-" + f) for f in names]))
+        wall, cpu = timed(server, lambda: pipelined(r, build))
         assert r.hlen("h") == n
         out[f"build {n}"] = (n / wall, cpu)
         out[f"memory {n}"] = ((int(r.info("memory")["used_memory"]) - before) / n, 0.0)
@@ -71,7 +76,7 @@ def run(server, fields):
         out[f"hget {n}"] = (n / wall, cpu)
     r.flushall()
     out["bench hset"] = redis_benchmark(
-        server, ["-t", "hset", "-n", "1000000", "-r", "1000000", "-P", "16"])
+        server, ["-t", "hset", "-n", str(hset_requests), "-r", "1000000", "-P", "16"])
     row = []
     for i in range(20):
         row += [f"feature{i}", "%08d" % i]
@@ -86,6 +91,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fields", default="1000,100000")
+    ap.add_argument("--hset-requests", type=int, default=1000000)
     ap.add_argument("--kv-binary", default=None)
     ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
     args = ap.parse_args()
@@ -102,7 +108,7 @@ def main():
         for kind in kinds:
             server = Baseline("kvcache", 0) if kind == "baseline" else compare_redis.Server(kind, 0)
             try:
-                results[kind].append(run(server, fields))
+                results[kind].append(run(server, fields, args.hset_requests))
             finally:
                 server.stop()
             print(f"  round {rnd} {kind}: " + ", ".join(

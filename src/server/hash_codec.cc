@@ -238,12 +238,25 @@ bool HashEditor::Load(std::string_view encoded) {
   if (!HashView::Parse(encoded, &base_)) return false;
   loaded_ = true;
   live_ = base_.size();
+  if (!base_.indexed()) {
+    // A list's entries become records at once (a few dozen; more only from an older version),
+    // so a lookup is a scan of views and Encode walks the records in order.
+    changes_.reserve(base_.size() + 4);
+    for (HashEntry e : base_) {
+      Change c;
+      c.field = e.field;
+      c.value = c.base_value = e.value;
+      c.live = c.in_base = true;
+      changes_.push_back(c);
+    }
+  }
   return true;
 }
 
 HashEditor::Change* HashEditor::FindChange(std::string_view field) const {
-  // A scan while there are few; an index once a command touches many fields.
-  constexpr size_t kIndexFrom = 16;
+  // A scan while there are few; an index once there are many (a command touching many fields,
+  // or a big list from an older version).
+  constexpr size_t kIndexFrom = kHashListMaxEntries;
   if (changes_.size() < kIndexFrom) {
     for (Change& c : changes_) {
       if (c.field == field) return &c;
@@ -260,26 +273,8 @@ HashEditor::Change* HashEditor::FindChange(std::string_view field) const {
 }
 
 bool HashEditor::LookUpBase(std::string_view field, Change* c) {
-  if (!loaded_) return false;
-  if (base_.indexed()) {
-    return base_.Locate(field, &c->base_slot, &c->base_offset, &c->base_value);
-  }
-  // A scan of a few dozen entries beats hashing; many lookups in a big list do not (a list
-  // larger than kHashListMaxEntries comes only from an older version).
-  constexpr size_t kIndexMinEntries = 32;
-  constexpr size_t kScansBeforeIndex = 8;
-  if (base_index_.empty() && base_.size() >= kIndexMinEntries &&
-      ++base_scans_ > kScansBeforeIndex) {
-    base_index_.reserve(base_.size() * 2);
-    for (HashEntry e : base_) base_index_.emplace(e.field, e.value);
-  }
-  if (!base_index_.empty()) {
-    auto it = base_index_.find(field);
-    if (it == base_index_.end()) return false;
-    c->base_value = it->second;
-    return true;
-  }
-  return base_.Find(field, &c->base_value);
+  // A list's fields all have records already (Load).
+  return base_.indexed() && base_.Locate(field, &c->base_slot, &c->base_offset, &c->base_value);
 }
 
 HashEditor::Change& HashEditor::Touch(std::string_view field) {
@@ -397,7 +392,12 @@ std::string HashEditor::Encode() const {
 std::string HashEditor::EncodeAll() const {
   std::vector<HashEntry> entries;
   entries.reserve(live_);
-  if (loaded_) {
+  if (!base_.indexed()) {
+    // The records hold the list's entries in order, then the fields the command looked up.
+    for (const Change& c : changes_) {
+      if (c.in_base && c.live && c.added == 0) entries.push_back({c.field, c.value});
+    }
+  } else if (loaded_) {
     for (HashEntry e : base_) {
       const Change* c = changes_.empty() ? nullptr : FindChange(e.field);
       if (c == nullptr) {

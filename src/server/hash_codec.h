@@ -201,9 +201,6 @@ class HashEditor {
   // Mutable so that const lookups may build the indexes lazily (Encode is const).
   mutable std::vector<Change> changes_;
   mutable std::unordered_map<std::string_view, size_t> change_index_;  // once there are many
-  // A big list's fields, once it has been scanned often (HSET of many fields).
-  std::unordered_map<std::string_view, std::string_view> base_index_;
-  size_t base_scans_ = 0;
 };
 
 // Encodes entries as they are, as a list or indexed by their number (REQUIRES: fields are
