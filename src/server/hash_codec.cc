@@ -234,7 +234,6 @@ bool HashView::Find(std::string_view field, std::string_view* value) const {
 // ---- HashEditor
 
 bool HashEditor::Load(std::string_view encoded) {
-  *this = HashEditor();
   if (!HashView::Parse(encoded, &base_)) return false;
   loaded_ = true;
   live_ = base_.size();
@@ -243,11 +242,11 @@ bool HashEditor::Load(std::string_view encoded) {
     // so a lookup is a scan of views and Encode walks the records in order.
     changes_.reserve(base_.size() + 4);
     for (HashEntry e : base_) {
-      Change c;
-      c.field = e.field;
-      c.value = c.base_value = e.value;
-      c.live = c.in_base = true;
-      changes_.push_back(c);
+      changes_.push_back({.field = e.field,
+                          .value = e.value,
+                          .base_value = e.value,
+                          .live = true,
+                          .in_base = true});
     }
   }
   return true;
@@ -274,11 +273,16 @@ HashEditor::Change* HashEditor::FindChange(std::string_view field) const {
 
 bool HashEditor::LookUpBase(std::string_view field, Change* c) {
   // A list's fields all have records already (Load).
-  return base_.indexed() && base_.Locate(field, &c->base_slot, &c->base_offset, &c->base_value);
+  size_t slot, offset;
+  if (!base_.indexed() || !base_.Locate(field, &slot, &offset, &c->base_value)) return false;
+  c->base_slot = static_cast<uint32_t>(slot);
+  c->base_offset = static_cast<uint32_t>(offset);
+  return true;
 }
 
 HashEditor::Change& HashEditor::Touch(std::string_view field) {
   if (Change* c = FindChange(field)) return *c;
+  if (changes_.empty()) changes_.reserve(8);
   Change c;
   c.field = field;
   c.in_base = LookUpBase(field, &c);
@@ -390,34 +394,60 @@ std::string HashEditor::Encode() const {
 
 // Every entry again: the loaded ones in their order with their changes, then the added ones.
 std::string HashEditor::EncodeAll() const {
-  std::vector<HashEntry> entries;
-  entries.reserve(live_);
-  if (!base_.indexed()) {
-    // The records hold the list's entries in order, then the fields the command looked up.
-    for (const Change& c : changes_) {
-      if (c.in_base && c.live && c.added == 0) entries.push_back({c.field, c.value});
-    }
-  } else if (loaded_) {
-    for (HashEntry e : base_) {
-      const Change* c = changes_.empty() ? nullptr : FindChange(e.field);
-      if (c == nullptr) {
-        entries.push_back(e);
-      } else if (c->live && c->added == 0) {
-        entries.push_back({e.field, c->value});
+  const std::vector<const Change*> added = Added();
+  auto for_each_entry = [&](auto&& fn) {
+    if (!base_.indexed()) {
+      // The records hold the list's entries in order, then the fields the command looked up.
+      for (const Change& c : changes_) {
+        if (c.in_base && c.live && c.added == 0) fn(c.field, c.value);
+      }
+    } else if (loaded_) {
+      for (HashEntry e : base_) {
+        const Change* c = changes_.empty() ? nullptr : FindChange(e.field);
+        if (c == nullptr) {
+          fn(e.field, e.value);
+        } else if (c->live && c->added == 0) {
+          fn(e.field, c->value);
+        }
       }
     }
+    for (const Change* c : added) fn(c->field, c->value);
+  };
+  if (live_ > kHashListMaxEntries) {
+    std::vector<HashEntry> entries;
+    entries.reserve(live_);
+    for_each_entry([&](std::string_view f, std::string_view v) { entries.push_back({f, v}); });
+    return EncodeHash(entries);
   }
-  for (const Change* c : Added()) entries.push_back({c->field, c->value});
-  return EncodeHash(entries);
+  // A list, written directly (the usual case: a row of a few dozen fields).
+  size_t count = 0, bytes = 0;
+  for_each_entry([&](std::string_view f, std::string_view v) {
+    ++count;
+    bytes += EntryBytes({f, v});
+  });
+  std::string out;
+  out.reserve(1 + VarintSize(count) + bytes);
+  out.push_back(kHashFormat);
+  AppendVarint(&out, count);
+  for_each_entry([&](std::string_view f, std::string_view v) {
+    AppendString(&out, f);
+    AppendString(&out, v);
+  });
+  return out;
 }
 
 std::vector<const HashEditor::Change*> HashEditor::Added() const {
   std::vector<const Change*> added;
+  bool ordered = true;
   for (const Change& c : changes_) {
-    if (c.live && c.added != 0) added.push_back(&c);
+    if (!c.live || c.added == 0) continue;
+    ordered = ordered && (added.empty() || added.back()->added < c.added);
+    added.push_back(&c);
   }
-  std::sort(added.begin(), added.end(),
-            [](const Change* a, const Change* b) { return a->added < b->added; });
+  if (!ordered) {
+    std::sort(added.begin(), added.end(),
+              [](const Change* a, const Change* b) { return a->added < b->added; });
+  }
   return added;
 }
 

@@ -138,6 +138,7 @@ class HashEditor {
   // A new editor holds an empty hash (a key that does not exist yet).
   HashEditor() = default;
   // Starts from `encoded` (checked as HashView::Parse does). False if it is invalid.
+  // REQUIRES: a new editor.
   bool Load(std::string_view encoded);
 
   size_t size() const { return live_; }
@@ -163,13 +164,13 @@ class HashEditor {
   struct Change {
     std::string_view field;
     std::string_view value;
-    bool live = false;     // the field exists now
-    bool changed = false;  // set or erased by the command
-    bool in_base = false;  // the loaded hash has it ...
-    uint64_t added = 0;    // when the command added it (0: never), which orders added fields
-    std::string_view base_value;
-    size_t base_slot = 0;    // ... in this slot of an indexed hash
-    size_t base_offset = 0;  // ... and this entry
+    std::string_view base_value;  // (in_base)
+    uint32_t added = 0;           // when the command added it (0: never), which orders added fields
+    uint32_t base_slot = 0;       // an indexed hash's slot of it ...
+    uint32_t base_offset = 0;     // ... and its entry's offset (slots and offsets are 32-bit)
+    bool live = false;            // the field exists now
+    bool changed = false;         // set or erased by the command
+    bool in_base = false;         // the loaded hash has it
   };
   Change& Touch(std::string_view field);
   bool LookUpBase(std::string_view field, Change* c);
@@ -197,7 +198,7 @@ class HashEditor {
   HashView base_;
   bool loaded_ = false;
   size_t live_ = 0;
-  uint64_t adds_ = 0;
+  uint32_t adds_ = 0;
   // Mutable so that const lookups may build the indexes lazily (Encode is const).
   mutable std::vector<Change> changes_;
   mutable std::unordered_map<std::string_view, size_t> change_index_;  // once there are many
