@@ -7,8 +7,11 @@
 #   e.g. bench/ab_servers.sh 5 "-t set,get -n 2000000 -r 1000000 -c 50 -P 16 -d 4096" \
 #          build/bin/kvcache-server /tmp/build-old/bin/kvcache-server
 #
-# Every server runs with --maxmemory 2gb on a free port. -n in the arguments sets the divisor
-# (SET and GET: 2 x n requests).
+#   or any command redis-benchmark can send, after the options:
+#   bench/ab_servers.sh 5 "-n 400000 -r 100000 -P 16 hset row:__rand_int__ f1 v1 f2 v2" A B
+#
+# Every server runs with --maxmemory 2gb on a free port. -n in the arguments sets the divisor:
+# n requests per test redis-benchmark reports (SET and GET: 2 x n).
 set -euo pipefail
 ROUNDS=$1
 ARGS=$2
@@ -23,10 +26,12 @@ for r in $(seq "$ROUNDS"); do
     for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
     c0=$(cpu "$PID")
     # shellcheck disable=SC2086
-    out=$(redis-benchmark -p "$PORT" $ARGS -q 2>&1 | tr '\r' '\n' |
-          grep -E "^(SET|GET):.*requests per second" | sed 's/ requests per second.*//' | tr '\n' ' ')
+    lines=$(redis-benchmark -p "$PORT" -q $ARGS 2>&1 | tr '\r' '\n' | grep "requests per second" |
+            sed 's/ requests per second.*//')
     c1=$(cpu "$PID")
-    echo "round $r $B: $out CPU s/1M $(echo "scale=3; ($c1 - $c0) / $(getconf CLK_TCK) / (2 * $N / 1000000)" | bc)"
+    tests=$(echo "$lines" | grep -c .)
+    out=$(echo "$lines" | awk -F': ' '{split($1, a, " "); printf "%s: %s ", a[1], $NF}')
+    echo "round $r $B: $out CPU s/1M $(echo "scale=3; ($c1 - $c0) / $(getconf CLK_TCK) / ($tests * $N / 1000000)" | bc)"
     kill "$PID"
     wait "$PID" 2>/dev/null || true
   done

@@ -3,6 +3,7 @@
 field at a time, lookups in them, and small hashes as a feature store keeps them.
 
     /usr/bin/python3 bench/hash_bench.py [--rounds 3] [--fields 1000,100000] [--hset-requests 1000000]
+                                         [--append-kib 8192]
                                          [--kv-binary build/bin/kvcache-server]
                                          [--baseline OTHER/kvcache-server]
 
@@ -16,6 +17,8 @@ Cases, each on fresh servers, with the server's CPU seconds (/proc/PID/stat) for
   rows hset     redis-benchmark -n 400000 -r 100000 -P 16 HSET row:__rand_int__ and 20 fields
                 of 8-byte values (a feature store's rows), then
   rows hgetall  redis-benchmark -n 400000 -r 100000 -P 16 HGETALL row:__rand_int__
+  append        a string of --append-kib KiB built by APPENDs of 1 KiB (redis-py, pipelines of
+                256): APPENDs per second
 Medians over the rounds. --baseline runs another kvcache-server build in the same rounds.
 """
 import argparse
@@ -56,7 +59,7 @@ def redis_benchmark(server, args):
     return rps, cpu
 
 
-def run(server, fields, hset_requests):
+def run(server, fields, hset_requests, append_kib):
     r = redis.Redis(port=server.port)
     out = {}
     for n in fields:
@@ -84,6 +87,19 @@ def run(server, fields, hset_requests):
         server, ["-n", "400000", "-r", "100000", "-P", "16", "hset", "row:__rand_int__"] + row)
     out["rows hgetall"] = redis_benchmark(
         server, ["-n", "400000", "-r", "100000", "-P", "16", "hgetall", "row:__rand_int__"])
+    piece = b"x" * 1024
+
+    def appends():
+        p = r.pipeline(transaction=False)
+        for i in range(append_kib):
+            p.append("s", piece)
+            if i % 256 == 255:
+                p.execute()
+        p.execute()
+
+    wall, cpu = timed(server, appends)
+    assert r.strlen("s") == append_kib * 1024
+    out["append"] = (append_kib / wall, cpu)
     return out
 
 
@@ -92,6 +108,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fields", default="1000,100000")
     ap.add_argument("--hset-requests", type=int, default=1000000)
+    ap.add_argument("--append-kib", type=int, default=8192)
     ap.add_argument("--kv-binary", default=None)
     ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
     args = ap.parse_args()
@@ -108,7 +125,7 @@ def main():
         for kind in kinds:
             server = Baseline("kvcache", 0) if kind == "baseline" else compare_redis.Server(kind, 0)
             try:
-                results[kind].append(run(server, fields, args.hset_requests))
+                results[kind].append(run(server, fields, args.hset_requests, args.append_kib))
             finally:
                 server.stop()
             print(f"  round {rnd} {kind}: " + ", ".join(

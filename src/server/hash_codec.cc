@@ -103,6 +103,22 @@ bool ReadHeader(std::string_view encoded, uint64_t* count, std::string_view* bod
   return true;
 }
 
+// Checks a list's entries, calling fn(entry) for each as it goes (*count is set before the
+// first): false at the first entry that does not fit, or if bytes follow the last.
+template <typename Fn>
+bool ForEachListEntry(std::string_view encoded, uint64_t* count, std::string_view* body,
+                      Fn&& fn) {
+  if (!ReadHeader(encoded, count, body)) return false;
+  const char* p = body->data();
+  const char* end = body->data() + body->size();
+  HashEntry e;
+  for (uint64_t i = 0; i < *count; ++i) {
+    if (!ReadString(&p, end, &e.field) || !ReadString(&p, end, &e.value)) return false;
+    fn(e);
+  }
+  return p == end;
+}
+
 }  // namespace
 
 void HashView::Iterator::Advance() {
@@ -152,14 +168,7 @@ bool HashView::Parse(std::string_view encoded, HashView* view) {
   }
   uint64_t count;
   std::string_view body;
-  if (!ReadHeader(encoded, &count, &body)) return false;
-  const char* p = body.data();
-  const char* end = body.data() + body.size();
-  std::string_view s;
-  for (uint64_t i = 0; i < count; ++i) {
-    if (!ReadString(&p, end, &s) || !ReadString(&p, end, &s)) return false;
-  }
-  if (p != end) return false;
+  if (!ForEachListEntry(encoded, &count, &body, [](HashEntry) {})) return false;
   *view = HashView();
   view->encoded_ = encoded;
   view->body_ = body;
@@ -234,21 +243,31 @@ bool HashView::Find(std::string_view field, std::string_view* value) const {
 // ---- HashEditor
 
 bool HashEditor::Load(std::string_view encoded) {
-  if (!HashView::Parse(encoded, &base_)) return false;
-  loaded_ = true;
-  live_ = base_.size();
-  if (!base_.indexed()) {
-    // A list's entries become records at once (a few dozen; more only from an older version),
-    // so a lookup is a scan of views and Encode walks the records in order.
-    changes_.reserve(base_.size() + 4);
-    for (HashEntry e : base_) {
+  if (!encoded.empty() && encoded[0] == kHashIndexedFormat) {
+    if (!HashView::Parse(encoded, &base_)) return false;
+  } else {
+    // A list's entries become records as they are checked (a few dozen; more only from an
+    // older version), so a lookup is a scan of views and Encode walks the records in order.
+    uint64_t count = 0;
+    std::string_view body;
+    const bool ok = ForEachListEntry(encoded, &count, &body, [&](HashEntry e) {
+      if (changes_.empty()) changes_.reserve(count + 4);
       changes_.push_back({.field = e.field,
                           .value = e.value,
                           .base_value = e.value,
                           .live = true,
                           .in_base = true});
+    });
+    if (!ok) {
+      changes_.clear();
+      return false;
     }
+    base_.encoded_ = encoded;
+    base_.body_ = body;
+    base_.size_ = static_cast<size_t>(count);
   }
+  loaded_ = true;
+  live_ = base_.size();
   return true;
 }
 
@@ -303,6 +322,9 @@ bool HashEditor::Set(std::string_view field, std::string_view value) {
   if (added) {
     ++live_;
     c.added = ++adds_;
+    const size_t index = static_cast<size_t>(&c - changes_.data());
+    if (index < last_add_) adds_in_order_ = false;  // an earlier record added after a later one
+    last_add_ = index;
   }
   c.live = true;
   c.changed = true;
@@ -394,7 +416,9 @@ std::string HashEditor::Encode() const {
 
 // Every entry again: the loaded ones in their order with their changes, then the added ones.
 std::string HashEditor::EncodeAll() const {
-  const std::vector<const Change*> added = Added();
+  // The added fields in the order they were added: the records' order, as a rule.
+  std::vector<const Change*> added;
+  if (!adds_in_order_) added = Added();
   auto for_each_entry = [&](auto&& fn) {
     if (!base_.indexed()) {
       // The records hold the list's entries in order, then the fields the command looked up.
@@ -411,7 +435,13 @@ std::string HashEditor::EncodeAll() const {
         }
       }
     }
-    for (const Change* c : added) fn(c->field, c->value);
+    if (adds_in_order_) {
+      for (const Change& c : changes_) {
+        if (c.live && c.added != 0) fn(c.field, c.value);
+      }
+    } else {
+      for (const Change* c : added) fn(c->field, c->value);
+    }
   };
   if (live_ > kHashListMaxEntries) {
     std::vector<HashEntry> entries;

@@ -199,6 +199,8 @@ class HashEditor {
   bool loaded_ = false;
   size_t live_ = 0;
   uint32_t adds_ = 0;
+  size_t last_add_ = 0;        // the record added last
+  bool adds_in_order_ = true;  // records were added in their order
   // Mutable so that const lookups may build the indexes lazily (Encode is const).
   mutable std::vector<Change> changes_;
   mutable std::unordered_map<std::string_view, size_t> change_index_;  // once there are many
