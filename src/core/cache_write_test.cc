@@ -132,13 +132,10 @@ TEST(Update, EraseAndKeepAndErrors) {
   ASSERT_TRUE(c.cache->Put("k", "v").ok());
   ASSERT_TRUE(c.cache->Update("k", [](const ItemView*, Mutation*) {}).ok());
   EXPECT_TRUE(c.cache->Contains("k"));
-  ASSERT_TRUE(c.cache
-                  ->Update("k",
-                           [](const ItemView* cur, Mutation* m) {
-                             EXPECT_EQ(cur->value, "v");
-                             m->action = Mutation::Action::kErase;
-                           })
-                  .ok());
+  ASSERT_TRUE(c.cache->Update("k", [](const ItemView* cur, Mutation* m) {
+                  EXPECT_EQ(cur->value, "v");
+                  m->action = Mutation::Action::kErase;
+                }).ok());
   EXPECT_FALSE(c.cache->Contains("k"));
   EXPECT_TRUE(c.cache->Update("", [](const ItemView*, Mutation*) {}).IsInvalidArgument());
   Status st = c.cache->Update("k", [](const ItemView*, Mutation* m) {

@@ -4,10 +4,10 @@
 #include <cstring>
 #include <string>
 
-#include "kvcache/tensor.h"
 #include "server/command.h"
 #include "server/connection.h"
 #include "server/server.h"
+#include "kvcache/tensor.h"
 
 namespace kvcache::server {
 namespace {
@@ -182,9 +182,11 @@ namespace {
 
 // Stores args[value_at] under key: without a copy when it was received into the engine's
 // memory (ValueBufferFor), which is then used up.
-Status WriteValue(CommandContext& c, std::string_view key, size_t value_at, const WriteOptions& o) {
+Status WriteValue(CommandContext& c, std::string_view key, size_t value_at,
+                  const WriteOptions& o) {
   ValueBuffer* in_place = c.conn.received_value(value_at);
-  if (in_place != nullptr && in_place->data() == c.arg(value_at).data() && in_place->key() == key) {
+  if (in_place != nullptr && in_place->data() == c.arg(value_at).data() &&
+      in_place->key() == key) {
     return c.cache.Write(std::move(*in_place), o);
   }
   return c.cache.Write(key, c.arg(value_at), o);
@@ -521,57 +523,27 @@ void CmdIncrByFloat(CommandContext& c) {
 void RegisterStringFamily(CommandRegistry* r) {
   using namespace cmd;
   const uint32_t kW = kWrite | kDenyOom;
-  r->Add({"get", 2, kReadOnly | kFast, 1, 1, 1, CmdGet, "string",
-          "Returns the string value of a key."});
-  r->Add({"mget", -2, kReadOnly | kFast, 1, -1, 1, CmdMGet, "string",
-          "Atomically returns the string values of one or more keys."});
-  r->Add({"strlen", 2, kReadOnly | kFast, 1, 1, 1, CmdStrlen, "string",
-          "Returns the length of a string value."});
-  r->Add({"getrange", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string",
-          "Returns a substring of the string stored at a key."});
-  r->Add({"substr", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string",
-          "Returns a substring from a string value."});
-  r->Add({"set", -3, kW | kNoLoad, 1, 1, 1, CmdSet, "string",
-          "Sets the string value of a key, ignoring its type. The key is created if it doesn't "
-          "exist."});
-  r->Add({"setnx", 3, kW | kFast, 1, 1, 1, CmdSetNx, "string",
-          "Set the string value of a key only when the key doesn't exist."});
-  r->Add(
-      {"setex", 4, kW | kNoLoad, 1, 1, 1, CmdSetEx, "string",
-       "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."});
-  r->Add({"psetex", 4, kW | kNoLoad, 1, 1, 1, CmdPSetEx, "string",
-          "Sets both string value and expiration time in milliseconds of a key."});
-  r->Add({"getset", 3, kW | kFast, 1, 1, 1, CmdGetSet, "string",
-          "Returns the previous string value of a key after setting it to a new value."});
-  r->Add({"getdel", 2, kWrite | kFast, 1, 1, 1, CmdGetDel, "string",
-          "Returns the string value of a key after deleting the key."});
-  r->Add({"getex", -2, kWrite | kFast, 1, 1, 1, CmdGetEx, "string",
-          "Returns the string value of a key after setting its expiration time."});
-  r->Add({"mset", -3, kW | kExclusive | kNoLoad, 1, -1, 2, CmdMSet, "string",
-          "Atomically creates or modifies the string values of one or more keys."});
-  r->Add({"msetnx", -3, kW | kExclusive, 1, -1, 2, CmdMSetNx, "string",
-          "Atomically modifies the string values of one or more keys only when all keys don't "
-          "exist."});
-  r->Add({"append", 3, kW, 1, 1, 1, CmdAppend, "string",
-          "Appends a string to the value of a key. Creates the key if it doesn't exist."});
-  r->Add({"setrange", 4, kW, 1, 1, 1, CmdSetRange, "string",
-          "Overwrites a part of a string value with another by an offset. Creates the key if it "
-          "doesn't exist."});
-  r->Add({"incr", 2, kW | kFast, 1, 1, 1, CmdIncr, "string",
-          "Increments the integer value of a key by one. Uses 0 as initial value if the key "
-          "doesn't exist."});
-  r->Add({"decr", 2, kW | kFast, 1, 1, 1, CmdDecr, "string",
-          "Decrements the integer value of a key by one. Uses 0 as initial value if the key "
-          "doesn't exist."});
-  r->Add({"incrby", 3, kW | kFast, 1, 1, 1, CmdIncrBy, "string",
-          "Increments the integer value of a key by a number. Uses 0 as initial value if the key "
-          "doesn't exist."});
-  r->Add({"decrby", 3, kW | kFast, 1, 1, 1, CmdDecrBy, "string",
-          "Decrements a number from the integer value of a key. Uses 0 as initial value if the key "
-          "doesn't exist."});
-  r->Add({"incrbyfloat", 3, kW | kFast, 1, 1, 1, CmdIncrByFloat, "string",
-          "Increment the floating point value of a key by a number. Uses 0 as initial value if the "
-          "key doesn't exist."});
+  r->Add({"get", 2, kReadOnly | kFast, 1, 1, 1, CmdGet, "string", "Returns the string value of a key."});
+  r->Add({"mget", -2, kReadOnly | kFast, 1, -1, 1, CmdMGet, "string", "Atomically returns the string values of one or more keys."});
+  r->Add({"strlen", 2, kReadOnly | kFast, 1, 1, 1, CmdStrlen, "string", "Returns the length of a string value."});
+  r->Add({"getrange", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring of the string stored at a key."});
+  r->Add({"substr", 4, kReadOnly, 1, 1, 1, CmdGetRange, "string", "Returns a substring from a string value."});
+  r->Add({"set", -3, kW | kNoLoad, 1, 1, 1, CmdSet, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."});
+  r->Add({"setnx", 3, kW | kFast, 1, 1, 1, CmdSetNx, "string", "Set the string value of a key only when the key doesn't exist."});
+  r->Add({"setex", 4, kW | kNoLoad, 1, 1, 1, CmdSetEx, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."});
+  r->Add({"psetex", 4, kW | kNoLoad, 1, 1, 1, CmdPSetEx, "string", "Sets both string value and expiration time in milliseconds of a key."});
+  r->Add({"getset", 3, kW | kFast, 1, 1, 1, CmdGetSet, "string", "Returns the previous string value of a key after setting it to a new value."});
+  r->Add({"getdel", 2, kWrite | kFast, 1, 1, 1, CmdGetDel, "string", "Returns the string value of a key after deleting the key."});
+  r->Add({"getex", -2, kWrite | kFast, 1, 1, 1, CmdGetEx, "string", "Returns the string value of a key after setting its expiration time."});
+  r->Add({"mset", -3, kW | kExclusive | kNoLoad, 1, -1, 2, CmdMSet, "string", "Atomically creates or modifies the string values of one or more keys."});
+  r->Add({"msetnx", -3, kW | kExclusive, 1, -1, 2, CmdMSetNx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."});
+  r->Add({"append", 3, kW, 1, 1, 1, CmdAppend, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."});
+  r->Add({"setrange", 4, kW, 1, 1, 1, CmdSetRange, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."});
+  r->Add({"incr", 2, kW | kFast, 1, 1, 1, CmdIncr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"decr", 2, kW | kFast, 1, 1, 1, CmdDecr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"incrby", 3, kW | kFast, 1, 1, 1, CmdIncrBy, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"decrby", 3, kW | kFast, 1, 1, 1, CmdDecrBy, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."});
+  r->Add({"incrbyfloat", 3, kW | kFast, 1, 1, 1, CmdIncrByFloat, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."});
 }
 
 }  // namespace kvcache::server

@@ -22,8 +22,7 @@ class StringFamily : public ::testing::Test {
   TestClient t_;
 };
 
-const char* kWrongType =
-    "(error) WRONGTYPE Operation against a key holding the wrong kind of value";
+const char* kWrongType = "(error) WRONGTYPE Operation against a key holding the wrong kind of value";
 
 TEST_F(StringFamily, GetSet) {
   EXPECT_EQ(Run({"GET", "k"}), "(nil)");
@@ -53,10 +52,9 @@ TEST_F(StringFamily, LargeValueArrivingInPieces) {
     for (const auto& a : args) out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
     return out;
   };
-  const std::vector<std::vector<std::string>> requests = {{"SET", "big", value},
-                                                          {"SETEX", "big", "100", value},
-                                                          {"SET", "big", value, "PX", "100000"},
-                                                          {"MSET", "big", value, "other", value}};
+  const std::vector<std::vector<std::string>> requests = {
+      {"SET", "big", value}, {"SETEX", "big", "100", value}, {"SET", "big", value, "PX", "100000"},
+      {"MSET", "big", value, "other", value}};
   for (const auto& request : requests) {
     const std::string stream = multibulk(request) + multibulk({"STRLEN", "big"});
     for (size_t cut : {size_t{20}, size_t{40}, stream.size() / 2, stream.size() - 30}) {
@@ -92,8 +90,7 @@ TEST_F(StringFamily, SetOptions) {
   EXPECT_EQ(Run({"SET", "k", "4", "BOGUS"}), "(error) ERR syntax error");
   EXPECT_EQ(Run({"SET", "k", "4", "EX", "0"}), "(error) ERR invalid expire time in 'set' command");
   EXPECT_EQ(Run({"SET", "k", "4", "EX", "-1"}), "(error) ERR invalid expire time in 'set' command");
-  EXPECT_EQ(Run({"SET", "k", "4", "EX", "ten"}),
-            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SET", "k", "4", "EX", "ten"}), "(error) ERR value is not an integer or out of range");
   EXPECT_EQ(Run({"GET", "k"}), "3") << "failed SETs change nothing";
 
   EXPECT_EQ(Run({"SET", "k", "5", "EX", "10"}), "OK");
@@ -103,10 +100,12 @@ TEST_F(StringFamily, SetOptions) {
   EXPECT_EQ(Run({"SET", "k", "7", "KEEPTTL"}), "OK");
   EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 1500);
   EXPECT_EQ(Run({"SET", "k", "8", "EXAT", std::to_string(now_ / 1000 + 100)}), "OK");
-  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), (now_ / 1000 + 100) * 1000);
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(),
+            (now_ / 1000 + 100) * 1000);
   EXPECT_EQ(Run({"SET", "k", "9", "PXAT", std::to_string(now_ + 42)}), "OK");
   EXPECT_EQ(Run({"SET", "k", "10"}), "OK");
-  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), 0) << "a plain SET clears the expiry";
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), 0)
+      << "a plain SET clears the expiry";
   EXPECT_EQ(Run({"SET", "k", "11", "PX", "100"}), "OK");
   now_ += 100;
   EXPECT_EQ(Run({"GET", "k"}), "(nil)");
@@ -153,16 +152,14 @@ TEST_F(StringFamily, GetSetGetDelGetEx) {
   // As Redis: option names first, then a missing key, then the key's type, then the number.
   EXPECT_EQ(Run({"GETEX", "k", "PX", "abc", "LT"}), "(error) ERR syntax error");
   EXPECT_EQ(Run({"GETEX", "h", "PX", "abc"}), kWrongType);
-  EXPECT_EQ(Run({"GETEX", "k", "PX", "abc"}),
-            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"GETEX", "k", "PX", "abc"}), "(error) ERR value is not an integer or out of range");
   EXPECT_EQ(Run({"GETEX", "missing", "EX", "abc"}), "(nil)");
   EXPECT_EQ(Run({"GETEX", "k", "EX", "0"}), "(error) ERR invalid expire time in 'getex' command");
 }
 
 TEST_F(StringFamily, MGetMSetMSetNx) {
   EXPECT_EQ(Run({"MSET", "a", "1", "b", "2"}), "OK");
-  EXPECT_EQ(Run({"MSET", "a", "1", "b"}),
-            "(error) ERR wrong number of arguments for 'mset' command");
+  EXPECT_EQ(Run({"MSET", "a", "1", "b"}), "(error) ERR wrong number of arguments for 'mset' command");
   PutHash("h");
   EXPECT_EQ(Run({"MGET", "a", "b", "nope", "h"}), "[1, 2, (nil), (nil)]");
   EXPECT_EQ(Run({"MSETNX", "a", "9", "c", "3"}), "(integer) 0");
@@ -182,8 +179,7 @@ TEST_F(StringFamily, AppendStrlenGetRangeSetRange) {
   EXPECT_EQ(Run({"GETRANGE", "k", "0", "100"}), "Hello World");
   EXPECT_EQ(Run({"GETRANGE", "k", "-100", "2"}), "Hel");
   EXPECT_EQ(Run({"GETRANGE", "nope", "0", "-1"}), "");
-  EXPECT_EQ(Run({"GETRANGE", "k", "a", "1"}),
-            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"GETRANGE", "k", "a", "1"}), "(error) ERR value is not an integer or out of range");
   EXPECT_EQ(Run({"SETRANGE", "k", "6", "Redis"}), "(integer) 11");
   EXPECT_EQ(Run({"GET", "k"}), "Hello Redis");
   EXPECT_EQ(Run({"SETRANGE", "pad", "3", "x"}), "(integer) 4");
@@ -245,14 +241,14 @@ TEST_F(StringFamily, Counters) {
   EXPECT_EQ(Run({"DECRBY", "n", "-9223372036854775808"}), "(error) ERR decrement would overflow");
   EXPECT_EQ(Run({"SET", "t", "5", "EX", "100"}), "OK");
   EXPECT_EQ(Run({"INCR", "t"}), "(integer) 6");
-  EXPECT_EQ(t_.server().cache().Get("t").expires_at_ms(), now_ + 100000) << "INCR keeps the expiry";
+  EXPECT_EQ(t_.server().cache().Get("t").expires_at_ms(), now_ + 100000)
+      << "INCR keeps the expiry";
   EXPECT_EQ(Run({"INCRBYFLOAT", "f", "10.5"}), "10.5");
   EXPECT_EQ(Run({"INCRBYFLOAT", "f", "0.1"}), "10.6");
   EXPECT_EQ(Run({"INCRBYFLOAT", "f", "-5.6"}), "5");
   EXPECT_EQ(Run({"INCRBYFLOAT", "f", "5.0e3"}), "5005");
   EXPECT_EQ(Run({"INCRBYFLOAT", "f", "abc"}), "(error) ERR value is not a valid float");
-  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "inf"}),
-            "(error) ERR increment would produce NaN or Infinity");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "inf"}), "(error) ERR increment would produce NaN or Infinity");
   EXPECT_EQ(Run({"INCRBYFLOAT", "s", "1"}), "(error) ERR value is not a valid float");
   PutHash("h");
   EXPECT_EQ(Run({"INCR", "h"}), kWrongType);
