@@ -97,6 +97,29 @@ class Server:
         self.proc.wait(timeout=30)
 
 
+def side_by_side(rounds, run, describe, kv_binary=None, baseline=None):
+    """run(server) on fresh servers, `rounds` times each: kvcache-server, redis-server and, with
+    `baseline` (the path of another kvcache-server build), that one too. Prints each result as
+    describe(result) and returns {kind: [result per round]}, kinds in that order."""
+    if kv_binary:
+        Server.binary = pathlib.Path(kv_binary).resolve()
+
+    class Baseline(Server):
+        binary = pathlib.Path(baseline or ".").resolve()
+
+    kinds = ["kvcache", "redis"] + (["baseline"] if baseline else [])
+    results = {k: [] for k in kinds}
+    for rnd in range(rounds):
+        for kind in kinds:
+            server = Baseline("kvcache", 0) if kind == "baseline" else Server(kind, 0)
+            try:
+                results[kind].append(run(server))
+            finally:
+                server.stop()
+            print(f"  round {rnd} {kind}: {describe(results[kind][-1])}", flush=True)
+    return results
+
+
 def benchmark(server, requests, pipeline, size, keys):
     cmd = ["redis-benchmark", "-p", str(server.port), "-t", "set,get", "-n", str(requests),
            "-r", str(keys), "-c", "50", "-P", str(pipeline), "-d", str(size), "-q"]

@@ -112,24 +112,12 @@ def main():
     ap.add_argument("--kv-binary", default=None)
     ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
     args = ap.parse_args()
-    if args.kv_binary:
-        compare_redis.Server.binary = pathlib.Path(args.kv_binary).resolve()
-
-    class Baseline(compare_redis.Server):
-        binary = pathlib.Path(args.baseline or ".").resolve()
-
     fields = [int(f) for f in args.fields.split(",") if f]
-    kinds = ["kvcache", "redis"] + (["baseline"] if args.baseline else [])
-    results = {k: [] for k in kinds}
-    for rnd in range(args.rounds):
-        for kind in kinds:
-            server = Baseline("kvcache", 0) if kind == "baseline" else compare_redis.Server(kind, 0)
-            try:
-                results[kind].append(run(server, fields, args.hset_requests, args.append_kib))
-            finally:
-                server.stop()
-            print(f"  round {rnd} {kind}: " + ", ".join(
-                f"{k} {v[0]:.1f}/{v[1]:.2f}" for k, v in results[kind][-1].items()), flush=True)
+    results = compare_redis.side_by_side(
+        args.rounds, lambda server: run(server, fields, args.hset_requests, args.append_kib),
+        lambda out: ", ".join(f"{k} {v[0]:.1f}/{v[1]:.2f}" for k, v in out.items()),
+        args.kv_binary, args.baseline)
+    kinds = list(results)
     print(f"medians of {args.rounds}: operations per second / server CPU seconds "
           f"(memory: used_memory bytes per field)")
     print("| case | " + " | ".join(kinds) + " |")

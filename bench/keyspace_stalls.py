@@ -98,24 +98,11 @@ def main():
     ap.add_argument("--kv-binary", default=None)
     ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
     args = ap.parse_args()
-    if args.kv_binary:
-        compare_redis.Server.binary = pathlib.Path(args.kv_binary).resolve()
-
-    class Baseline(compare_redis.Server):
-        binary = pathlib.Path(args.baseline or ".").resolve()
-
-    kinds = ["kvcache", "redis"] + (["baseline"] if args.baseline else [])
-    results = {k: [] for k in kinds}
-    for rnd in range(args.rounds):
-        for kind in kinds:
-            server = Baseline("kvcache", 0) if kind == "baseline" else compare_redis.Server(kind, 0)
-            try:
-                results[kind].append(run(server, args.keys))
-            finally:
-                server.stop()
-            print(f"  round {rnd} {kind}: " + ", ".join(
-                f"{k} {v[0]:.0f}/{v[1]:.0f}/{v[2]:.0f} ms" for k, v in results[kind][-1].items()),
-                flush=True)
+    results = compare_redis.side_by_side(
+        args.rounds, lambda server: run(server, args.keys),
+        lambda out: ", ".join(f"{k} {v[0]:.0f}/{v[1]:.0f}/{v[2]:.0f} ms" for k, v in out.items()),
+        args.kv_binary, args.baseline)
+    kinds = list(results)
     print(f"{args.keys} keys; medians of {args.rounds}: time of the command (client included) / "
           f"longest PING of another client meanwhile / server's execution time, ms")
     print("| command | " + " | ".join(kinds) + " |")

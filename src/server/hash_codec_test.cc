@@ -99,6 +99,33 @@ TEST(HashCodec, RejectsCorruptValues) {
   EXPECT_FALSE(editor.Load(good.substr(0, good.size() - 1)));
 }
 
+// `good` with 1-4 random bytes changed (half of them within its first `hot` bytes, if given),
+// and a quarter of the time cut short.
+std::string Damaged(const std::string& good, std::mt19937& rng, size_t hot = 0) {
+  std::string bad = good;
+  const int flips = 1 + static_cast<int>(rng() % 4);
+  for (int i = 0; i < flips; ++i) {
+    const size_t at =
+        hot != 0 && rng() % 2 ? rng() % std::min(bad.size(), hot) : rng() % bad.size();
+    bad[at] = static_cast<char>(rng());
+  }
+  if (rng() % 4 == 0) bad.resize(rng() % bad.size());
+  return bad;
+}
+
+// The entries a parsed view yields, each checked to lie inside `encoded`.
+size_t CountEntriesInBounds(const HashView& view, std::string_view encoded) {
+  size_t n = 0;
+  for (HashEntry e : view) {
+    for (std::string_view part : {e.field, e.value}) {
+      EXPECT_TRUE(part.data() >= encoded.data() &&
+                  part.data() + part.size() <= encoded.data() + encoded.size());
+    }
+    ++n;
+  }
+  return n;
+}
+
 TEST(HashCodec, RandomDamageIsRejectedOrStaysInBounds) {
   Pairs pairs;
   for (int i = 0; i < 40; ++i) {
@@ -109,25 +136,14 @@ TEST(HashCodec, RandomDamageIsRejectedOrStaysInBounds) {
   std::mt19937 rng(42);
   int rejected = 0;
   for (int trial = 0; trial < 20000; ++trial) {
-    std::string bad = good;
-    const int flips = 1 + static_cast<int>(rng() % 4);
-    for (int i = 0; i < flips; ++i) bad[rng() % bad.size()] = static_cast<char>(rng());
-    if (rng() % 4 == 0) bad.resize(rng() % bad.size());
+    const std::string bad = Damaged(good, rng);
     HashView view;
     if (!HashView::Parse(bad, &view)) {
       ++rejected;
       continue;
     }
     // Accepted (the damage kept the structure): every entry lies inside the value.
-    const char* lo = bad.data();
-    const char* hi = bad.data() + bad.size();
-    size_t n = 0;
-    for (HashEntry e : view) {
-      ASSERT_TRUE(e.field.data() >= lo && e.field.data() + e.field.size() <= hi);
-      ASSERT_TRUE(e.value.data() >= lo && e.value.data() + e.value.size() <= hi);
-      ++n;
-    }
-    ASSERT_EQ(n, view.size());
+    ASSERT_EQ(CountEntriesInBounds(view, bad), view.size());
   }
   EXPECT_GT(rejected, 2000);
 }
@@ -320,15 +336,8 @@ TEST(HashCodec, DamagedIndexedHashesAreRejectedOrStayInBounds) {
   std::mt19937 rng(5);
   int rejected = 0, whole = 0;
   for (int trial = 0; trial < 20000; ++trial) {
-    std::string bad = good;
-    const int flips = 1 + static_cast<int>(rng() % 4);
-    for (int i = 0; i < flips; ++i) {
-      // Half of the damage in the header and the table, where it matters most.
-      const size_t at =
-          rng() % 2 ? rng() % std::min<size_t>(bad.size(), 17 + 4 * 256) : rng() % bad.size();
-      bad[at] = static_cast<char>(rng());
-    }
-    if (rng() % 4 == 0) bad.resize(rng() % bad.size());
+    // Half of the damage in the header and the table, where it matters most.
+    const std::string bad = Damaged(good, rng, 17 + 4 * 256);
     HashView view;
     if (!HashView::Parse(bad, &view)) {
       ++rejected;
@@ -337,11 +346,7 @@ TEST(HashCodec, DamagedIndexedHashesAreRejectedOrStayInBounds) {
     const char* lo = bad.data();
     const char* hi = bad.data() + bad.size();
     auto inside = [&](std::string_view s) { return s.data() >= lo && s.data() + s.size() <= hi; };
-    size_t n = 0;
-    for (HashEntry e : view) {
-      ASSERT_TRUE(inside(e.field) && inside(e.value));
-      ++n;
-    }
+    const size_t n = CountEntriesInBounds(view, bad);
     if (view.CheckEntries()) {
       ASSERT_EQ(n, view.size());
       ++whole;
