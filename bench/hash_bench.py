@@ -3,7 +3,7 @@
 field at a time, lookups in them, and small hashes as a feature store keeps them.
 
     /usr/bin/python3 bench/hash_bench.py [--rounds 3] [--fields 1000,100000] [--hset-requests 1000000]
-                                         [--append-kib 8192]
+                                         [--append-kib 8192] [--setrange-mib 16]
                                          [--kv-binary build/bin/kvcache-server]
                                          [--baseline OTHER/kvcache-server]
 
@@ -19,10 +19,13 @@ Cases, each on fresh servers, with the server's CPU seconds (/proc/PID/stat) for
   rows hgetall  redis-benchmark -n 400000 -r 100000 -P 16 HGETALL row:__rand_int__
   append        a string of --append-kib KiB built by APPENDs of 1 KiB (redis-py, pipelines of
                 256): APPENDs per second
+  setrange      1000 SETRANGEs of 1 KiB at random offsets into a string of --setrange-mib MiB
+                (rows of an embedding table updated in place; pipelines of 100)
 Medians over the rounds. --baseline runs another kvcache-server build in the same rounds.
 """
 import argparse
 import pathlib
+import random
 import re
 import statistics
 import subprocess
@@ -59,7 +62,7 @@ def redis_benchmark(server, args):
     return rps, cpu
 
 
-def run(server, fields, hset_requests, append_kib):
+def run(server, fields, hset_requests, append_kib, setrange_mib):
     r = redis.Redis(port=server.port)
     out = {}
     for n in fields:
@@ -100,6 +103,23 @@ def run(server, fields, hset_requests, append_kib):
     wall, cpu = timed(server, appends)
     assert r.strlen("s") == append_kib * 1024
     out["append"] = (append_kib / wall, cpu)
+
+    size = setrange_mib << 20
+    r.set("t", b"\0" * size)
+    rng = random.Random(1)
+    offsets = [rng.randrange(size // 1024) * 1024 for _ in range(1000)]
+
+    def setranges():
+        p = r.pipeline(transaction=False)
+        for i, off in enumerate(offsets):
+            p.setrange("t", off, piece)
+            if i % 100 == 99:
+                p.execute()
+        p.execute()
+
+    wall, cpu = timed(server, setranges)
+    assert r.getrange("t", offsets[0], offsets[0] + 1023) == piece
+    out["setrange"] = (len(offsets) / wall, cpu)
     return out
 
 
@@ -109,12 +129,14 @@ def main():
     ap.add_argument("--fields", default="1000,100000")
     ap.add_argument("--hset-requests", type=int, default=1000000)
     ap.add_argument("--append-kib", type=int, default=8192)
+    ap.add_argument("--setrange-mib", type=int, default=16)
     ap.add_argument("--kv-binary", default=None)
     ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
     args = ap.parse_args()
     fields = [int(f) for f in args.fields.split(",") if f]
     results = compare_redis.side_by_side(
-        args.rounds, lambda server: run(server, fields, args.hset_requests, args.append_kib),
+        args.rounds, lambda server: run(server, fields, args.hset_requests, args.append_kib,
+                           args.setrange_mib),
         lambda out: ", ".join(f"{k} {v[0]:.1f}/{v[1]:.2f}" for k, v in out.items()),
         args.kv_binary, args.baseline)
     kinds = list(results)

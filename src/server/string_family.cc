@@ -1,4 +1,5 @@
 // String commands: GET, SET and its options, counters, ranges, multi-key reads and writes.
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -425,9 +426,20 @@ void CmdSetRange(CommandContext& c) {
       too_big = true;
       return;
     }
+    const size_t end = static_cast<size_t>(offset) + piece.size();
+    // A large value that no one is reading is written where it lies (a row of an embedding
+    // table updated in place costs the row, not the table), as are APPENDs (CmdAppend).
+    if (cur != nullptr && cur->writable != nullptr && end <= cur->capacity) {
+      if (end > length) std::memset(cur->writable + length, 0, end - length);
+      std::memcpy(cur->writable + offset, piece.data(), piece.size());
+      length = std::max(length, end);
+      m->action = Action::kPatched;
+      m->patched_size = length;
+      return;
+    }
     m->action = Action::kStore;
     if (cur) m->value.assign(cur->value);
-    if (m->value.size() < offset + piece.size()) m->value.resize(offset + piece.size(), '\0');
+    if (m->value.size() < end) m->value.resize(end, '\0');
     std::memcpy(m->value.data() + offset, piece.data(), piece.size());
     m->expires_at_ms = cur ? cur->expires_at_ms : 0;
     length = m->value.size();

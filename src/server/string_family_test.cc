@@ -224,6 +224,21 @@ TEST_F(StringFamily, AppendGrowsLargeValuesInPlaceUnlessPinned) {
   EXPECT_EQ(Run({"SETRANGE", "big", "0", "Z"}), "(integer) " + std::to_string(want.size()));
   want[0] = 'Z';
   EXPECT_EQ(Run({"GET", "big"}), want);
+  // SETRANGE in place too, within the value, past its end (zeros between), and while pinned.
+  EXPECT_EQ(Run({"SETRANGE", "big", "1000", "middle"}), "(integer) " + std::to_string(want.size()));
+  want.replace(1000, 6, "middle");
+  {
+    Handle pinned = t_.server().cache().Get("big");
+    const std::string seen(pinned.value());
+    EXPECT_EQ(Run({"SETRANGE", "big", "5", "PINNED"}), "(integer) " + std::to_string(want.size()));
+    want.replace(5, 6, "PINNED");
+    EXPECT_EQ(pinned.value(), seen);
+  }
+  const size_t end = want.size() + 10;
+  EXPECT_EQ(Run({"SETRANGE", "big", std::to_string(end), "tail"}),
+            "(integer) " + std::to_string(end + 4));
+  want += std::string(10, '\0') + "tail";
+  EXPECT_EQ(Run({"GET", "big"}), want);
 }
 
 TEST_F(StringFamily, Counters) {
