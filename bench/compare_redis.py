@@ -120,6 +120,21 @@ def side_by_side(rounds, run, describe, kv_binary=None, baseline=None):
     return results
 
 
+def print_medians(results, first_column, cell):
+    """A markdown table of side_by_side's results: a row per case (the keys of a result), a
+    column per kind, each cell cell(case, medians of the case's figures over the rounds)."""
+    kinds = list(results)
+    print(f"| {first_column} | " + " | ".join(kinds) + " |")
+    print("|---|" + "---|" * len(kinds))
+    for name in results[kinds[0]][0]:
+        cells = []
+        for kind in kinds:
+            figures = len(results[kind][0][name])
+            cells.append(cell(name, [statistics.median(r[name][i] for r in results[kind])
+                                     for i in range(figures)]))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def benchmark(server, requests, pipeline, size, keys):
     cmd = ["redis-benchmark", "-p", str(server.port), "-t", "set,get", "-n", str(requests),
            "-r", str(keys), "-c", "50", "-P", str(pipeline), "-d", str(size), "-q"]

@@ -27,7 +27,6 @@ import argparse
 import pathlib
 import random
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -139,18 +138,11 @@ def main():
                            args.setrange_mib),
         lambda out: ", ".join(f"{k} {v[0]:.1f}/{v[1]:.2f}" for k, v in out.items()),
         args.kv_binary, args.baseline)
-    kinds = list(results)
     print(f"medians of {args.rounds}: operations per second / server CPU seconds "
           f"(memory: used_memory bytes per field)")
-    print("| case | " + " | ".join(kinds) + " |")
-    print("|---|" + "---|" * len(kinds))
-    for name in results["kvcache"][0]:
-        cells = []
-        for kind in kinds:
-            rate, cpu = (statistics.median(r[name][i] for r in results[kind]) for i in range(2))
-            cells.append(f"{rate:.1f}" if name.startswith("memory") else f"{rate:,.0f} / {cpu:.2f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-
+    compare_redis.print_medians(
+        results, "case", lambda name, m: f"{m[0]:.1f}" if name.startswith("memory")
+        else f"{m[0]:,.0f} / {m[1]:.2f}")
 
 if __name__ == "__main__":
     main()

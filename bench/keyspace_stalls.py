@@ -17,7 +17,6 @@ as a third column.
 """
 import argparse
 import pathlib
-import statistics
 import sys
 import threading
 import time
@@ -102,19 +101,10 @@ def main():
         args.rounds, lambda server: run(server, args.keys),
         lambda out: ", ".join(f"{k} {v[0]:.0f}/{v[1]:.0f}/{v[2]:.0f} ms" for k, v in out.items()),
         args.kv_binary, args.baseline)
-    kinds = list(results)
     print(f"{args.keys} keys; medians of {args.rounds}: time of the command (client included) / "
           f"longest PING of another client meanwhile / server's execution time, ms")
-    print("| command | " + " | ".join(kinds) + " |")
-    print("|---|" + "---|" * len(kinds))
-    for name in results["kvcache"][0]:
-        cells = []
-        for kind in kinds:
-            took, stall, usec = (statistics.median(r[name][i] for r in results[kind])
-                                 for i in range(3))
-            cells.append(f"{took:.0f} / {stall:.0f} / {usec:.0f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-
+    compare_redis.print_medians(results, "command",
+                                lambda name, m: f"{m[0]:.0f} / {m[1]:.0f} / {m[2]:.0f}")
 
 if __name__ == "__main__":
     main()

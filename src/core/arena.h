@@ -106,6 +106,13 @@ class Arena {
 
   // Memory for external blocks (items too large for a chunk), reused while warm.
   BlockRecycler& blocks() { return blocks_; }
+  // A block holding `key` with room for a value of value_size bytes (filled by the caller) and
+  // `room` more after it, from blocks(); nullptr when out of memory.
+  ExternalBlock* NewExternalBlock(std::string_view key, size_t value_size, size_t room = 0) {
+    return InitExternalBlock(
+        blocks_.Allocate(ExternalBlock::AllocationBytes(key.size(), value_size + room)), key,
+        value_size);
+  }
 
  private:
   // Commits [p, p + bytes) ahead of its first touch.

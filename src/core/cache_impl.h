@@ -68,7 +68,7 @@ class CacheImpl final : public Cache {
     if (!KeyOk(key) || !NeedsExternalBlock(key.size(), value_size, ValueKind::kString)) {
       return Cache::NewValue(key, value_size);
     }
-    ExternalBlock* b = NewExternalBlock(key, value_size);
+    ExternalBlock* b = arena_.NewExternalBlock(key, value_size);
     if (b == nullptr) return ValueBuffer();
     return MakeValueBuffer(b, std::free, b->value(), value_size, b->key(), key.size());
   }
@@ -311,12 +311,6 @@ class CacheImpl final : public Cache {
     return WriteImpl(key, value, o, pin, nullptr);
   }
 
-  // Memory for a large item's key and value, reused from freed items while warm.
-  ExternalBlock* NewExternalBlock(std::string_view key, size_t value_size) {
-    void* m = arena_.blocks().Allocate(ExternalBlock::AllocationBytes(key.size(), value_size));
-    return InitExternalBlock(m, key, value_size);
-  }
-
   static bool NeedsExternalBlock(size_t key_size, size_t value_size, ValueKind kind) {
     return Item::InlineBytes(key_size, value_size, true, static_cast<uint32_t>(kind)) >
            size_class::kMaxBytes;
@@ -356,7 +350,7 @@ class CacheImpl final : public Cache {
                                        "); raise the capacity or lower the shard count");
       }
       if (owned == nullptr) {
-        owned.reset(NewExternalBlock(key, value.size()));
+        owned.reset(arena_.NewExternalBlock(key, value.size()));
         if (owned == nullptr) return Status::NoSpace("out of memory for a large item");
         std::memcpy(owned->value(), value.data(), value.size());
       }

@@ -80,15 +80,6 @@ inline ExternalBlock* InitExternalBlock(void* memory, std::string_view key, size
   return b;
 }
 
-// A new external block holding key and value, or nullptr when out of memory.
-inline ExternalBlock* MakeExternalBlock(std::string_view key, std::string_view value) {
-  ExternalBlock* b = InitExternalBlock(
-      std::aligned_alloc(64, ExternalBlock::AllocationBytes(key.size(), value.size())), key,
-      value.size());
-  if (b != nullptr) std::memcpy(b->value(), value.data(), value.size());
-  return b;
-}
-
 struct Item {
   std::atomic<uint32_t> state;
   ItemRef prev;  // policy links; `next` also links free chunks

@@ -235,9 +235,7 @@ class Shard final : public ShardCore {
         // The reserve is dropped if it alone would make the item too large.
         for (const size_t reserve : {m.reserve, size_t{0}}) {
           if (external) {
-            ext = InitExternalBlock(arena_->blocks().Allocate(ExternalBlock::AllocationBytes(
-                                        key.size(), m.value.size() + reserve)),
-                                    key, m.value.size());
+            ext = arena_->NewExternalBlock(key, m.value.size(), reserve);
             if (ext == nullptr) break;
             std::memcpy(ext->value(), m.value.data(), m.value.size());
           }

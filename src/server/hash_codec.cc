@@ -11,6 +11,9 @@ namespace kvcache::server {
 namespace {
 
 constexpr int kMaxVarintBytes = 10;
+// The indexed layout (hash_codec.h): its header's bytes, and a deleted slot.
+constexpr size_t kIndexedHeaderBytes = 17;
+constexpr uint32_t kDeletedSlot = 0xffffffff;
 
 // Reads a varint at *p, advancing it. False if it runs past end or is longer than 10 bytes.
 bool ReadVarint(const char** p, const char* end, uint64_t* v) {
@@ -47,28 +50,20 @@ size_t VarintSize(uint64_t v) {
   return n;
 }
 
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-char* PutString(char* p, std::string_view s) {
-  uint64_t v = s.size();
+// Writes v as a varint at p; returns the end.
+char* PutVarint(char* p, uint64_t v) {
   while (v >= 0x80) {
     *p++ = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
   *p++ = static_cast<char>(v);
-  std::memcpy(p, s.data(), s.size());
-  return p + s.size();
+  return p;
 }
 
-void AppendString(std::string* out, std::string_view s) {
-  AppendVarint(out, s.size());
-  out->append(s);
+char* PutString(char* p, std::string_view s) {
+  p = PutVarint(p, s.size());
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
 }
 
 size_t EntryBytes(const HashEntry& e) {
@@ -82,12 +77,6 @@ uint32_t LoadU32(const char* p) {
 }
 
 void StoreU32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
-
-void AppendU32(std::string* out, uint32_t v) {
-  char b[4];
-  StoreU32(b, v);
-  out->append(b, 4);
-}
 
 uint64_t FieldHash(std::string_view field) { return internal::HashKey(field); }
 
@@ -106,8 +95,7 @@ bool ReadHeader(std::string_view encoded, uint64_t* count, std::string_view* bod
 // Checks a list's entries, calling fn(entry) for each as it goes (*count is set before the
 // first): false at the first entry that does not fit, or if bytes follow the last.
 template <typename Fn>
-bool ForEachListEntry(std::string_view encoded, uint64_t* count, std::string_view* body,
-                      Fn&& fn) {
+bool ForEachListEntry(std::string_view encoded, uint64_t* count, std::string_view* body, Fn&& fn) {
   if (!ReadHeader(encoded, count, body)) return false;
   const char* p = body->data();
   const char* end = body->data() + body->size();
@@ -146,13 +134,13 @@ void HashView::Iterator::Advance() {
 
 bool HashView::Parse(std::string_view encoded, HashView* view) {
   if (!encoded.empty() && encoded[0] == kHashIndexedFormat) {
-    if (encoded.size() < kHeaderBytes) return false;
+    if (encoded.size() < kIndexedHeaderBytes) return false;
     const char* h = encoded.data();
     const uint64_t live = LoadU32(h + 1), used = LoadU32(h + 5), dead = LoadU32(h + 9),
                    slots = LoadU32(h + 13);
     if (slots == 0 || !std::has_single_bit(slots) || live > used || used >= slots) return false;
-    if (kHeaderBytes + 4 * slots > encoded.size()) return false;
-    const size_t entries_at = kHeaderBytes + 4 * static_cast<size_t>(slots);
+    if (kIndexedHeaderBytes + 4 * slots > encoded.size()) return false;
+    const size_t entries_at = kIndexedHeaderBytes + 4 * static_cast<size_t>(slots);
     // Every live entry takes at least three bytes.
     if (live > (encoded.size() - entries_at) / 3 || dead > encoded.size() - entries_at) {
       return false;
@@ -160,7 +148,7 @@ bool HashView::Parse(std::string_view encoded, HashView* view) {
     view->encoded_ = encoded;
     view->body_ = encoded.substr(entries_at);
     view->size_ = static_cast<size_t>(live);
-    view->table_ = h + kHeaderBytes;
+    view->table_ = h + kIndexedHeaderBytes;
     view->slots_ = static_cast<size_t>(slots);
     view->used_ = static_cast<size_t>(used);
     view->dead_ = static_cast<size_t>(dead);
@@ -343,22 +331,21 @@ bool HashEditor::Erase(std::string_view field) {
 
 namespace {
 
-void AppendIndexedEntry(std::string* out, std::string_view field, std::string_view value) {
-  out->push_back(1);
-  AppendString(out, field);
-  AppendString(out, value);
+// An entry of the indexed layout, live, written at p; returns the end.
+char* PutIndexedEntry(char* p, std::string_view field, std::string_view value) {
+  *p++ = 1;
+  return PutString(PutString(p, field), value);
 }
 
-// Puts 1 + offset into the first free slot of field's probe sequence. REQUIRES: one is free.
-void InsertSlot(char* table, size_t slots, std::string_view field, uint32_t offset) {
+// Puts 1 + offset into the first deleted or empty slot of field's probe sequence, and returns
+// whether it was an empty one (the table's used slots grow by one). REQUIRES: one is free.
+bool InsertSlot(char* table, size_t slots, std::string_view field, uint32_t offset) {
   const size_t mask = slots - 1;
   size_t i = static_cast<size_t>(FieldHash(field)) & mask;
-  for (;;) {
-    const uint32_t s = LoadU32(table + 4 * i);
-    if (s == 0 || s == 0xffffffff) break;
-    i = (i + 1) & mask;
-  }
+  uint32_t s;
+  while ((s = LoadU32(table + 4 * i)) != 0 && s != kDeletedSlot) i = (i + 1) & mask;
   StoreU32(table + 4 * i, offset + 1);
+  return s == 0;
 }
 
 // The indexed encoding of entries, with a table at most half full.
@@ -368,35 +355,35 @@ bool EncodeIndexed(const std::vector<HashEntry>& entries, std::string* out) {
   const size_t slots = std::bit_ceil(std::max<size_t>(16, entries.size() * 2));
   // Offsets and counts are 32-bit: a larger hash stays a list.
   if (entry_bytes >= 0xfffffffe || slots > (size_t{1} << 31)) return false;
-  out->clear();
-  out->reserve(17 + 4 * slots + entry_bytes);
-  out->push_back(kHashIndexedFormat);
-  AppendU32(out, static_cast<uint32_t>(entries.size()));
-  AppendU32(out, static_cast<uint32_t>(entries.size()));
-  AppendU32(out, 0);
-  AppendU32(out, static_cast<uint32_t>(slots));
-  const size_t table_at = out->size();
-  out->append(4 * slots, '\0');
-  const size_t entries_at = out->size();
+  out->assign(kIndexedHeaderBytes + 4 * slots + entry_bytes, '\0');
+  char* h = out->data();
+  h[0] = kHashIndexedFormat;
+  StoreU32(h + 1, static_cast<uint32_t>(entries.size()));  // live
+  StoreU32(h + 5, static_cast<uint32_t>(entries.size()));  // used slots
+  StoreU32(h + 13, static_cast<uint32_t>(slots));          // (no dead bytes)
+  char* table = h + kIndexedHeaderBytes;
+  char* first = table + 4 * slots;
+  char* p = first;
   for (const HashEntry& e : entries) {
-    const auto offset = static_cast<uint32_t>(out->size() - entries_at);
-    AppendIndexedEntry(out, e.field, e.value);
-    InsertSlot(out->data() + table_at, slots, e.field, offset);
+    InsertSlot(table, slots, e.field, static_cast<uint32_t>(p - first));
+    p = PutIndexedEntry(p, e.field, e.value);
   }
   return true;
 }
 
-std::string EncodeList(const std::vector<HashEntry>& entries) {
-  size_t bytes = 1 + VarintSize(entries.size());
-  for (const HashEntry& e : entries) bytes += EntryBytes(e);
-  std::string out;
-  out.reserve(bytes);
-  out.push_back(kHashFormat);
-  AppendVarint(&out, entries.size());
-  for (const HashEntry& e : entries) {
-    AppendString(&out, e.field);
-    AppendString(&out, e.value);
-  }
+// A list of the entries that for_each(fn) calls fn(field, value) with, twice (sizes, then bytes).
+template <typename ForEach>
+std::string EncodeList(ForEach&& for_each) {
+  size_t count = 0, bytes = 0;
+  for_each([&](std::string_view f, std::string_view v) {
+    ++count;
+    bytes += EntryBytes({f, v});
+  });
+  std::string out(1 + VarintSize(count) + bytes, '\0');
+  char* p = out.data();
+  *p++ = kHashFormat;
+  p = PutVarint(p, count);
+  for_each([&](std::string_view f, std::string_view v) { p = PutString(PutString(p, f), v); });
   return out;
 }
 
@@ -405,7 +392,9 @@ std::string EncodeList(const std::vector<HashEntry>& entries) {
 std::string EncodeHash(const std::vector<HashEntry>& entries) {
   std::string out;
   if (entries.size() > kHashListMaxEntries && EncodeIndexed(entries, &out)) return out;
-  return EncodeList(entries);
+  return EncodeList([&](auto&& fn) {
+    for (const HashEntry& e : entries) fn(e.field, e.value);
+  });
 }
 
 std::string HashEditor::Encode() const {
@@ -450,31 +439,15 @@ std::string HashEditor::EncodeAll() const {
     return EncodeHash(entries);
   }
   // A list, written directly (the usual case: a row of a few dozen fields).
-  size_t count = 0, bytes = 0;
-  for_each_entry([&](std::string_view f, std::string_view v) {
-    ++count;
-    bytes += EntryBytes({f, v});
-  });
-  std::string out;
-  out.reserve(1 + VarintSize(count) + bytes);
-  out.push_back(kHashFormat);
-  AppendVarint(&out, count);
-  for_each_entry([&](std::string_view f, std::string_view v) {
-    AppendString(&out, f);
-    AppendString(&out, v);
-  });
-  return out;
+  return EncodeList(for_each_entry);
 }
 
 std::vector<const HashEditor::Change*> HashEditor::Added() const {
   std::vector<const Change*> added;
-  bool ordered = true;
   for (const Change& c : changes_) {
-    if (!c.live || c.added == 0) continue;
-    ordered = ordered && (added.empty() || added.back()->added < c.added);
-    added.push_back(&c);
+    if (c.live && c.added != 0) added.push_back(&c);
   }
-  if (!ordered) {
+  if (!adds_in_order_) {
     std::sort(added.begin(), added.end(),
               [](const Change* a, const Change* b) { return a->added < b->added; });
   }
@@ -506,7 +479,7 @@ bool HashEditor::PlanPatch(PatchPlan* plan) const {
 void HashEditor::ApplyPatch(const PatchPlan& plan, char* out) const {
   const char* old = base_.encoded_.data();
   const size_t slots = base_.slots_;
-  char* table = out + HashView::kHeaderBytes;
+  char* table = out + kIndexedHeaderBytes;
   char* entries = table + 4 * slots;
   for (const Change& c : changes_) {
     if (!c.changed || !c.in_base) continue;
@@ -514,28 +487,14 @@ void HashEditor::ApplyPatch(const PatchPlan& plan, char* out) const {
       std::memcpy(out + (c.base_value.data() - old), c.value.data(), c.value.size());
     } else {
       entries[c.base_offset] = 0;  // dead
-      StoreU32(table + 4 * c.base_slot, HashView::kDeletedSlot);
+      StoreU32(table + 4 * c.base_slot, kDeletedSlot);
     }
   }
   size_t used = base_.used_;
-  size_t end = base_.body_.size();
-  const size_t mask = slots - 1;
+  char* p = entries + base_.body_.size();
   for (const Change* c : plan.appends) {
-    const size_t offset = end;
-    char* p = entries + end;
-    *p++ = 1;
-    p = PutString(p, c->field);
-    p = PutString(p, c->value);
-    end = static_cast<size_t>(p - entries);
-    // The first deleted or empty slot of its probe sequence.
-    size_t i = static_cast<size_t>(FieldHash(c->field)) & mask;
-    for (;;) {
-      const uint32_t s = LoadU32(table + 4 * i);
-      if (s == 0) ++used;
-      if (s == 0 || s == HashView::kDeletedSlot) break;
-      i = (i + 1) & mask;
-    }
-    StoreU32(table + 4 * i, static_cast<uint32_t>(offset + 1));
+    used += InsertSlot(table, slots, c->field, static_cast<uint32_t>(p - entries)) ? 1 : 0;
+    p = PutIndexedEntry(p, c->field, c->value);
   }
   StoreU32(out + 1, static_cast<uint32_t>(live_));
   StoreU32(out + 5, static_cast<uint32_t>(used));

@@ -111,8 +111,6 @@ class HashView {
 
  private:
   friend class HashEditor;
-  static constexpr size_t kHeaderBytes = 17;
-  static constexpr uint32_t kDeletedSlot = 0xffffffff;
   // An entry of the indexed layout at `offset` in the entries: false if it does not lie within
   // them or its flag byte is neither 0 nor 1.
   bool ReadEntry(size_t offset, HashEntry* e, bool* live, size_t* bytes) const;

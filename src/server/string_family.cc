@@ -369,6 +369,30 @@ void CmdMSetNx(CommandContext& c) {
 
 // ---- in-place edits
 
+// Fills *m to write `piece` at `offset` of the string cur (nullptr: a new one), with zeros
+// between its end and offset, and returns the new length. A large value that no one is reading
+// is written where it lies (a row of an embedding table updated in place costs the row, not the
+// table); otherwise the result is a new value.
+size_t WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view piece) {
+  const size_t old = cur != nullptr ? cur->value.size() : 0;
+  const size_t end = offset + piece.size();
+  const size_t length = std::max(old, end);
+  if (cur != nullptr && cur->writable != nullptr && end <= cur->capacity) {
+    if (offset > old) std::memset(cur->writable + old, 0, offset - old);
+    std::memcpy(cur->writable + offset, piece.data(), piece.size());
+    m->action = Action::kPatched;
+    m->patched_size = length;
+    return length;
+  }
+  m->action = Action::kStore;
+  m->value.reserve(length);
+  if (cur != nullptr) m->value.assign(cur->value);
+  m->value.resize(length, '\0');
+  std::memcpy(m->value.data() + offset, piece.data(), piece.size());
+  m->expires_at_ms = cur != nullptr ? cur->expires_at_ms : 0;
+  return length;
+}
+
 void CmdAppend(CommandContext& c) {
   const std::string_view suffix = c.arg(2);
   const size_t limit = static_cast<size_t>(c.server.config().proto_max_bulk_len);
@@ -384,22 +408,12 @@ void CmdAppend(CommandContext& c) {
       too_big = true;
       return;
     }
-    length = old + suffix.size();
-    // A large value that no one is reading grows where it lies, into the room a previous
-    // APPEND left: a string built by appends costs what is appended, as Redis's does.
-    if (cur != nullptr && cur->writable != nullptr && length <= cur->capacity) {
-      std::memcpy(cur->writable + old, suffix.data(), suffix.size());
-      m->action = Action::kPatched;
-      m->patched_size = length;
-      return;
+    length = WriteAt(cur, m, old, suffix);
+    // Room for more appends when copied (Redis's sdsMakeRoomFor: double up to 1 MB, then 1 MB
+    // more), so that a string built by appends costs what is appended.
+    if (cur != nullptr && m->action == Action::kStore) {
+      m->reserve = length < (size_t{1} << 20) ? length : size_t{1} << 20;
     }
-    m->action = Action::kStore;
-    m->value.reserve(length);
-    if (cur) m->value.assign(cur->value);
-    m->value.append(suffix);
-    m->expires_at_ms = cur ? cur->expires_at_ms : 0;
-    // Room for more appends (Redis's sdsMakeRoomFor: double up to 1 MB, then 1 MB more).
-    if (cur != nullptr) m->reserve = length < (size_t{1} << 20) ? length : size_t{1} << 20;
   });
   if (wrong_type) return c.ErrorWrongType();
   if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -426,23 +440,7 @@ void CmdSetRange(CommandContext& c) {
       too_big = true;
       return;
     }
-    const size_t end = static_cast<size_t>(offset) + piece.size();
-    // A large value that no one is reading is written where it lies (a row of an embedding
-    // table updated in place costs the row, not the table), as are APPENDs (CmdAppend).
-    if (cur != nullptr && cur->writable != nullptr && end <= cur->capacity) {
-      if (end > length) std::memset(cur->writable + length, 0, end - length);
-      std::memcpy(cur->writable + offset, piece.data(), piece.size());
-      length = std::max(length, end);
-      m->action = Action::kPatched;
-      m->patched_size = length;
-      return;
-    }
-    m->action = Action::kStore;
-    if (cur) m->value.assign(cur->value);
-    if (m->value.size() < end) m->value.resize(end, '\0');
-    std::memcpy(m->value.data() + offset, piece.data(), piece.size());
-    m->expires_at_ms = cur ? cur->expires_at_ms : 0;
-    length = m->value.size();
+    length = WriteAt(cur, m, static_cast<size_t>(offset), piece);
   });
   if (wrong_type) return c.ErrorWrongType();
   if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
