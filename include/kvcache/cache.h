@@ -98,7 +98,8 @@ struct ItemView {
 // keys nothing, and a server numbers its databases 0xFF, N, key for N > 0 (and 0xFF, 0, key for
 // a database 0 key that itself begins with 0xFF).
 inline uint8_t KeySpaceOf(std::string_view key) {
-  return key.size() >= 2 && static_cast<uint8_t>(key[0]) == 0xFF ? static_cast<uint8_t>(key[1]) : 0;
+  return key.size() >= 2 && static_cast<uint8_t>(key[0]) == 0xFF ? static_cast<uint8_t>(key[1])
+                                                                   : 0;
 }
 
 struct KeySpaceStats {

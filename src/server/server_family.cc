@@ -175,12 +175,12 @@ std::string ClientLine(Server& s, Connection* conn, int64_t now) {
                 " flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu "
                 "argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r "
                 "cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
-                conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(), conn->name.c_str(),
-                (now - conn->created_ms) / 1000, (now - conn->last_active_ms) / 1000,
-                conn->in_multi ? "x" : "N", conn->db,
-                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, conn->input_buffered(),
-                conn->input_capacity() - conn->input_buffered(), conn->input_capacity(),
-                conn->reply().PendingBytes(),
+                conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(),
+                conn->name.c_str(), (now - conn->created_ms) / 1000,
+                (now - conn->last_active_ms) / 1000, conn->in_multi ? "x" : "N", conn->db,
+                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1,
+                conn->input_buffered(), conn->input_capacity() - conn->input_buffered(),
+                conn->input_capacity(), conn->reply().PendingBytes(),
                 conn->input_capacity() + conn->reply().AllocatedBytes(),
                 conn->last_command.empty() ? "NULL" : conn->last_command.c_str(),
                 conn->reply().resp_version(), conn->lib_name.c_str(), conn->lib_ver.c_str());
@@ -299,22 +299,15 @@ void CmdClient(CommandContext& c) {
   } else if (EqualsIgnoreCase(sub, "HELP")) {
     if (!arity(2)) return;
     const char* lines[] = {"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                           "ID",
-                           "    Return the ID of the current connection.",
-                           "GETNAME",
-                           "    Return the name of the current connection.",
-                           "SETNAME <name>",
-                           "    Assign the name <name> to the current connection.",
-                           "SETINFO <LIB-NAME|LIB-VER> <value>",
-                           "    Set client library info.",
-                           "INFO",
-                           "    Return information about the current client connection.",
-                           "LIST",
-                           "    Return information about client connections.",
+                           "ID", "    Return the ID of the current connection.",
+                           "GETNAME", "    Return the name of the current connection.",
+                           "SETNAME <name>", "    Assign the name <name> to the current connection.",
+                           "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library info.",
+                           "INFO", "    Return information about the current client connection.",
+                           "LIST", "    Return information about client connections.",
                            "KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port>",
                            "    Kill connections.",
-                           "HELP",
-                           "    Print this help."};
+                           "HELP", "    Print this help."};
     c.reply.ArrayHeader(std::size(lines));
     for (const char* l : lines) c.reply.SimpleString(l);
   } else {
@@ -351,7 +344,7 @@ void CommandInfo(CommandContext& c, const CommandSpec& s) {
   c.reply.Integer(s.key_step);
   c.reply.SetHeader(1);
   c.reply.SimpleString(std::string("@") + s.group);
-  c.reply.SetHeader(0);    // tips
+  c.reply.SetHeader(0);  // tips
   c.reply.ArrayHeader(0);  // key specifications
   c.reply.ArrayHeader(0);  // subcommands
 }
@@ -460,8 +453,8 @@ Totals SumWorkers(Server& s) {
 
 void MetricSamples::Rate::Add(int64_t now_ms, uint64_t value) {
   if (last_ms != 0 && now_ms > last_ms) {
-    per_sec[next] =
-        static_cast<double>(value - last_value) * 1000.0 / static_cast<double>(now_ms - last_ms);
+    per_sec[next] = static_cast<double>(value - last_value) * 1000.0 /
+                    static_cast<double>(now_ms - last_ms);
     next = (next + 1) % kSamples;
   }
   last_ms = now_ms;
@@ -553,9 +546,8 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
       peak = s.metrics().peak_used_memory = std::max(s.metrics().peak_used_memory, cs.bytes);
     }
     char perc[32];
-    std::snprintf(
-        perc, sizeof(perc), "%.2f%%",
-        peak == 0 ? 0.0 : 100.0 * static_cast<double>(cs.bytes) / static_cast<double>(peak));
+    std::snprintf(perc, sizeof(perc), "%.2f%%",
+                  peak == 0 ? 0.0 : 100.0 * static_cast<double>(cs.bytes) / static_cast<double>(peak));
     AppendField(&out, "used_memory_peak", peak);
     AppendField(&out, "used_memory_peak_human", Human(peak));
     AppendField(&out, "used_memory_peak_perc", perc);
@@ -563,9 +555,10 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     const uint64_t dataset = std::min(cs.bytes, cs.item_bytes);
     AppendField(&out, "used_memory_overhead", cs.bytes - dataset);
     AppendField(&out, "used_memory_dataset", dataset);
-    std::snprintf(
-        perc, sizeof(perc), "%.2f%%",
-        cs.bytes == 0 ? 0.0 : 100.0 * static_cast<double>(dataset) / static_cast<double>(cs.bytes));
+    std::snprintf(perc, sizeof(perc), "%.2f%%",
+                  cs.bytes == 0 ? 0.0
+                                : 100.0 * static_cast<double>(dataset) /
+                                      static_cast<double>(cs.bytes));
     AppendField(&out, "used_memory_dataset_perc", perc);
     const uint64_t system = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
                             static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
@@ -664,8 +657,7 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
       const double usec = static_cast<double>(ticks) * MicrosPerTick();
       char buf[256];
       std::snprintf(buf, sizeof(buf),
-                    "cmdstat_%s:calls=%" PRIu64 ",usec=%" PRIu64
-                    ",usec_per_call=%.2f,"
+                    "cmdstat_%s:calls=%" PRIu64 ",usec=%" PRIu64 ",usec_per_call=%.2f,"
                     "rejected_calls=%" PRIu64 ",failed_calls=%" PRIu64 "\r\n",
                     spec.name, calls, static_cast<uint64_t>(usec),
                     calls ? usec / static_cast<double>(calls) : 0.0, rejected, failed);
@@ -829,35 +821,22 @@ void CmdShutdown(CommandContext& c) {
 void RegisterServerFamily(CommandRegistry* r) {
   using namespace cmd;
   const uint32_t kConn = kNoAuth | kFast | kLoading | kStale;
-  r->Add({"ping", -1, kFast, 0, 0, 0, CmdPing, "connection",
-          "Returns the server's liveliness response."});
+  r->Add({"ping", -1, kFast, 0, 0, 0, CmdPing, "connection", "Returns the server's liveliness response."});
   r->Add({"echo", 2, kFast, 0, 0, 0, CmdEcho, "connection", "Returns the given string."});
-  r->Add({"auth", -2, kConn | kNoMulti, 0, 0, 0, CmdAuth, "connection",
-          "Authenticates the connection."});
-  r->Add({"hello", -1, kConn | kNoMulti, 0, 0, 0, CmdHello, "connection",
-          "Handshakes with the Redis server."});
-  r->Add({"select", 2, kFast | kLoading | kStale, 0, 0, 0, CmdSelect, "connection",
-          "Changes the selected database."});
+  r->Add({"auth", -2, kConn | kNoMulti, 0, 0, 0, CmdAuth, "connection", "Authenticates the connection."});
+  r->Add({"hello", -1, kConn | kNoMulti, 0, 0, 0, CmdHello, "connection", "Handshakes with the Redis server."});
+  r->Add({"select", 2, kFast | kLoading | kStale, 0, 0, 0, CmdSelect, "connection", "Changes the selected database."});
   r->Add({"quit", -1, kConn | kNoMulti, 0, 0, 0, CmdQuit, "connection", "Closes the connection."});
   r->Add({"reset", 1, kConn | kNoMulti, 0, 0, 0, CmdReset, "connection", "Resets the connection."});
-  r->Add({"client", -2, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdClient, "connection",
-          "A container for client connection commands."});
-  r->Add({"command", -1, kLoading | kStale, 0, 0, 0, CmdCommand, "server",
-          "Returns detailed information about all commands."});
-  r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server",
-          "Returns information and statistics about the server."});
-  r->Add({"config", -2, kAdmin | kNoMulti | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig,
-          "server", "A container for server configuration commands."});
-  r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server",
-          "Returns the number of keys in the database."});
-  r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server",
-          "Returns the server time."});
-  r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server",
-          "A container for memory diagnostics commands."});
-  r->Add({"debug", -2, kAdmin | kNoMulti, 0, 0, 0, CmdDebug, "server",
-          "A container for debugging commands."});
-  r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server",
-          "Synchronously saves the database(s) to disk and shuts down the Redis server."});
+  r->Add({"client", -2, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdClient, "connection", "A container for client connection commands."});
+  r->Add({"command", -1, kLoading | kStale, 0, 0, 0, CmdCommand, "server", "Returns detailed information about all commands."});
+  r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server", "Returns information and statistics about the server."});
+  r->Add({"config", -2, kAdmin | kNoMulti | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
+  r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
+  r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
+  r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
+  r->Add({"debug", -2, kAdmin | kNoMulti, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
+  r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});
 }
 
 }  // namespace kvcache::server

@@ -19,8 +19,7 @@ TEST(Connection, PingEchoSelectQuitReset) {
   EXPECT_EQ(t.Run({"PING"}).type, Reply::kSimple);
   EXPECT_EQ(Str(t.Run({"PING", "hi"})), "hi");
   EXPECT_EQ(t.Run({"PING", "hi"}).type, Reply::kBulk);
-  EXPECT_EQ(Str(t.Run({"PING", "a", "b"})),
-            "(error) ERR wrong number of arguments for 'ping' command");
+  EXPECT_EQ(Str(t.Run({"PING", "a", "b"})), "(error) ERR wrong number of arguments for 'ping' command");
   EXPECT_EQ(Str(t.Run({"ECHO", "x y"})), "x y");
   EXPECT_EQ(Str(t.Run({"SET", "k", "db0"})), "OK");
   EXPECT_EQ(Str(t.Run({"SELECT", "1"})), "OK");
@@ -57,8 +56,7 @@ TEST(Connection, UnknownCommandsAndArity) {
   EXPECT_EQ(Str(t.Run({"FOO", "a", "b"})),
             "(error) ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");
   EXPECT_EQ(Str(t.Run({"NOPE"})), "(error) ERR unknown command 'NOPE', with args beginning with: ");
-  EXPECT_EQ(Str(t.Run({"GET", "a", "b"})),
-            "(error) ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(Str(t.Run({"GET", "a", "b"})), "(error) ERR wrong number of arguments for 'get' command");
 }
 
 TEST(Connection, AuthAndHello) {
@@ -113,14 +111,12 @@ TEST(Connection, ClientSubcommands) {
   EXPECT_EQ(Str(t.Run({"CLIENT", "SETNAME", "worker-1"})), "OK");
   EXPECT_EQ(Str(t.Run({"CLIENT", "SETINFO", "LIB-NAME", "redis-py"})), "OK");
   EXPECT_EQ(Str(t.Run({"CLIENT", "SETINFO", "LIB-VER", "5.0"})), "OK");
-  EXPECT_EQ(Str(t.Run({"CLIENT", "SETINFO", "COLOR", "red"})),
-            "(error) ERR Unrecognized option 'COLOR'");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETINFO", "COLOR", "red"})), "(error) ERR Unrecognized option 'COLOR'");
   std::string info = Str(t.Run({"CLIENT", "INFO"}));
   EXPECT_NE(info.find("id=" + std::to_string(id.integer) + " "), std::string::npos) << info;
   EXPECT_NE(info.find("name=worker-1"), std::string::npos);
   EXPECT_NE(info.find("lib-name=redis-py lib-ver=5.0"), std::string::npos);
-  EXPECT_EQ(Str(t.Run({"CLIENT", "BOGUS"})),
-            "(error) ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "BOGUS"})), "(error) ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.");
   EXPECT_EQ(Str(t.Run({"CLIENT", "KILL", "1.2.3.4:5"})), "(error) ERR No such client");
   // Redis 7's texts for a known subcommand with the wrong number of arguments.
   EXPECT_EQ(Str(t.Run({"CLIENT", "SETNAME"})),
@@ -174,10 +170,10 @@ TEST(Server, InfoSectionsAndFields) {
   t.Run({"GET", "a"});
   t.Run({"GET", "b"});
   std::string info = Str(t.Run({"INFO"}));
-  for (const char* field :
-       {"# Server", "redis_version:", "# Clients", "connected_clients:", "# Memory",
-        "used_memory:", "maxmemory:", "# Stats", "keyspace_hits:1", "keyspace_misses:1",
-        "evicted_keys:0", "expired_keys:0", "# Keyspace", "db0:keys=1,expires=0"}) {
+  for (const char* field : {"# Server", "redis_version:", "# Clients", "connected_clients:",
+                            "# Memory", "used_memory:", "maxmemory:", "# Stats",
+                            "keyspace_hits:1", "keyspace_misses:1", "evicted_keys:0",
+                            "expired_keys:0", "# Keyspace", "db0:keys=1,expires=0"}) {
     EXPECT_NE(info.find(field), std::string::npos) << field << " in\n" << info;
   }
   EXPECT_EQ(info.find("# Commandstats"), std::string::npos) << "not a default section";
@@ -232,8 +228,7 @@ TEST(Server, ConfigGetSetResetstat) {
   EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "proto-max-bulk-len", "2mb"})), "OK");
   EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "proto-max-bulk-len"})), "[proto-max-bulk-len, 2097152]");
   EXPECT_EQ(Str(t.Run({"CONFIG", "RESETSTAT"})), "OK");
-  EXPECT_NE(Str(t.Run({"INFO", "stats"})).find("total_commands_processed:1\r\n"),
-            std::string::npos);
+  EXPECT_NE(Str(t.Run({"INFO", "stats"})).find("total_commands_processed:1\r\n"), std::string::npos);
 }
 
 TEST(Server, TimeMemoryDebugShutdown) {
@@ -294,9 +289,9 @@ TEST(Transactions, MultiExecDiscard) {
 
 TEST(Protocol, PipelinesInlineAndErrors) {
   TestClient t;
-  std::vector<Reply> replies = t.RunRaw(
-      "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\na\r\n"
-      "PING\r\nGET a\r\nSET \"sp ace\" 'q'\n*0\r\nGET \"sp ace\"\r\n");
+  std::vector<Reply> replies =
+      t.RunRaw("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\na\r\n"
+               "PING\r\nGET a\r\nSET \"sp ace\" 'q'\n*0\r\nGET \"sp ace\"\r\n");
   ASSERT_EQ(replies.size(), 6u);
   EXPECT_EQ(Str(replies[0]), "OK");
   EXPECT_EQ(Str(replies[1]), "(integer) 2");
