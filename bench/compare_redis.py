@@ -97,10 +97,11 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def side_by_side(rounds, run, describe, kv_binary=None, baseline=None):
-    """run(server) on fresh servers, `rounds` times each: kvcache-server, redis-server and, with
-    `baseline` (the path of another kvcache-server build), that one too. Prints each result as
-    describe(result) and returns {kind: [result per round]}, kinds in that order."""
+def side_by_side(rounds, run, describe, kv_binary=None, baseline=None, kv_threads=0):
+    """run(server) on fresh servers, `rounds` times each: kvcache-server (kv_threads workers, 0:
+    one per core), redis-server and, with `baseline` (the path of another kvcache-server build),
+    that one too. Prints each result as describe(result) and returns {kind: [result per round]},
+    kinds in that order."""
     if kv_binary:
         Server.binary = pathlib.Path(kv_binary).resolve()
 
@@ -111,7 +112,8 @@ def side_by_side(rounds, run, describe, kv_binary=None, baseline=None):
     results = {k: [] for k in kinds}
     for rnd in range(rounds):
         for kind in kinds:
-            server = Baseline("kvcache", 0) if kind == "baseline" else Server(kind, 0)
+            threads = kv_threads if kind != "redis" else 0
+            server = Baseline("kvcache", threads) if kind == "baseline" else Server(kind, threads)
             try:
                 results[kind].append(run(server))
             finally:

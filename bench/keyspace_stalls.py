@@ -5,20 +5,23 @@ kvcache-server and Debian's redis-server side by side.
     /usr/bin/python3 bench/keyspace_stalls.py [--keys 1000000] [--rounds 3]
                                               [--kv-binary build/bin/kvcache-server]
                                               [--baseline OTHER/kvcache-server]
+                                              [--kv-threads 1]
 
 Each server gets N keys of 16 bytes with 64-byte values (bench/compare_redis.py's load), then
 runs, one at a time: KEYS *, KEYS with a pattern that matches nothing, a whole SCAN (COUNT 1000),
 MGET, EXISTS and DEL of 100,000 keys, FLUSHALL, and (after loading again) FLUSHALL ASYNC.
-Meanwhile four other clients PING in a loop; a command's stall is the longest PING round trip
-seen while it ran, which is how long the event loop of some other client was held up. Also the
-server's own time executing the command (INFO commandstats usec; not parsing or sending).
-Medians over the rounds (fresh servers each round). --baseline runs another kvcache-server build in the same rounds,
-as a third column.
+Meanwhile four other clients (processes of their own) PING in a loop; a command's stall is the
+longest PING round trip seen while it ran, which is how long the event loop of some other client
+was held up. kvcache-server runs one worker by default, so that every probe shares the event loop
+of the command's client, as in Redis; with more, a probe may land on another worker and see
+nothing. Also the server's own time executing the command (INFO commandstats usec; not parsing
+or sending). Medians over the rounds (fresh servers each round). --baseline runs another
+kvcache-server build in the same rounds, as a third column.
 """
 import argparse
+import multiprocessing
 import pathlib
 import sys
-import threading
 import time
 
 import redis
@@ -31,29 +34,39 @@ def command_usec(r, name):
     return r.info("commandstats").get(f"cmdstat_{name}", {}).get("usec", 0)
 
 
+def probe(port, stop, worst, ready):
+    c = redis.Redis(port=port)
+    c.ping()
+    with ready.get_lock():
+        ready.value += 1
+    while not stop.is_set():
+        t = time.perf_counter()
+        c.ping()
+        took = time.perf_counter() - t
+        if took > worst.value:
+            worst.value = took
+
+
 def timed(port, fn):
-    stop = threading.Event()
-    worst = [0.0]
-
-    def probe():
-        c = redis.Redis(port=port)
-        while not stop.is_set():
-            t = time.perf_counter()
-            c.ping()
-            worst[0] = max(worst[0], time.perf_counter() - t)
-
-    threads = [threading.Thread(target=probe) for _ in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(0.2)
+    # The probes are processes of their own: threads of this one would wait for the interpreter
+    # lock while redis-py parses a large reply here, and that wait would count as the server's.
+    stop = multiprocessing.Event()
+    worsts = [multiprocessing.Value("d", 0.0) for _ in range(4)]
+    ready = multiprocessing.Value("i", 0)
+    procs = [multiprocessing.Process(target=probe, args=(port, stop, w, ready)) for w in worsts]
+    for p in procs:
+        p.start()
+    while ready.value < len(procs):
+        time.sleep(0.01)
+    time.sleep(0.1)
     t0 = time.perf_counter()
     fn()
     took = time.perf_counter() - t0
     time.sleep(0.1)
     stop.set()
-    for t in threads:
-        t.join()
-    return took * 1000, worst[0] * 1000
+    for p in procs:
+        p.join()
+    return took * 1000, max(w.value for w in worsts) * 1000
 
 
 def scan_all(r):
@@ -96,11 +109,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--kv-binary", default=None)
     ap.add_argument("--baseline", default=None, help="another kvcache-server, run alongside")
+    ap.add_argument("--kv-threads", type=int, default=1,
+                    help="kvcache-server's workers (0: one per core)")
     args = ap.parse_args()
     results = compare_redis.side_by_side(
         args.rounds, lambda server: run(server, args.keys),
         lambda out: ", ".join(f"{k} {v[0]:.0f}/{v[1]:.0f}/{v[2]:.0f} ms" for k, v in out.items()),
-        args.kv_binary, args.baseline)
+        args.kv_binary, args.baseline, args.kv_threads)
+    print(f"kvcache-server --threads {args.kv_threads}")
     print(f"{args.keys} keys; medians of {args.rounds}: time of the command (client included) / "
           f"longest PING of another client meanwhile / server's execution time, ms")
     compare_redis.print_medians(results, "command",

@@ -3,6 +3,7 @@ redis-benchmark, over loopback."""
 import concurrent.futures
 import os
 import re
+import select
 import socket
 import subprocess
 import time
@@ -231,6 +232,46 @@ def test_many_clients_at_once(server):
         results = list(ex.map(work, range(200)))
     assert results == [sum(range(50))] * 200
     assert server.client().dbsize() == 200 * 50
+
+
+def test_keys_over_a_large_keyspace_does_not_hold_up_other_clients(start_server):
+    """One worker thread, so both clients share its event loop: while KEYS walks 500k keys (in
+    steps), another client's commands are answered, and the KEYS reply, held back until it is
+    complete, is whole afterwards."""
+    server = start_server("--threads", "1", "--maxmemory", "512mb")
+    r = server.client()
+    n = 500000
+    pipe = r.pipeline(transaction=False)
+    for start in range(0, n, 1000):
+        pipe.mset({b"key:%d" % i: b"v" for i in range(start, start + 1000)})
+    pipe.execute()
+    assert r.dbsize() == n
+
+    with socket.create_connection(("127.0.0.1", server.port)) as a:
+        a.sendall(b"PING\r\nKEYS *\r\n")
+        reader = a.makefile("rb")
+        assert reader.readline() == b"+PONG\r\n"
+        # The PONG came out while KEYS had only begun; the other client is served meanwhile.
+        other = server.client()
+        assert other.ping()
+        assert other.set("during", "1")
+        assert other.get("key:7") == b"v"
+        ready, _, _ = select.select([a], [], [], 0)
+        assert not ready, "the KEYS reply began before the other client was answered"
+        header = reader.readline()
+        assert header.startswith(b"*")
+        count = int(header[1:])
+        keys = set()
+        for _ in range(count):
+            size = int(reader.readline()[1:])
+            keys.add(reader.read(size + 2)[:-2])
+    assert count == len(keys), "a key listed twice"
+    assert keys - {b"during"} == {b"key:%d" % i for i in range(n)}
+    # A walk that finds nothing has no bytes to send until its end (its reply's memory must
+    # stay meanwhile), then answers an empty array.
+    assert r.keys("nomatch*") == []
+    assert sorted(r.keys("key:1234?")) == [b"key:1234%d" % i for i in range(10)]
+    assert r.ping()
 
 
 def test_client_list_filters(server):

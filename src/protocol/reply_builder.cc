@@ -97,14 +97,14 @@ void ReplyBuilder::Commit(size_t n) {
     if (last.chunk == tail_ && last.data + last.size == p) {
       last.size += n;
       tail_->used += n;
-      pending_ += n;
+      Added(n);
       return;
     }
   }
   segments_.push_back(Segment{p, n, tail_, nullptr});
   ++tail_->refs;
   tail_->used += n;
-  pending_ += n;
+  Added(n);
 }
 
 void ReplyBuilder::CopyIn(const char* data, size_t size) {
@@ -180,18 +180,35 @@ size_t ReplyBuilder::DeferArrayHeader() {
   segments_.push_back(Segment{p, 0, tail_, nullptr});
   ++tail_->refs;
   tail_->used += kMaxHeader;
-  return segments_.size() - 1;
+  const size_t handle = base_ + segments_.size() - 1;
+  open_.push_back(handle);
+  return handle;
 }
 
 void ReplyBuilder::SetDeferredArrayHeader(size_t handle, size_t count) {
-  assert(handle >= head_ && handle < segments_.size() && segments_[handle].size == 0);
-  Segment& s = segments_[handle];
+  const size_t index = handle - base_;
+  assert(handle >= base_ && index >= head_ && index < segments_.size() &&
+         segments_[index].size == 0);
+  Segment& s = segments_[index];
   char* start = const_cast<char*>(s.data);
   char* p = start;
   *p++ = '*';
   p = PutCrlf(PutInt(p, static_cast<int64_t>(count)));
   s.size = static_cast<size_t>(p - start);
   pending_ += s.size;
+  auto it = std::find(open_.begin(), open_.end(), handle);
+  assert(it != open_.end());
+  if (it != open_.begin()) {
+    held_ += s.size;  // behind an earlier header still open
+    open_.erase(it);
+    return;
+  }
+  open_.erase(it);
+  // The output may now go on to the next open header, if any.
+  held_ = 0;
+  if (!open_.empty()) {
+    for (size_t i = open_.front() - base_; i < segments_.size(); ++i) held_ += segments_[i].size;
+  }
 }
 
 void ReplyBuilder::BulkExternal(const char* data, size_t size, std::unique_ptr<Owner> owner) {
@@ -294,12 +311,13 @@ void ReplyBuilder::AppendRaw(std::string_view bytes) {
 void ReplyBuilder::AppendExternal(const char* data, size_t size, std::unique_ptr<Owner> owner) {
   if (size == 0) return;
   segments_.push_back(Segment{data, size, nullptr, owner.release()});
-  pending_ += size;
+  Added(size);
 }
 
 size_t ReplyBuilder::FillIovec(struct iovec* iov, size_t max_iov) const {
+  const size_t end = open_.empty() ? segments_.size() : open_.front() - base_;
   size_t k = 0;
-  for (size_t i = head_; i < segments_.size() && k < max_iov; ++i, ++k) {
+  for (size_t i = head_; i < end && k < max_iov; ++i, ++k) {
     const Segment& s = segments_[i];
     const size_t skip = i == head_ ? head_offset_ : 0;
     iov[k].iov_base = const_cast<char*>(s.data + skip);
@@ -309,7 +327,7 @@ size_t ReplyBuilder::FillIovec(struct iovec* iov, size_t max_iov) const {
 }
 
 void ReplyBuilder::Consume(size_t n) {
-  assert(n <= pending_);
+  assert(n <= WritableBytes());
   pending_ -= n;
   while (n > 0) {
     const Segment& s = segments_[head_];
@@ -324,10 +342,12 @@ void ReplyBuilder::Consume(size_t n) {
     head_offset_ = 0;
   }
   if (head_ == segments_.size()) {
+    base_ += segments_.size();
     segments_.clear();
     head_ = 0;
   } else if (head_ >= 64 && head_ * 2 >= segments_.size()) {
     segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(head_));
+    base_ += head_;
     head_ = 0;
   }
 }
@@ -350,14 +370,17 @@ void ReplyBuilder::UnrefChunk(Chunk* chunk) {
 
 void ReplyBuilder::Clear() {
   for (size_t i = head_; i < segments_.size(); ++i) ReleaseSegment(segments_[i]);
+  base_ += segments_.size();
   segments_.clear();
+  open_.clear();
+  held_ = 0;
   head_ = 0;
   head_offset_ = 0;
   pending_ = 0;
 }
 
 void ReplyBuilder::ReleaseIdleMemory() {
-  if (pending_ != 0) return;
+  if (!empty()) return;  // an open deferred header lies in the tail chunk
   if (spare_ != nullptr) {
     DeleteChunk(spare_);
     spare_ = nullptr;

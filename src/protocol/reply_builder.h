@@ -61,8 +61,9 @@ class ReplyBuilder {
   void ArrayHeader(size_t count);
   // An array header whose count is known only once its elements are appended (Redis's
   // addReplyDeferredLen): the elements appended next follow it, and SetDeferredArrayHeader
-  // writes the count in. Nothing may be consumed in between (the handle is a position in the
-  // pending runs), and every deferred header must be set before the output is written.
+  // writes the count in. Until then the output stops short of the header: what was appended
+  // before it can be written (and consumed) meanwhile, which lets a long reply be built over
+  // several steps while earlier replies go out.
   size_t DeferArrayHeader();
   void SetDeferredArrayHeader(size_t handle, size_t count);
   // `count` key-value pairs follow. RESP2: an array of 2 * count elements.
@@ -84,12 +85,15 @@ class ReplyBuilder {
 
   // Bytes appended and not yet consumed.
   size_t PendingBytes() const { return pending_; }
+  // The pending bytes before the first deferred header not yet set: what can be written now.
+  size_t WritableBytes() const { return pending_ - held_; }
   // Error replies written so far (for the server's failed-call statistics).
   uint64_t error_count() const { return errors_; }
-  bool empty() const { return pending_ == 0; }
-  // Fills iov[0..k) with the first k pending runs, k <= max_iov, and returns k.
+  // Nothing pending and no deferred header open.
+  bool empty() const { return pending_ == 0 && open_.empty(); }
+  // Fills iov[0..k) with the first k writable runs, k <= max_iov, and returns k.
   size_t FillIovec(struct iovec* iov, size_t max_iov) const;
-  // Marks the first n pending bytes as written. REQUIRES: n <= PendingBytes().
+  // Marks the first n pending bytes as written. REQUIRES: n <= WritableBytes().
   void Consume(size_t n);
   // Drops everything pending, releasing its owners (the connection is going away).
   void Clear();
@@ -114,6 +118,11 @@ class ReplyBuilder {
   char* Reserve(size_t n);
   // Appends the n bytes written at the pointer Reserve returned.
   void Commit(size_t n);
+  // Counts n bytes appended at the end.
+  void Added(size_t n) {
+    pending_ += n;
+    if (!open_.empty()) held_ += n;
+  }
   void CopyIn(const char* data, size_t size);
   void Header(char prefix, int64_t value);
   void Line(char prefix, std::string_view text);
@@ -125,6 +134,9 @@ class ReplyBuilder {
   bool resp3_;
   const size_t chunk_size_;
   std::vector<Segment> segments_;  // pending runs from head_ on
+  size_t base_ = 0;                // runs dropped from the front of segments_ (handles count them)
+  std::vector<size_t> open_;       // handles of deferred headers not yet set, ascending
+  size_t held_ = 0;                // pending bytes from the first of them on
   size_t head_ = 0;
   size_t head_offset_ = 0;  // bytes of segments_[head_] already written
   size_t pending_ = 0;

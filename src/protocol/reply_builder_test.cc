@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,7 @@ std::string Pending(const ReplyBuilder& b) {
   std::string out;
   for (size_t i = 0; i < n; ++i)
     out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-  EXPECT_EQ(out.size(), b.PendingBytes());
+  EXPECT_EQ(out.size(), b.WritableBytes());
   return out;
 }
 
@@ -195,6 +196,70 @@ TEST(ReplyBuilder, DeferredArrayHeaderIsWrittenInPlace) {
   // An empty deferred array.
   EXPECT_EQ(Encode(2, [](ReplyBuilder& b) { b.SetDeferredArrayHeader(b.DeferArrayHeader(), 0); }),
             "*0\r\n");
+}
+
+// A reply built over several steps (KEYS): what was answered before its deferred header goes
+// out meanwhile, nothing from the header on until it is set, and handles survive the runs
+// dropped from the front as the output is consumed.
+TEST(ReplyBuilder, OpenDeferredHeaderHoldsBackWhatFollowsIt) {
+  ReplyBuilder b(2, 64);
+  int destroyed = 0;
+  std::vector<std::string> earlier;
+  for (int i = 0; i < 100; ++i) earlier.push_back(":" + std::to_string(i) + "\r\n");
+  std::string before;
+  for (const std::string& e : earlier) {  // one run each: enough for the front to be dropped
+    b.AppendExternal(e.data(), e.size(), std::make_unique<CountingOwner>(&destroyed));
+    before += e;
+  }
+  const size_t outer = b.DeferArrayHeader();
+  std::string elements;
+  for (int i = 0; i < 50; ++i) {
+    b.Bulk("k" + std::to_string(i));
+    elements +=
+        "$" + std::to_string(1 + std::to_string(i).size()) + "\r\nk" + std::to_string(i) + "\r\n";
+  }
+  EXPECT_EQ(Pending(b), before);
+  EXPECT_EQ(b.PendingBytes(), before.size() + elements.size());
+  b.Consume(7);
+  EXPECT_EQ(Pending(b), before.substr(7));
+  b.Consume(b.WritableBytes());
+  EXPECT_EQ(destroyed, 100);
+  EXPECT_EQ(b.WritableBytes(), 0u);
+  iovec iov[4];
+  EXPECT_EQ(b.FillIovec(iov, 4), 0u);
+  EXPECT_FALSE(b.empty());
+  // More elements, and an array nested in the open one.
+  const std::string big(5000, 'v');
+  b.BulkExternal(big.data(), big.size(), std::make_unique<CountingOwner>(&destroyed));
+  elements += "$5000\r\n" + big + "\r\n";
+  const size_t inner = b.DeferArrayHeader();
+  b.Integer(1);
+  b.SetDeferredArrayHeader(outer, 52);
+  // The output now stops at the inner header.
+  EXPECT_EQ(Pending(b), "*52\r\n" + elements);
+  b.SetDeferredArrayHeader(inner, 1);
+  EXPECT_EQ(Pending(b), "*52\r\n" + elements + "*1\r\n:1\r\n");
+  EXPECT_EQ(b.WritableBytes(), b.PendingBytes());
+  b.Consume(b.PendingBytes());
+  EXPECT_EQ(destroyed, 101);
+  EXPECT_TRUE(b.empty());
+}
+
+// An array that stays empty while its header is open: the builder has no bytes to write, yet its
+// chunk holds the header and must survive a connection's release of idle memory.
+TEST(ReplyBuilder, OpenDeferredHeaderOfAnEmptyArrayKeepsItsChunk) {
+  ReplyBuilder b(2, 64);
+  const size_t header = b.DeferArrayHeader();
+  EXPECT_EQ(b.PendingBytes(), 0u);
+  EXPECT_FALSE(b.empty());
+  b.ReleaseIdleMemory();
+  EXPECT_EQ(b.AllocatedBytes(), 64u);
+  b.SetDeferredArrayHeader(header, 0);
+  EXPECT_EQ(Pending(b), "*0\r\n");
+  b.Consume(b.PendingBytes());
+  EXPECT_TRUE(b.empty());
+  b.ReleaseIdleMemory();
+  EXPECT_EQ(b.AllocatedBytes(), 0u);
 }
 
 TEST(ReplyBuilder, LargeCopiedBulkSpansChunks) {

@@ -254,7 +254,7 @@ bool Connection::OnWritable() {
 }
 
 bool Connection::Flush() {
-  while (!reply_.empty()) {
+  while (reply_.WritableBytes() != 0) {
     struct iovec iov[kMaxIov];
     size_t n = reply_.FillIovec(iov, kMaxIov);
     size_t asked = 0;

@@ -36,7 +36,7 @@ class Connection {
   // Runs requests already buffered (a client paused for output backpressure, or a server-side
   // caller in tests). Returns false when the connection is to be closed.
   bool ProcessInput();
-  bool wants_write() const { return !reply_.empty(); }
+  bool wants_write() const { return reply_.WritableBytes() != 0; }
   // After a deferred command's completion has written its reply: runs what is buffered and
   // writes. Returns false when the connection is to be closed.
   bool Resume();

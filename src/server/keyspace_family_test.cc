@@ -209,6 +209,71 @@ TEST_F(KeyspaceFamily, Keys) {
   EXPECT_EQ(Run({"KEYS", "a", "b"}), Arity("keys"));
 }
 
+// KEYS over a large keyspace walks it in steps, between which other clients run commands; the
+// reply lists every key present during the whole walk exactly once.
+TEST_F(KeyspaceFamily, KeysWalksInStepsWhileOthersRunCommands) {
+  constexpr int kKeys = 200000;
+  for (int i = 0; i < kKeys; ++i) Put("k" + std::to_string(i), ValueKind::kString);
+  Put("elsewhere", ValueKind::kString, 1);
+  Connection& a = t_.conn();
+  a.FeedForTest("PING\r\nKEYS k*\r\nECHO after\r\n");
+  ASSERT_TRUE(a.ProcessInput());
+  ASSERT_TRUE(a.blocked) << "200k keys are not walked in one step";
+  EXPECT_EQ(TestClient::TakeOutput(a), "+PONG\r\n")
+      << "what came before goes out; the KEYS reply waits";
+
+  std::unique_ptr<Connection> b = t_.NewConnection();
+  int steps = 0, deleted = 0, added = 0;
+  while (a.blocked) {
+    // Between two steps: delete a listed key, add one, read one.
+    EXPECT_EQ(t_.RunOn(*b, {"DEL", "k" + std::to_string(deleted++)}).integer, 1);
+    EXPECT_EQ(t_.RunOn(*b, {"SET", "k-new" + std::to_string(added++), "v"}).str, "OK");
+    EXPECT_EQ(t_.RunOn(*b, {"GET", "k" + std::to_string(kKeys - 1)}).str, "payload:k199999");
+    EXPECT_EQ(TestClient::TakeOutput(a), "") << "nothing of the reply before it is complete";
+    ASSERT_EQ(t_.server().RunLocalCompletions(1000), 1u);
+    ++steps;
+  }
+  ASSERT_TRUE(a.ProcessInput());  // the ECHO that waited
+  const std::string out = TestClient::TakeOutput(a);
+  Reply keys, echo;
+  const size_t used = DecodeReply(out, 0, &keys);
+  ASSERT_GT(used, 0u);
+  ASSERT_EQ(DecodeReply(out, used, &echo), out.size() - used);
+  EXPECT_EQ(echo.str, "after");
+  ASSERT_EQ(keys.type, Reply::kArray);
+  std::map<std::string, int> seen;
+  for (const Reply& k : keys.elems) ++seen[k.str];
+  int listed = 0, new_listed = 0;
+  for (const auto& [k, n] : seen) {
+    EXPECT_EQ(n, 1) << k << " listed twice";
+    if (k.rfind("k-new", 0) == 0) {
+      ++new_listed;
+    } else {
+      ++listed;
+    }
+  }
+  EXPECT_GT(steps, 1);
+  for (int i = deleted; i < kKeys; ++i) {
+    ASSERT_EQ(seen.count("k" + std::to_string(i)), 1u) << "k" << i << " was there throughout";
+  }
+  EXPECT_LE(listed, kKeys);
+  EXPECT_LE(new_listed, added);
+  EXPECT_EQ(seen.count("elsewhere"), 0u);
+}
+
+// Inside a transaction nothing may run in between: KEYS walks everything at once.
+TEST_F(KeyspaceFamily, KeysInsideExecWalksAtOnce) {
+  constexpr int kKeys = 100000;
+  for (int i = 0; i < kKeys; ++i) Put("k" + std::to_string(i), ValueKind::kString);
+  EXPECT_EQ(Run({"MULTI"}), "OK");
+  EXPECT_EQ(Run({"KEYS", "*"}), "QUEUED");
+  EXPECT_EQ(Run({"DBSIZE"}), "QUEUED");
+  Reply r = t_.Run({"EXEC"});
+  ASSERT_EQ(r.elems.size(), 2u);
+  EXPECT_EQ(r.elems[0].elems.size(), static_cast<size_t>(kKeys));
+  EXPECT_EQ(r.elems[1].integer, kKeys);
+}
+
 TEST_F(KeyspaceFamily, ScanReplyShapeAndErrors) {
   Reply r = t_.Run({"SCAN", "0"});
   ASSERT_EQ(r.type, Reply::kArray);

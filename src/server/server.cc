@@ -21,6 +21,7 @@
 #include "server/connection.h"
 #include "server/log.h"
 #include "server/origin_service.h"
+#include "server/tick_clock.h"
 
 namespace kvcache::server {
 namespace {
@@ -488,10 +489,14 @@ void Server::DeferAsync(Connection& conn,
     return;
   }
   conn.blocked = true;
+  origin_->Submit([start = std::move(start), post = Poster(conn)] { start(post); });
+}
+
+std::function<void(Completion)> Server::Poster(Connection& conn) {
   Worker* w = conn.worker();
   const uint64_t id = conn.id();
   Connection* local = &conn;
-  std::function<void(Completion)> post = [this, w, id, local](Completion done) {
+  return [this, w, id, local](Completion done) {
     if (w != nullptr) {
       w->Post(id, std::move(done));
       return;
@@ -500,7 +505,36 @@ void Server::DeferAsync(Connection& conn,
     local_mailbox_.emplace_back(local, std::move(done));
     local_cv_.notify_all();
   };
-  origin_->Submit([start = std::move(start), post = std::move(post)] { start(post); });
+}
+
+void Server::RunInSteps(Connection& conn, std::string_view command,
+                        std::function<bool(Connection&)> step) {
+  if (step(conn)) return;  // the first step runs in the command's own call, timed with it
+  if (conn.in_exec) {
+    while (!step(conn)) {
+    }
+    return;
+  }
+  const CommandSpec* spec = commands_.Find(command);
+  conn.blocked = true;
+  PostStep(conn, spec != nullptr ? spec->id : 0,
+           std::make_shared<std::function<bool(Connection&)>>(std::move(step)));
+}
+
+void Server::PostStep(Connection& conn, uint32_t command_id, Step step) {
+  // A completion runs once the worker has served the events that were ready (Worker::Run):
+  // the other clients get their turn between two steps.
+  Poster(conn)([this, command_id, step = std::move(step)](Connection& c) {
+    const uint64_t start = TicksNow();
+    world_.lock_shared();
+    const bool done = (*step)(c);
+    world_.unlock_shared();
+    WorkerStats::Add(stats_for(c.worker()).per_command[command_id].ticks, TicksNow() - start);
+    if (!done) {
+      c.blocked = true;
+      PostStep(c, command_id, step);
+    }
+  });
 }
 
 size_t Server::RunLocalCompletions(int timeout_ms) {

@@ -123,6 +123,13 @@ class Server {
   // must eventually call post(completion) exactly once, from any thread.
   void DeferAsync(Connection& conn,
                   std::function<void(std::function<void(Completion)> post)> start);
+  // Runs a command that walks much (KEYS) in steps on the connection's own thread, so that
+  // its event loop serves the other clients in between: `step` does a bounded piece of the
+  // work and returns true once the reply is complete. The connection runs nothing else
+  // meanwhile; what it had answered before goes out. Inside EXEC all steps run at once. The
+  // steps' time counts toward `command`'s statistics (INFO commandstats).
+  void RunInSteps(Connection& conn, std::string_view command,
+                  std::function<bool(Connection&)> step);
   // For connections without a worker (in-process tests): runs posted completions, waiting up
   // to timeout_ms for one if none is ready. Returns how many ran.
   size_t RunLocalCompletions(int timeout_ms);
@@ -165,6 +172,11 @@ class Server {
 
  private:
   Status InitOrigin();
+  // What hands a completion to the connection's thread, callable from any thread.
+  std::function<void(Completion)> Poster(Connection& conn);
+  using Step = std::shared_ptr<std::function<bool(Connection&)>>;
+  // Posts the next step of a RunInSteps command.
+  void PostStep(Connection& conn, uint32_t command_id, Step step);
   // Read-through: defers the command until its missing keys are loaded. True if it did.
   bool LoadKeysFirst(Connection& conn, const CommandSpec& spec,
                      std::span<const std::string_view> args);

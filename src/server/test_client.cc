@@ -120,10 +120,10 @@ std::unique_ptr<Connection> TestClient::NewConnection() {
                                       "127.0.0.1:50000", "127.0.0.1:6379");
 }
 
-std::string TestClient::Drain(Connection& conn) {
+std::string TestClient::TakeOutput(Connection& conn) {
   std::string out;
   auto& r = conn.reply();
-  while (!r.empty()) {
+  while (r.WritableBytes() != 0) {
     struct iovec iov[64];
     size_t n = r.FillIovec(iov, 64);
     size_t total = 0;
@@ -145,7 +145,7 @@ Reply TestClient::RunOn(Connection& conn, const std::vector<std::string>& args) 
     if (server_->RunLocalCompletions(10000) == 0) throw std::runtime_error("no completion");
     if (!conn.ProcessInput() || conn.close_after_reply) closed_ = true;
   }
-  std::string out = Drain(conn);
+  std::string out = TakeOutput(conn);
   Reply r;
   if (out.empty()) return r;  // no reply (SHUTDOWN)
   if (DecodeReply(out, 0, &r) != out.size()) throw std::runtime_error("not one reply: " + out);
@@ -161,7 +161,7 @@ std::vector<Reply> TestClient::RunRaw(const std::string& bytes) {
     if (server_->RunLocalCompletions(10000) == 0) throw std::runtime_error("no completion");
     if (!conn_->ProcessInput() || conn_->close_after_reply) closed_ = true;
   }
-  std::string out = Drain(*conn_);
+  std::string out = TakeOutput(*conn_);
   std::vector<Reply> replies;
   for (size_t pos = 0; pos < out.size();) {
     Reply r;

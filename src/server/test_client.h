@@ -45,13 +45,14 @@ class TestClient {
   std::unique_ptr<Connection> NewConnection();
   Reply RunOn(Connection& conn, const std::vector<std::string>& args);
 
+  // What conn has been answered so far (its writable output), consumed.
+  static std::string TakeOutput(Connection& conn);
+
   Server& server() { return *server_; }
   Connection& conn() { return *conn_; }
   bool closed() const { return closed_; }
 
  private:
-  std::string Drain(Connection& conn);
-
   std::unique_ptr<Server> server_;
   std::unique_ptr<Connection> conn_;
   bool closed_ = false;
