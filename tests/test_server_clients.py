@@ -273,6 +273,20 @@ def test_keys_over_a_large_keyspace_does_not_hold_up_other_clients(start_server)
     assert sorted(r.keys("key:1234?")) == [b"key:1234%d" % i for i in range(10)]
     assert r.ping()
 
+    # A client that leaves during its walk; a FLUSHALL during another's.
+    with socket.create_connection(("127.0.0.1", server.port)) as gone:
+        gone.sendall(b"PING\r\nKEYS *\r\n")
+        assert gone.makefile("rb").readline() == b"+PONG\r\n"
+    with socket.create_connection(("127.0.0.1", server.port)) as a:
+        a.sendall(b"PING\r\nKEYS *\r\n")
+        reader = a.makefile("rb")
+        assert reader.readline() == b"+PONG\r\n"
+        assert r.flushall()
+        count = int(reader.readline()[1:])
+        listed = [reader.read(int(reader.readline()[1:]) + 2)[:-2] for _ in range(count)]
+    assert len(set(listed)) == count <= n + 1
+    assert r.dbsize() == 0 and r.keys("*") == []
+
 
 def test_client_list_filters(server):
     a, b = server.client(), server.client()
