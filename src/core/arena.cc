@@ -232,6 +232,8 @@ ItemRef SlabAllocator::Allocate(int cls) {
     m.owner = owner_;
     m.chunks = static_cast<uint32_t>(Arena::kPageBytes / size_class::ChunkBytes(cls));
     PushPartial(cls, id);
+  } else if (arena_->page(id).live == 0) {
+    --empty_kept_;  // a kept empty page
   }
   PageMeta& m = arena_->page(id);
   ItemRef ref;
@@ -274,8 +276,15 @@ bool SlabAllocator::Free(ItemRef ref) {
   m.free_head = ref;
   --m.live;
   if (was_full) PushPartial(cls, id);
-  // Keep the last page with room of each class: an insert right after would need it again.
-  if (m.live == 0 && !(partial_[cls] == id && m.next == 0)) {
+  if (m.live == 0) {
+    // Keep the last page with room of a class, since an insert right after would need it again
+    // (and giving a page back costs a TLB shootdown): but only a few, or a small cache whose
+    // values move through the size classes (a growing hash) holds an empty page for each class
+    // it passed, each in a huge page of its own (a shard's pages are 16 apart).
+    if (partial_[cls] == id && m.next == 0 && empty_kept_ < kMaxEmptyPages) {
+      ++empty_kept_;
+      return false;
+    }
     RemovePartial(cls, id);
     --pages_held_;
     arena_->ReleasePage(id);
@@ -331,6 +340,7 @@ void SlabAllocator::Sweep(FunctionRef<bool(ItemRef)> drop, std::vector<uint32_t>
     m.live = live;
     if (!listed && free_head != kNullRef) PushPartial(cls, id);
   }
+  empty_kept_ = 0;  // every page left without a chunk in use went
 }
 
 }  // namespace kvcache::internal

@@ -175,9 +175,13 @@ class SlabAllocator {
   void PushPartial(int cls, uint32_t id);
   void RemovePartial(int cls, uint32_t id);
 
+  // Empty pages a shard keeps, at most (see Free).
+  static constexpr uint32_t kMaxEmptyPages = 8;
+
   Arena* arena_;
   uint16_t owner_;
   size_t pages_held_ = 0;
+  uint32_t empty_kept_ = 0;
   std::array<uint32_t, size_class::kCount> partial_{};  // head page id per class, 0 = none
 };
 

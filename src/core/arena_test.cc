@@ -111,5 +111,33 @@ TEST(Arena, EachShardTakesPagesFromItsOwnStripe) {
   EXPECT_EQ(arena.AcquirePage(1), 0u);
 }
 
+// A shard keeps the last page of a class when it empties (an insert right after would need it
+// again), but only a few: a value that moves through the size classes (a hash growing one field
+// at a time) would otherwise leave an empty page, a huge page of resident memory, in each.
+TEST(SlabAllocator, KeepsOnlyAFewEmptyPages) {
+  Arena arena(64 << 20);
+  ASSERT_TRUE(arena.ok());
+  SlabAllocator slabs(&arena, 0);
+  constexpr int kClasses = 20;
+  int released = 0;
+  for (int cls = 0; cls < kClasses; ++cls) {
+    const ItemRef ref = slabs.Allocate(cls);
+    ASSERT_NE(ref, kNullRef);
+    arena.At(ref)->sizes = 1;
+    released += slabs.Free(ref) ? 1 : 0;
+  }
+  EXPECT_EQ(released, kClasses - 8);
+  EXPECT_EQ(slabs.page_bytes(), 8 * Arena::kPageBytes);
+  EXPECT_EQ(arena.pages_in_use(), 8u);
+  // A kept page serves its class again without a new page, and counts as empty no longer.
+  const ItemRef again = slabs.Allocate(0);
+  EXPECT_EQ(slabs.page_bytes(), 8 * Arena::kPageBytes);
+  const ItemRef other = slabs.Allocate(kClasses);  // a new page
+  EXPECT_EQ(slabs.page_bytes(), 9 * Arena::kPageBytes);
+  EXPECT_FALSE(slabs.Free(again)) << "room for one more empty page again";
+  EXPECT_TRUE(slabs.Free(other));
+  EXPECT_EQ(slabs.page_bytes(), 8 * Arena::kPageBytes);
+}
+
 }  // namespace
 }  // namespace kvcache::internal
