@@ -9,7 +9,8 @@ kvcache-server and Debian's redis-server side by side.
 
 Each server gets N keys of 16 bytes with 64-byte values (bench/compare_redis.py's load), then
 runs, one at a time: KEYS *, KEYS with a pattern that matches nothing, a whole SCAN (COUNT 1000),
-MGET, EXISTS and DEL of 100,000 keys, FLUSHALL, and (after loading again) FLUSHALL ASYNC.
+MGET, EXISTS and DEL of 100,000 keys, FLUSHALL, (after loading again) FLUSHALL ASYNC, and then
+HGETALL and DEL of one hash of 500,000 fields.
 Meanwhile four other clients (processes of their own) PING in a loop; a command's stall is the
 longest PING round trip seen while it ran, which is how long the event loop of some other client
 was held up. kvcache-server runs one worker by default, so that every probe shares the event loop
@@ -91,11 +92,19 @@ def run(server, n):
         ("DEL 100k", "del", lambda: r.delete(*some)),
         ("FLUSHALL", "flushall", lambda: r.flushall()),
         ("FLUSHALL ASYNC", "flushall", lambda: r.flushall(asynchronous=True)),
+        ("HGETALL 500k", "hgetall", lambda: r.hgetall("big")),
+        ("DEL hash 500k", "del", lambda: r.delete("big")),
     ]
     out = {}
     for name, command, fn in steps:
         if name == "FLUSHALL ASYNC":  # the keys again, for the second flush
             compare_redis.load_keys(server.port, n)
+        if name == "HGETALL 500k":  # one hash of 500k fields of 16 bytes with 8-byte values
+            pipe = r.pipeline(transaction=False)
+            for start in range(0, 500000, 1000):
+                pipe.hset("big", mapping={b"field:%010d" % i: b"%08d" % i
+                                          for i in range(start, start + 1000)})
+            pipe.execute()
         before = command_usec(r, command)
         took, stall = timed(server.port, fn)
         out[name] = (took, stall, (command_usec(r, command) - before) / 1000)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/command.h"
+#include "server/connection.h"
 #include "server/hash_codec.h"
 #include "server/server.h"
 
@@ -118,26 +119,52 @@ void CmdHMGet(CommandContext& c) {
 
 enum Parts { kFields = 1, kValues = 2 };
 
+// Entries a whole-hash reply writes per step. A bigger hash is answered in steps (Server::
+// RunInSteps), its item pinned meanwhile (so it cannot change under the reply: a writer makes a
+// new copy instead of patching it in place), and the other clients of the thread are served in
+// between: HGETALL of a 630k-field hash takes ~40 ms.
+constexpr size_t kEntriesPerStep = 16384;
+
+// The rest of a whole-hash reply.
+struct HashReplyWalk {
+  std::shared_ptr<PinnedHash> hash;
+  HashView::Iterator at, end;
+  int parts;
+
+  // Writes up to kEntriesPerStep entries; true at the end.
+  bool operator()(Connection& conn) {
+    protocol::ReplyBuilder& reply = conn.reply();
+    for (size_t i = 0; i < kEntriesPerStep && !(at == end); ++i, ++at) {
+      const HashEntry e = *at;
+      if (parts & kFields) hash->Bulk(reply, e.field);
+      if (parts & kValues) hash->Bulk(reply, e.value);
+    }
+    return at == end;
+  }
+};
+
 // HGETALL (a map of both), HKEYS and HVALS (arrays), in field order.
-void ReplyAll(CommandContext& c, int parts) {
-  PinnedHash h;
-  if (!h.Open(c, /*whole=*/true)) return;
-  const size_t n = h.found() ? h.view().size() : 0;
+void ReplyAll(CommandContext& c, int parts, std::string_view command) {
+  auto h = std::make_shared<PinnedHash>();
+  if (!h->Open(c, /*whole=*/true)) return;
+  const size_t n = h->found() ? h->view().size() : 0;
   if (parts == (kFields | kValues)) {
     c.reply.MapHeader(n);
   } else {
     c.reply.ArrayHeader(n);
   }
-  if (!h.found()) return;
-  for (HashEntry e : h.view()) {
-    if (parts & kFields) h.Bulk(c.reply, e.field);
-    if (parts & kValues) h.Bulk(c.reply, e.value);
+  if (!h->found()) return;
+  HashReplyWalk walk{h, h->view().begin(), h->view().end(), parts};
+  if (n <= kEntriesPerStep) {
+    walk(c.conn);
+  } else {
+    c.server.RunInSteps(c.conn, command, std::move(walk));
   }
 }
 
-void CmdHGetAll(CommandContext& c) { ReplyAll(c, kFields | kValues); }
-void CmdHKeys(CommandContext& c) { ReplyAll(c, kFields); }
-void CmdHVals(CommandContext& c) { ReplyAll(c, kValues); }
+void CmdHGetAll(CommandContext& c) { ReplyAll(c, kFields | kValues, "hgetall"); }
+void CmdHKeys(CommandContext& c) { ReplyAll(c, kFields, "hkeys"); }
+void CmdHVals(CommandContext& c) { ReplyAll(c, kValues, "hvals"); }
 
 void CmdHLen(CommandContext& c) {
   PinnedHash h;

@@ -279,6 +279,50 @@ TEST_F(HashFamily, LargeHashes) {
   EXPECT_EQ(all.elems[1998].str, "field:1999");
 }
 
+// HGETALL of a big hash is written in steps, other clients served in between; the reply is the
+// hash as it was when the command ran, whatever they write to it meanwhile.
+TEST_F(HashFamily, HGetAllOfABigHashRunsInStepsAndStaysWhole) {
+  constexpr int kFields = 40000;
+  std::vector<std::string> hset = {"HSET", "big"};
+  for (int i = 0; i < kFields; ++i) {
+    hset.push_back("f" + std::to_string(i));
+    hset.push_back("v" + std::to_string(i));
+  }
+  ASSERT_EQ(Run(hset), "(integer) 40000");
+  Connection& a = t_.conn();
+  a.FeedForTest("HGETALL big\r\nHLEN big\r\n");
+  ASSERT_TRUE(a.ProcessInput());
+  ASSERT_TRUE(a.blocked) << "40000 entries are not written in one step";
+  std::string out = TestClient::TakeOutput(a);  // the reply's start goes out already
+  std::unique_ptr<Connection> b = t_.NewConnection();
+  int steps = 0;
+  while (a.blocked) {
+    // Between two steps: change an entry, add one, delete one.
+    const std::string i = std::to_string(steps);
+    EXPECT_EQ(t_.RunOn(*b, {"HSET", "big", "f" + i, "changed", "new" + i, "x"}).integer, 1);
+    EXPECT_EQ(t_.RunOn(*b, {"HDEL", "big", "f" + std::to_string(kFields - 1 - steps)}).integer, 1);
+    ASSERT_EQ(t_.server().RunLocalCompletions(1000), 1u);
+    out += TestClient::TakeOutput(a);
+    ++steps;
+  }
+  EXPECT_GE(steps, 2);
+  ASSERT_TRUE(a.ProcessInput());  // the HLEN that waited
+  out += TestClient::TakeOutput(a);
+  Reply all, len;
+  const size_t used = DecodeReply(out, 0, &all);
+  ASSERT_GT(used, 0u);
+  ASSERT_EQ(DecodeReply(out, used, &len), out.size() - used);
+  ASSERT_EQ(all.elems.size(), 2u * kFields);
+  for (int i = 0; i < kFields; ++i) {
+    ASSERT_EQ(all.elems[2 * i].str, "f" + std::to_string(i));
+    ASSERT_EQ(all.elems[2 * i + 1].str, "v" + std::to_string(i)) << "as it was";
+  }
+  EXPECT_EQ(len.integer, kFields) << "as many added as deleted";
+  EXPECT_EQ(Run({"HGET", "big", "f0"}), "changed");
+  EXPECT_EQ(Run({"HEXISTS", "big", "f" + std::to_string(kFields - 1)}), "(integer) 0");
+  EXPECT_EQ(t_.Run({"HKEYS", "big"}).elems.size(), static_cast<size_t>(kFields));
+}
+
 TEST_F(HashFamily, LargeValuesAreSentWhole) {
   // Past the zero-copy threshold, values are referenced in the pinned item rather than copied.
   const std::string a(100 << 10, 'a');
