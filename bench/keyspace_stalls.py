@@ -9,8 +9,9 @@ kvcache-server and Debian's redis-server side by side.
 
 Each server gets N keys of 16 bytes with 64-byte values (bench/compare_redis.py's load), then
 runs, one at a time: KEYS *, KEYS with a pattern that matches nothing, a whole SCAN (COUNT 1000),
-MGET, EXISTS and DEL of 100,000 keys, FLUSHALL, (after loading again) FLUSHALL ASYNC, and then
-HGETALL and DEL of one hash of 500,000 fields.
+MGET, EXISTS and DEL of 100,000 keys, 10 RANDOMKEYs in database 1 (which holds one key),
+FLUSHALL, (after loading again) FLUSHALL ASYNC, and then HGETALL and DEL of one hash of 500,000
+fields.
 Meanwhile four other clients (processes of their own) PING in a loop; a command's stall is the
 longest PING round trip seen while it ran, which is how long the event loop of some other client
 was held up. kvcache-server runs one worker by default, so that every probe shares the event loop
@@ -83,6 +84,8 @@ def run(server, n):
     assert r.dbsize() == n
     some = [b"key:%012d" % i for i in range(100000)]
     others = [b"key:%012d" % i for i in range(100000, 200000)]
+    r1 = redis.Redis(port=server.port, db=1)  # one key in database 1, beside 900k in database 0
+    r1.set("only", "1")
     steps = [
         ("KEYS *", "keys", lambda: r.keys("*")),
         ("KEYS nomatch*", "keys", lambda: r.keys("nomatch*")),
@@ -90,6 +93,7 @@ def run(server, n):
         ("MGET 100k", "mget", lambda: r.mget(some)),
         ("EXISTS 100k", "exists", lambda: r.exists(*others)),
         ("DEL 100k", "del", lambda: r.delete(*some)),
+        ("RANDOMKEY x10, db 1", "randomkey", lambda: [r1.randomkey() for _ in range(10)]),
         ("FLUSHALL", "flushall", lambda: r.flushall()),
         ("FLUSHALL ASYNC", "flushall", lambda: r.flushall(asynchronous=True)),
         ("HGETALL 500k", "hgetall", lambda: r.hgetall("big")),

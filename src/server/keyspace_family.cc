@@ -118,10 +118,10 @@ void CmdType(CommandContext& c) {
 
 // ---- KEYS, SCAN, RANDOMKEY
 
-// KEYS walks the keyspace in steps of about this long, between which its event loop serves the
-// other clients (Server::RunInSteps): over 1M keys the walk takes ~300 ms, which used to be a
-// stall for every client of that thread.
-constexpr auto kKeysStep = std::chrono::microseconds(1000);
+// KEYS and RANDOMKEY walk the keyspace in steps of about this long, between which the event loop
+// serves the other clients (Server::RunInSteps): over 1M keys KEYS's walk takes ~300 ms, which
+// used to be a stall for every client of that thread.
+constexpr auto kWalkStep = std::chrono::microseconds(1000);
 
 // One KEYS command's walk, resumed step by step. A key present during the whole walk is listed
 // exactly once (Cache::Scan), whatever other clients do between the steps; one added or removed
@@ -134,11 +134,11 @@ struct KeysWalk {
   size_t count = 0;
   uint64_t cursor = 0;
 
-  // Walks for about kKeysStep; true once the reply is complete.
+  // Walks for about kWalkStep; true once the reply is complete.
   bool operator()(Connection& conn) {
     const bool all = pattern == "*";
     protocol::ReplyBuilder& reply = conn.reply();
-    const auto until = std::chrono::steady_clock::now() + kKeysStep;
+    const auto until = std::chrono::steady_clock::now() + kWalkStep;
     do {
       cursor = cache->Scan(cursor, kWalkBatch, [&](const ItemView& v) {
         if (!InDb(v.key, db)) return;
@@ -241,35 +241,63 @@ void CmdScan(CommandContext& c) {
   for (const std::string& k : keys) c.reply.Bulk(k);
 }
 
-// A live key of the database, or false. Starts the engine's walk at a random cursor (keys are
-// in hash order, so that is a random place) and picks at random among the keys of the first
-// batch that has any; wraps around once.
-bool OpRandomKey(Cache& cache, uint8_t db, std::string* key) {
-  if (cache.KeySpace(db).items == 0) return false;
+std::mt19937_64& ThreadRng() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  constexpr size_t kBatch = 16;
-  const uint64_t shards = std::max<uint64_t>(1, cache.shard_count());
-  uint64_t cursor = (rng() % shards) << 32 | (rng() & 0xffffffffu);
-  bool wrapped = false;
-  while (true) {
-    size_t seen = 0;
-    cursor = cache.Scan(cursor, kBatch, [&](const ItemView& v) {
-      if (!InDb(v.key, db)) return;
-      // Reservoir sampling: each key of the batch is kept with equal probability.
-      if (rng() % ++seen == 0) key->assign(CommandContext::UserKey(v.key));
-    });
-    if (seen != 0) return true;
-    if (cursor == 0) {
-      if (wrapped) return false;  // only expired items were counted
-      wrapped = true;
-    }
-  }
+  return rng;
 }
 
+// RANDOMKEY's walk: from a random cursor (keys are in hash order, so that is a random place),
+// picking at random among the keys of the first batch that has any of the database's; wraps
+// around once. A small database among large ones can mean walking much of the engine, so the
+// batches grow while they find nothing and the walk goes in steps as KEYS's does.
+struct RandomKeyWalk {
+  Cache* cache;
+  uint8_t db;
+  uint64_t cursor;
+  bool wrapped = false;
+  size_t batch = 16;  // doubles after each batch without a key of the database, up to 1024
+
+  bool operator()(Connection& conn) {
+    constexpr size_t kMaxBatch = 1024;
+    std::mt19937_64& rng = ThreadRng();
+    const auto until = std::chrono::steady_clock::now() + kWalkStep;
+    size_t since_clock = 0;
+    while (true) {
+      size_t seen = 0;
+      std::string key;
+      cursor = cache->Scan(cursor, batch, [&](const ItemView& v) {
+        if (!InDb(v.key, db)) return;
+        // Reservoir sampling: each key of the batch is kept with equal probability.
+        if (rng() % ++seen == 0) key.assign(CommandContext::UserKey(v.key));
+      });
+      if (seen != 0) {
+        conn.reply().Bulk(key);
+        return true;
+      }
+      if (cursor == 0) {
+        if (wrapped) {  // only expired items were counted
+          conn.reply().Null();
+          return true;
+        }
+        wrapped = true;
+      }
+      since_clock += batch;
+      batch = std::min(batch * 2, kMaxBatch);
+      if (since_clock >= kMaxBatch) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        since_clock = 0;
+      }
+    }
+  }
+};
+
 void CmdRandomKey(CommandContext& c) {
-  std::string key;
-  if (!OpRandomKey(c.cache, c.db(), &key)) return c.reply.Null();
-  c.reply.Bulk(key);
+  const uint8_t db = c.db();
+  if (c.cache.KeySpace(db).items == 0) return c.reply.Null();
+  std::mt19937_64& rng = ThreadRng();
+  const uint64_t shards = std::max<uint64_t>(1, c.cache.shard_count());
+  const uint64_t cursor = (rng() % shards) << 32 | (rng() & 0xffffffffu);
+  c.server.RunInSteps(c.conn, "randomkey", RandomKeyWalk{&c.cache, db, cursor});
 }
 
 // ---- RENAME, COPY, MOVE: several keys at once, so they run with the world lock exclusive.

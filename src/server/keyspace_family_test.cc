@@ -401,6 +401,30 @@ TEST_F(KeyspaceFamily, RandomKey) {
   EXPECT_EQ(Run({"RANDOMKEY", "x"}), Arity("randomkey"));
 }
 
+// RANDOMKEY in a small database among large ones walks much of the engine: in steps, as KEYS.
+TEST_F(KeyspaceFamily, RandomKeyInASmallDatabaseWalksInSteps) {
+  for (int i = 0; i < 400000; ++i) Put("k" + std::to_string(i), ValueKind::kString);
+  Put("only", ValueKind::kString, 1);
+  Connection& a = t_.conn();
+  a.FeedForTest("SELECT 1\r\n");
+  ASSERT_TRUE(a.ProcessInput());
+  EXPECT_EQ(TestClient::TakeOutput(a), "+OK\r\n");
+  std::unique_ptr<Connection> b = t_.NewConnection();
+  int calls_in_steps = 0;
+  for (int i = 0; i < 10; ++i) {
+    a.FeedForTest("RANDOMKEY\r\n");
+    ASSERT_TRUE(a.ProcessInput());
+    if (a.blocked) ++calls_in_steps;
+    while (a.blocked) {
+      EXPECT_EQ(t_.RunOn(*b, {"PING"}).str, "PONG") << "others are served between the steps";
+      ASSERT_EQ(t_.server().RunLocalCompletions(1000), 1u);
+    }
+    EXPECT_EQ(TestClient::TakeOutput(a), "$4\r\nonly\r\n");
+  }
+  // From a random place in 400k keys, most calls take more than one step of 1 ms.
+  EXPECT_GT(calls_in_steps, 0);
+}
+
 TEST_F(KeyspaceFamily, Rename) {
   EXPECT_EQ(Run({"RENAME", "nope", "x"}), "(error) ERR no such key");
   EXPECT_EQ(Run({"RENAME", "nope", "nope"}), "(error) ERR no such key");
