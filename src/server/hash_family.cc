@@ -125,41 +125,49 @@ enum Parts { kFields = 1, kValues = 2 };
 // between: HGETALL of a 630k-field hash takes ~40 ms.
 constexpr size_t kEntriesPerStep = 16384;
 
-// The rest of a whole-hash reply.
+// Writes the entries from *at on, at most `max` of them; true at the end.
+bool WriteEntries(PinnedHash& h, protocol::ReplyBuilder& reply, HashView::Iterator* at, int parts,
+                  size_t max) {
+  const HashView::Iterator end = h.view().end();
+  for (size_t i = 0; i < max && !(*at == end); ++i, ++*at) {
+    const HashEntry e = **at;
+    if (parts & kFields) h.Bulk(reply, e.field);
+    if (parts & kValues) h.Bulk(reply, e.value);
+  }
+  return *at == end;
+}
+
+// The rest of a whole-hash reply, written step by step.
 struct HashReplyWalk {
   std::shared_ptr<PinnedHash> hash;
-  HashView::Iterator at, end;
+  HashView::Iterator at;
   int parts;
 
-  // Writes up to kEntriesPerStep entries; true at the end.
   bool operator()(Connection& conn) {
-    protocol::ReplyBuilder& reply = conn.reply();
-    for (size_t i = 0; i < kEntriesPerStep && !(at == end); ++i, ++at) {
-      const HashEntry e = *at;
-      if (parts & kFields) hash->Bulk(reply, e.field);
-      if (parts & kValues) hash->Bulk(reply, e.value);
-    }
-    return at == end;
+    return WriteEntries(*hash, conn.reply(), &at, parts, kEntriesPerStep);
   }
 };
 
 // HGETALL (a map of both), HKEYS and HVALS (arrays), in field order.
 void ReplyAll(CommandContext& c, int parts, std::string_view command) {
-  auto h = std::make_shared<PinnedHash>();
-  if (!h->Open(c, /*whole=*/true)) return;
-  const size_t n = h->found() ? h->view().size() : 0;
+  PinnedHash h;
+  if (!h.Open(c, /*whole=*/true)) return;
+  const size_t n = h.found() ? h.view().size() : 0;
   if (parts == (kFields | kValues)) {
     c.reply.MapHeader(n);
   } else {
     c.reply.ArrayHeader(n);
   }
-  if (!h->found()) return;
-  HashReplyWalk walk{h, h->view().begin(), h->view().end(), parts};
+  if (!h.found()) return;
   if (n <= kEntriesPerStep) {
-    walk(c.conn);
-  } else {
-    c.server.RunInSteps(c.conn, command, std::move(walk));
+    HashView::Iterator at = h.view().begin();
+    WriteEntries(h, c.reply, &at, parts, n);
+    return;
   }
+  // The item's bytes stay where they are when the pin moves: the view and its iterators remain
+  // valid.
+  auto shared = std::make_shared<PinnedHash>(std::move(h));
+  c.server.RunInSteps(c.conn, command, HashReplyWalk{shared, shared->view().begin(), parts});
 }
 
 void CmdHGetAll(CommandContext& c) { ReplyAll(c, kFields | kValues, "hgetall"); }
