@@ -4,6 +4,7 @@ Debian's redis-server side by side, alternating, several rounds; prints medians 
 
   bench/large_values.py [--rounds 5] [--size 16777216] [--keys 64] [--ops 128] [--conns 1,4]
                         [--kv-threads 2] [--kv-binary build/bin/kvcache-server]
+                        [--baseline OTHER-KVCACHE-BINARY] [--tensor]
                         [--redis-malloc-conf CONF]
 
 Both servers run at once on free loopback ports (persistence off, 4 GB of memory, bulks up to
@@ -18,7 +19,9 @@ processes used meanwhile (system busy time minus server and client), to show wha
 The client speaks RESP over raw sockets: a SET is one sendmsg of header, value and CRLF; a GET
 reply is received with recv_into (MSG_WAITALL) straight into a preallocated buffer, so the
 client copies each byte once, as the kernel requires, and parses nothing but the header line.
-Values are distinct slices of one random buffer. After the warm-up write every key is read back
+Values are distinct slices of one random buffer. With --tensor, kvcache's writes are
+`TENSOR.SET key u8 SIZE BLOB value` (a GET answers a tensor's data); Redis has no tensors and
+keeps SET. With --baseline, a second kvcache build is measured beside the first, as "baseline". After the warm-up write every key is read back
 and compared byte for byte, and each round's GETs check the reply's header and length.
 """
 import argparse
@@ -49,8 +52,10 @@ def system_busy_seconds():
 
 
 class Server:
-    def __init__(self, kind, threads, binary=ROOT / "build/bin/kvcache-server", malloc_conf=""):
+    def __init__(self, kind, threads, binary=ROOT / "build/bin/kvcache-server", malloc_conf="",
+                 tensor=False):
         self.kind = kind
+        self.tensor = tensor and kind != "redis"
         self.port = free_port()
         if kind == "redis":
             args = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
@@ -106,7 +111,8 @@ def key_name(i):
 class Client:
     """One connection: blocking RESP requests of large values, one at a time."""
 
-    def __init__(self, port, size):
+    def __init__(self, port, size, tensor=False):
+        self.tensor = tensor
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.size = size
@@ -139,7 +145,12 @@ class Client:
                 return bytes(self.buf[:end]), got
 
     def set(self, key, value):
-        header = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (len(key), key, len(value))
+        if self.tensor:
+            size = b"%d" % len(value)
+            header = (b"*6\r\n$10\r\nTENSOR.SET\r\n$%d\r\n%s\r\n$2\r\nu8\r\n$%d\r\n%s\r\n"
+                      b"$4\r\nBLOB\r\n$%d\r\n" % (len(key), key, len(size), size, len(value)))
+        else:
+            header = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (len(key), key, len(value))
         self._send([header, value, b"\r\n"])
         line, _ = self._line()
         if line != b"+OK":
@@ -205,7 +216,7 @@ def measure(server, clients, op, args, values):
 
 
 def verify(server, size, keys, values):
-    c = Client(server.port, size)
+    c = Client(server.port, size, server.tensor)
     try:
         for k in range(keys):
             if c.get(key_name(k)) != values[k]:
@@ -224,6 +235,8 @@ def main():
     ap.add_argument("--kv-threads", type=int, default=2)
     ap.add_argument("--only", choices=["kvcache", "redis"], help="measure one server only")
     ap.add_argument("--kv-binary", default=str(ROOT / "build/bin/kvcache-server"))
+    ap.add_argument("--baseline", help="another kvcache-server binary, measured beside")
+    ap.add_argument("--tensor", action="store_true", help="kvcache writes with TENSOR.SET")
     ap.add_argument("--redis-malloc-conf", default="",
                     help="MALLOC_CONF for redis-server's jemalloc, e.g. oversize_threshold:0,"
                          "dirty_decay_ms:-1,muzzy_decay_ms:-1 (keeps freed memory: no page "
@@ -231,6 +244,8 @@ def main():
     args = ap.parse_args()
     conns = [int(x) for x in args.conns.split(",")]
     kinds = [args.only] if args.only else ["redis", "kvcache"]
+    if args.baseline:
+        kinds.append("baseline")
 
     base = os.urandom(args.size + args.keys)
     values = [memoryview(base)[k:k + args.size] for k in range(args.keys)]
@@ -238,15 +253,19 @@ def main():
     redis_version = subprocess.run(["redis-server", "--version"], capture_output=True,
                                    text=True).stdout.split()[2]
     print(f"# {args.keys} keys x {args.size} bytes, {args.ops} requests per phase, "
-          f"connections {args.conns}; kvcache-server --threads {args.kv_threads}; "
+          f"connections {args.conns}; kvcache-server --threads {args.kv_threads}"
+          f"{'; kvcache writes TENSOR.SET' if args.tensor else ''}"
+          f"{'; baseline ' + args.baseline if args.baseline else ''}; "
           f"redis-server {redis_version}"
           f"{' MALLOC_CONF=' + args.redis_malloc_conf if args.redis_malloc_conf else ''}; "
           f"load average {open('/proc/loadavg').read().strip()}")
     servers = {}
     try:
         for kind in kinds:
-            servers[kind] = Server(kind, args.kv_threads, args.kv_binary, args.redis_malloc_conf)
-            c = Client(servers[kind].port, args.size)
+            binary = args.baseline if kind == "baseline" else args.kv_binary
+            servers[kind] = Server(kind, args.kv_threads, binary, args.redis_malloc_conf,
+                                   args.tensor)
+            c = Client(servers[kind].port, args.size, servers[kind].tensor)
             for k in range(args.keys):
                 c.set(key_name(k), values[k])
             c.close()
@@ -259,7 +278,7 @@ def main():
             for kind in order:
                 s = servers[kind]
                 for n in conns:
-                    clients = [Client(s.port, args.size) for _ in range(n)]
+                    clients = [Client(s.port, args.size, s.tensor) for _ in range(n)]
                     try:
                         for op in ("SET", "GET"):
                             m = measure(s, clients, op, args, values)
@@ -291,12 +310,16 @@ def main():
                 line += (f" {kind} {med(kind, n, op, 'gbps'):.2f} GB/s "
                          f"{med(kind, n, op, 'cpu_per_gb'):.3f} CPU s/GB "
                          f"{med(kind, n, op, 'faults_per_op'):.0f} faults/req;")
-            if len(kinds) == 2:
+            if "kvcache" in kinds and "redis" in kinds:
                 ratios = [a["gbps"] / b["gbps"] for a, b in
                           zip(results[("kvcache", n, op)], results[("redis", n, op)])]
                 line += (f" ratio GB/s {med('kvcache', n, op, 'gbps') / med('redis', n, op, 'gbps'):.2f}"
                          f" (per round {min(ratios):.2f}..{max(ratios):.2f}),"
                          f" CPU/GB {med('kvcache', n, op, 'cpu_per_gb') / med('redis', n, op, 'cpu_per_gb'):.2f}")
+            if "baseline" in kinds:
+                line += (f" kvcache/baseline GB/s "
+                         f"{med('kvcache', n, op, 'gbps') / med('baseline', n, op, 'gbps'):.2f},"
+                         f" CPU/GB {med('kvcache', n, op, 'cpu_per_gb') / med('baseline', n, op, 'cpu_per_gb'):.2f}")
             line += (" other processes " +
                      "/".join(f"{med(kind, n, op, 'other_cpu'):.2f}" for kind in kinds) + " CPUs")
             print(line)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -312,6 +313,81 @@ TEST_F(TensorFamily, MSetIsAllOrNothing) {
   EXPECT_EQ(R({"TENSOR.MGET", "1", "2"}).elems[2].str, two + other) << "unchanged";
 }
 
+// A large BLOB is received into the engine's memory for the new item, its trailer added after
+// it there; every way of splitting the stream, and a request pipelined after it, must come out
+// as the small-value path does. Refused blobs store nothing.
+TEST_F(TensorFamily, LargeBlobArrivingInPieces) {
+  std::string data(100000, '\0');  // f32 [250, 100]
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + i / 7);
+  std::string other = data;
+  std::reverse(other.begin(), other.end());
+  auto multibulk = [](const std::vector<std::string>& args) {
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args) out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return out;
+  };
+  const std::string meta = "[f32, [(integer) 250, (integer) 100]]";
+  struct Case {
+    std::vector<std::string> request;
+    std::string reply;
+    std::string big;  // what TENSOR.GET big BLOB gives after it ("" = nothing stored)
+  };
+  const std::vector<Case> cases = {
+      {{"TENSOR.SET", "big", "f32", "250", "100", "BLOB", data}, "OK", data},
+      {{"tensor.set", "big", "F32", "250", "100", "blob", data}, "OK", data},
+      {{"TENSOR.MSET", "f32", "250", "100", "big", "BLOB", other, "b2", "BLOB", data}, "OK", other},
+      {{"TENSOR.SET", "big", "f32", "250", "101", "BLOB", data},
+       "ERR blob is 100000 bytes, shape [250, 101] of f32 needs 101000",
+       ""},
+      {{"TENSOR.SET", "big", "f32", "1", "1", "1", "1", "1", "1", "1", "25000", "BLOB", data},
+       "ERR a tensor has 1 to 7 dimensions, got 8",
+       ""},
+      {{"TENSOR.SET", "big", "f99", "25000", "BLOB", data},
+       "ERR unknown dtype 'f99' (f64, f32, f16, bf16, i64, i32, i16, i8, u8, bool)",
+       ""},
+      {{"TENSOR.MSET", "f32", "250", "100", "big", "BLOB", data, "b2", "BLOB", data + "x"},
+       "ERR blob is 100001 bytes, shape [250, 100] of f32 needs 100000 (key 'b2')",
+       ""},
+      {{"TENSOR.SET", "big", "f32", "1", "VALUES", std::string(100000, 'z')},
+       "ERR value '" + std::string(64, 'z') + "' is not a valid f32",
+       ""},
+  };
+  for (const Case& k : cases) {
+    const std::string stream = multibulk(k.request) + multibulk({"TENSOR.GET", "big", "META"});
+    for (size_t cut : {size_t{30}, size_t{60}, stream.size() / 2, stream.size() - 30}) {
+      Run({"DEL", "big", "b2"});
+      std::vector<Reply> replies = t_.RunRaw(stream.substr(0, cut));
+      for (Reply& r : t_.RunRaw(stream.substr(cut))) replies.push_back(std::move(r));
+      ASSERT_EQ(replies.size(), 2u) << k.request[0] << " cut at " << cut;
+      EXPECT_EQ(replies[0].type == Reply::kError ? replies[0].str : replies[0].ToString(), k.reply)
+          << k.request[0] << " cut at " << cut;
+      if (k.big.empty()) {
+        EXPECT_EQ(replies[1].ToString(), "(nil)");
+        EXPECT_EQ(Run({"EXISTS", "big", "b2"}), "(integer) 0");
+        continue;
+      }
+      EXPECT_EQ(replies[1].ToString(), meta);
+      EXPECT_EQ(R({"TENSOR.GET", "big", "BLOB"}).elems[2].str, k.big);
+      EXPECT_EQ(Run({"GET", "big"}), k.big);
+      EXPECT_EQ(Run({"TENSOR.GET", "big", "VALUES"}).substr(0, 4), "[f32");
+    }
+  }
+  // In another database, and inside a transaction (queued, so stored from a copy).
+  EXPECT_EQ(Run({"SELECT", "5"}), "OK");
+  const std::string stream = multibulk({"TENSOR.SET", "big", "f32", "25000", "BLOB", data});
+  EXPECT_TRUE(t_.RunRaw(stream.substr(0, 100)).empty());
+  EXPECT_EQ(t_.RunRaw(stream.substr(100)).at(0).ToString(), "OK");
+  EXPECT_EQ(R({"TENSOR.GET", "big"}).elems[2].str, data);
+  EXPECT_EQ(Run({"MULTI"}), "OK");
+  EXPECT_EQ(
+      t_.RunRaw(multibulk({"TENSOR.SET", "b2", "u8", "100000", "BLOB", other})).at(0).ToString(),
+      "QUEUED");
+  EXPECT_EQ(Run({"EXEC"}), "[OK]");
+  EXPECT_EQ(R({"TENSOR.GET", "b2"}).elems[2].str, other);
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"EXISTS", "big", "b2"}), "(integer) 0");
+}
+
 TEST_F(TensorFamily, Info) {
   EXPECT_EQ(Run({"TENSOR.INFO", "nope"}), "(nil)");
   EXPECT_EQ(Run({"TENSOR.SET", "t", "f16", "3", "4", "BLOB", std::string(24, '\0')}), "OK");
@@ -441,6 +517,8 @@ TEST(TensorOrigin, WriteThroughStoresTensorsTheOriginGivesBack) {
   ServerConfig config;
   config.origin = "rocksdb:" + (dir / "db");
   config.write_policy = "through";
+  std::string big(100000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 251);
   {
     TestClient t(config);
     EXPECT_EQ(t.Run({"TENSOR.SET", "t", "f32", "2", "BLOB", Bytes<float>({1, 2})}).ToString(),
@@ -450,7 +528,14 @@ TEST(TensorOrigin, WriteThroughStoresTensorsTheOriginGivesBack) {
     EXPECT_EQ(t.Run({"TENSOR.MSET", "i8", "2", "c", "BLOB", "abc"}).ToString(),
               "(error) ERR blob is 3 bytes, shape [2] of i8 needs 2 (key 'c')");
     EXPECT_EQ(t.Run({"TENSOR.GET", "t", "VALUES"}).ToString(), "[f32, [(integer) 2], [1, 2]]");
-    EXPECT_EQ(InfoField(t, "origin_writes"), 3);
+    // A large BLOB, received into the engine's memory, goes to the origin whole too.
+    const std::string request =
+        "*6\r\n$10\r\nTENSOR.SET\r\n$3\r\nbig\r\n$2\r\nu8\r\n$6\r\n100000\r\n$4\r\nBLOB\r\n"
+        "$100000\r\n" +
+        big + "\r\n";
+    EXPECT_TRUE(t.RunRaw(request.substr(0, 100)).empty());
+    EXPECT_EQ(t.RunRaw(request.substr(100)).at(0).ToString(), "OK");
+    EXPECT_EQ(InfoField(t, "origin_writes"), 4);
     EXPECT_EQ(t.Run({"SET", "s", "plain"}).ToString(), "OK");
   }
   config.write_policy = "none";
@@ -460,6 +545,8 @@ TEST(TensorOrigin, WriteThroughStoresTensorsTheOriginGivesBack) {
   EXPECT_EQ(t.Run({"TENSOR.MGET", "a", "b", "c"}).ToString(),
             "[i8, [(integer) 3, (integer) 2], abcd" + std::string(2, '\0') + ", [(integer) 2]]");
   EXPECT_EQ(t.Run({"GET", "s"}).ToString(), "plain");
+  EXPECT_EQ(t.Run({"TENSOR.GET", "big", "META"}).ToString(), "[u8, [(integer) 100000]]");
+  EXPECT_EQ(t.Run({"GET", "big"}).str, big);
 }
 
 TEST(TensorOrigin, WriteBackFlushesClientTensorsButNotLoadedRows) {
