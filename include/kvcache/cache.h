@@ -298,8 +298,11 @@ class Cache {
   // A hint that these keys will be looked up soon: starts loading the memory their lookups read
   // (index lines, then the items), so that the cache misses of many lookups overlap instead of
   // following one another (a server calls it for the keys of a pipeline before running the
-  // commands). Changes nothing: not an access, not counted.
-  virtual void Prefetch(std::span<const std::string_view> keys) = 0;
+  // commands). Changes nothing: not an access, not counted. `for_write`: the keys are about to
+  // be written, which for a key that exists replaces or moves its item among the eviction
+  // policy's entries: the neighbours that writes are loaded too (a third wave, once the items'
+  // headers have arrived).
+  virtual void Prefetch(std::span<const std::string_view> keys, bool for_write = false) = 0;
 
   // Looks up many keys; the result has one Handle per key, in order (empty for a miss). The
   // lookups' memory accesses overlap, so this is faster than one Get per key.

@@ -138,11 +138,13 @@ class CacheImpl final : public Cache {
     return h;
   }
 
-  void Prefetch(std::span<const std::string_view> keys) override {
+  void Prefetch(std::span<const std::string_view> keys, bool for_write = false) override {
     uint64_t hashes[kPrefetchWindow];
     for (size_t base = 0; base < keys.size(); base += kPrefetchWindow) {
       const size_t n = std::min(kPrefetchWindow, keys.size() - base);
       PrefetchWindow(keys.subspan(base, n), hashes);
+      if (!for_write) continue;
+      for (size_t i = 0; i < n; ++i) ShardFor(hashes[i]).PrefetchLinks(hashes[i]);
     }
   }
 

@@ -57,9 +57,9 @@ TEST_P(EveryPolicy, PutGetOverwriteErase) {
   EXPECT_EQ(c->Stats().item_bytes, 0u);
 }
 
-// MultiGet, ReadMany and Prefetch over many keys (more than one prefetch window, several
-// shards, misses, an expired key and an invalid one) answer exactly what Get would, in order,
-// and count the same hits and misses.
+// MultiGet, ReadMany and Prefetch (for reads and for writes) over many keys (more than one prefetch
+// window, several shards, misses, an expired key and an invalid one) answer exactly what Get would,
+// in order, and count the same hits and misses.
 TEST_P(EveryPolicy, BatchedReadsAnswerWhatGetWould) {
   auto c = Make(GetParam(), 8 << 20, 4);
   std::vector<std::string> names;
@@ -75,8 +75,12 @@ TEST_P(EveryPolicy, BatchedReadsAnswerWhatGetWould) {
   std::vector<std::string_view> keys(names.begin(), names.end());
   while (c->Contains("gone")) std::this_thread::yield();  // a 1 ms TTL; no sleep needed
 
+  const CacheStats start = c->Stats();
   c->Prefetch(keys);
+  c->Prefetch(keys, /*for_write=*/true);  // also loads the policy's neighbours of each item
   const CacheStats before = c->Stats();
+  EXPECT_EQ(before.hits, start.hits) << "a prefetch is not an access";
+  EXPECT_EQ(before.misses, start.misses);
   std::vector<Handle> got = c->MultiGet(keys);
   ASSERT_EQ(got.size(), keys.size());
   std::vector<std::string> read(keys.size(), "<none>");

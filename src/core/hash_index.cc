@@ -134,6 +134,16 @@ void HashIndex::PrefetchBodies(uint64_t hash) const {
   }
 }
 
+void HashIndex::PrefetchLinks(uint64_t hash) const {
+  if (cur_.groups == 0) return;
+  const uint32_t* group = cur_.slots + HomeGroup(hash, cur_.groups) * kGroupSize;
+  for (uint32_t m = MatchTag(group, StoredTag(hash)); m != 0; m &= m - 1) {
+    const Item* item = arena_->At(RefOf(group[__builtin_ctz(m)]));
+    __builtin_prefetch(arena_->At(item->prev));
+    __builtin_prefetch(arena_->At(item->next));
+  }
+}
+
 uint64_t HashIndex::HashOfRef(ItemRef ref) const { return HashKey(arena_->At(ref)->key()); }
 
 void HashIndex::PrefetchGroup(const Table& t, size_t g, bool keys) const {

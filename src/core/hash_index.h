@@ -67,6 +67,10 @@ class HashIndex {
   // the key (after the value) and the value's first KiB, or an external item's block.
   // REQUIRES: the shard's lock, shared at least.
   void PrefetchBodies(uint64_t hash) const;
+  // For a write, once the candidates' headers have arrived: starts loading the items their
+  // policy links name, the neighbours that replacing or moving the item writes.
+  // REQUIRES: the shard's lock, shared at least.
+  void PrefetchLinks(uint64_t hash) const;
   // REQUIRES: no item with this key is indexed.
   void Insert(uint64_t hash, ItemRef ref);
   // Points the slot holding `old_ref` at `new_ref` (the same key).

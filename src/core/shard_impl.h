@@ -34,6 +34,11 @@ class Shard final : public ShardCore {
     index_.PrefetchItems(hash);
     lock_.unlock_shared();
   }
+  void PrefetchLinks(uint64_t hash) {
+    lock_.lock_shared();
+    index_.PrefetchLinks(hash);
+    lock_.unlock_shared();
+  }
 
   // Pins the live item of `key` into *out. `record` false: not an access (no stats, no policy).
   bool Get(uint64_t hash, std::string_view key, Handle* out, bool record = true) {

@@ -195,6 +195,14 @@ bool LowerName(std::string_view name, char* buf, size_t cap, std::string_view* o
 
 }  // namespace
 
+bool Server::IsWriteCommand(std::string_view name) const {
+  char buf[64];
+  std::string_view lower;
+  if (!LowerName(name, buf, sizeof(buf), &lower)) return false;
+  const CommandSpec* spec = commands_.Find(lower);
+  return spec != nullptr && (spec->flags & cmd::kWrite) != 0;
+}
+
 void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
   WorkerStats& stats = stats_for(conn.worker());
   char buf[64];

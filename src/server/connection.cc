@@ -157,8 +157,9 @@ size_t Connection::PrefetchKeys(size_t from) {
   if (db != 0) return in_end_;  // other databases' engine keys would need building first
   const char* p = in_.data() + from;
   size_t left = in_end_ - from;
-  std::string_view keys[kPrefetchWindow];
-  size_t n = 0;
+  std::string_view keys[kPrefetchWindow];    // of reads
+  std::string_view writes[kPrefetchWindow];  // of writes
+  size_t n = 0, n_writes = 0;
   for (size_t i = 0; i < kPrefetchWindow && left > 0; ++i) {
     size_t consumed = 0;
     const protocol::ParseResult r = lookahead_.Parse(p, left, authenticated, &consumed);
@@ -169,14 +170,25 @@ size_t Connection::PrefetchKeys(size_t from) {
       // own storage, which the next Parse reuses.
       const bool in_buffer =
           key.data() >= in_.data() && key.data() + key.size() <= in_.data() + in_end_;
-      if (in_buffer && !DbKeyNeedsPrefix(0, key)) keys[n++] = key;
+      if (in_buffer && !DbKeyNeedsPrefix(0, key)) {
+        if (server_.IsWriteCommand(lookahead_.args()[0])) {
+          writes[n_writes++] = key;
+        } else {
+          keys[n++] = key;
+        }
+      }
     }
     p += consumed;
     left -= consumed;
   }
   lookahead_.Reset();
   // One request alone gains nothing: its lookup follows at once.
-  if (n > 1) server_.cache().Prefetch(std::span<const std::string_view>(keys, n));
+  if (n + n_writes > 1) {
+    if (n > 0) server_.cache().Prefetch(std::span<const std::string_view>(keys, n));
+    if (n_writes > 0) {
+      server_.cache().Prefetch(std::span<const std::string_view>(writes, n_writes), true);
+    }
+  }
   return static_cast<size_t>(p - in_.data());
 }
 

@@ -114,6 +114,8 @@ class Server {
   // Runs one command for a connection (parsing done). Writes exactly one reply, possibly later
   // (see Defer).
   void Execute(Connection& conn, std::span<const std::string_view> args);
+  // Whether `name` is a known command flagged write (a pipeline's prefetch loads more for them).
+  bool IsWriteCommand(std::string_view name) const;
 
   // Runs `work` on a background thread, then the Completion it returns on the connection's own
   // thread; the connection runs no further command meanwhile, so replies stay in order. Inside
