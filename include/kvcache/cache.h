@@ -125,6 +125,10 @@ struct Mutation {
   // kStore: room to keep after a large value (one that gets a block of its own), so that later
   // Updates can grow it in place (kPatched) instead of copying it. Charged to the budget.
   size_t reserve = 0;
+  // Set before the callback runs: no value larger than this can be stored under the key (the
+  // item limit of its shard; SIZE_MAX in a cache bounded by items). A callback about to build a
+  // larger value gives up instead, since the store would fail after the copying.
+  size_t max_value_bytes = SIZE_MAX;
 };
 
 // A pinned reference to a stored item. Move-only; empty when default-constructed or when a

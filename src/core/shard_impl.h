@@ -194,6 +194,7 @@ class Shard final : public ShardCore {
     DrainLocked();
     ItemRef old = FindLiveLocked(hash, key);
     Mutation m;
+    if (!count_items_) m.max_value_bytes = max_item_weight();
     size_t capacity = 0;  // for an in-place change: offered when nonzero
     if (old != kNullRef) {
       ItemView view = ViewOf(old);

@@ -122,8 +122,10 @@ bool ParseSetArgs(CommandContext& c, SetArgs* out) {
   std::string_view expiry_arg;
   for (size_t i = 3; i < c.argc(); ++i) {
     std::string_view a = c.arg(i);
+    // As Redis: an option may repeat (the last one counts, and only its argument is read), but
+    // not meet another kind of expiry.
     auto exp = [&](ExpiryKind k) {
-      if (expiry != ExpiryKind::kNone || i + 1 >= c.argc()) return false;
+      if ((expiry != ExpiryKind::kNone && expiry != k) || i + 1 >= c.argc()) return false;
       expiry = k;
       expiry_arg = c.arg(++i);
       return true;
@@ -135,7 +137,8 @@ bool ParseSetArgs(CommandContext& c, SetArgs* out) {
       o.condition = WriteOptions::Condition::kIfPresent;
     } else if (EqualsIgnoreCase(a, "GET")) {
       out->get = true;
-    } else if (EqualsIgnoreCase(a, "KEEPTTL") && expiry == ExpiryKind::kNone) {
+    } else if (EqualsIgnoreCase(a, "KEEPTTL") &&
+               (expiry == ExpiryKind::kNone || expiry == ExpiryKind::kKeepTtl)) {
       expiry = ExpiryKind::kKeepTtl;
     } else if (EqualsIgnoreCase(a, "EX")) {
       ok = exp(ExpiryKind::kEx);
@@ -318,7 +321,10 @@ void CmdGetEx(CommandContext& c) {
                    : EqualsIgnoreCase(a, "PXAT")    ? ExpiryKind::kPxAt
                    : EqualsIgnoreCase(a, "PERSIST") ? ExpiryKind::kPersist
                                                     : ExpiryKind::kNone;
-    if (k == ExpiryKind::kNone || kind != ExpiryKind::kNone) return c.ErrorSyntax();
+    // The same option again is allowed, and the last one counts (as SET's).
+    if (k == ExpiryKind::kNone || (kind != ExpiryKind::kNone && kind != k)) {
+      return c.ErrorSyntax();
+    }
     kind = k;
     if (k != ExpiryKind::kPersist) {
       if (i + 1 >= c.argc()) return c.ErrorSyntax();
@@ -398,11 +404,22 @@ size_t WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view
   return length;
 }
 
+// Refuses, before anything is built, a value larger than the key's shard can hold: building it
+// (under the shard's lock, zero-filled up to a SETRANGE's offset) would stall the shard for
+// nothing. Returns the status to answer; ok if the value may be built.
+Status CheckValueSize(const Mutation& m, size_t length) {
+  if (length <= m.max_value_bytes) return Status::OK();
+  return Status::InvalidArgument(
+      "a value of " + std::to_string(length) + " bytes is larger than a shard can hold (" +
+      std::to_string(m.max_value_bytes) + "); raise the capacity or lower the shard count");
+}
+
 void CmdAppend(CommandContext& c) {
   const std::string_view suffix = c.arg(2);
   const size_t limit = static_cast<size_t>(c.server.config().proto_max_bulk_len);
   bool wrong_type = false, too_big = false;
   size_t length = 0;
+  Status refused;
   Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
     if (!IsString(cur)) {
       wrong_type = true;
@@ -413,6 +430,8 @@ void CmdAppend(CommandContext& c) {
       too_big = true;
       return;
     }
+    refused = CheckValueSize(*m, old + suffix.size());
+    if (!refused.ok()) return;
     length = WriteAt(cur, m, old, suffix);
     // Room for more appends when copied (Redis's sdsMakeRoomFor: double up to 1 MB, then 1 MB
     // more), so that a string built by appends costs what is appended.
@@ -422,6 +441,7 @@ void CmdAppend(CommandContext& c) {
   });
   if (wrong_type) return c.ErrorWrongType();
   if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  if (!refused.ok()) return c.ErrorFromStatus(refused);
   if (!st.ok()) return c.ErrorFromStatus(st);
   c.reply.Integer(static_cast<int64_t>(length));
 }
@@ -434,6 +454,7 @@ void CmdSetRange(CommandContext& c) {
   const uint64_t limit = static_cast<uint64_t>(c.server.config().proto_max_bulk_len);
   bool wrong_type = false, too_big = false;
   size_t length = 0;
+  Status refused;
   Status st = c.cache.Update(c.Key(1), [&](const ItemView* cur, Mutation* m) {
     if (!IsString(cur)) {
       wrong_type = true;
@@ -445,10 +466,13 @@ void CmdSetRange(CommandContext& c) {
       too_big = true;
       return;
     }
+    refused = CheckValueSize(*m, std::max(length, static_cast<size_t>(offset) + piece.size()));
+    if (!refused.ok()) return;
     length = WriteAt(cur, m, static_cast<size_t>(offset), piece);
   });
   if (wrong_type) return c.ErrorWrongType();
   if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  if (!refused.ok()) return c.ErrorFromStatus(refused);
   if (!st.ok()) return c.ErrorFromStatus(st);
   c.reply.Integer(static_cast<int64_t>(length));
 }

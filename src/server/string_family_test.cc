@@ -110,6 +110,19 @@ TEST_F(StringFamily, SetOptions) {
   now_ += 100;
   EXPECT_EQ(Run({"GET", "k"}), "(nil)");
 
+  // As Redis: an expiry option may repeat; the last counts and only its argument is read.
+  EXPECT_EQ(Run({"SET", "k", "12", "EX", "abc", "EX", "100"}), "OK");
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 100000);
+  EXPECT_EQ(Run({"SET", "k", "13", "KEEPTTL", "keepttl"}), "OK");
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), now_ + 100000);
+  EXPECT_EQ(Run({"SET", "k", "14", "PX", "100000", "PX", "1.5"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SET", "k", "14", "px", "abc", "px", "-9223372036854775808"}),
+            "(error) ERR invalid expire time in 'set' command");
+  EXPECT_EQ(Run({"SET", "k", "14", "EX", "10", "PX", "10"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "14", "KEEPTTL", "EX", "10"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"GET", "k"}), "13") << "failed SETs change nothing";
+
   EXPECT_EQ(Run({"SET", "g", "old"}), "OK");
   EXPECT_EQ(Run({"SET", "g", "new", "GET"}), "old");
   EXPECT_EQ(Run({"SET", "nothing", "new", "GET"}), "(nil)");
@@ -155,6 +168,12 @@ TEST_F(StringFamily, GetSetGetDelGetEx) {
   EXPECT_EQ(Run({"GETEX", "k", "PX", "abc"}), "(error) ERR value is not an integer or out of range");
   EXPECT_EQ(Run({"GETEX", "missing", "EX", "abc"}), "(nil)");
   EXPECT_EQ(Run({"GETEX", "k", "EX", "0"}), "(error) ERR invalid expire time in 'getex' command");
+  // As SET's: the same option again is allowed, the last one counts.
+  EXPECT_EQ(Run({"GETEX", "k", "PERSIST", "PERSIST"}), "v");
+  EXPECT_EQ(Run({"GETEX", "k", "EXAT", "4000000000", "exat", "4000000001"}), "v");
+  EXPECT_EQ(t_.server().cache().Get("k").expires_at_ms(), int64_t{4000000001} * 1000);
+  EXPECT_EQ(Run({"GETEX", "h", "PERSIST", "PERSIST"}), kWrongType);
+  EXPECT_EQ(Run({"GETEX", "k", "PERSIST", "EX", "5"}), "(error) ERR syntax error");
 }
 
 TEST_F(StringFamily, MGetMSetMSetNx) {
@@ -193,6 +212,32 @@ TEST_F(StringFamily, AppendStrlenGetRangeSetRange) {
   EXPECT_EQ(Run({"APPEND", "h", "x"}), kWrongType);
   EXPECT_EQ(Run({"STRLEN", "h"}), kWrongType);
   EXPECT_EQ(Run({"SETRANGE", "h", "0", "x"}), kWrongType);
+}
+
+// SETRANGE and APPEND past what the key's shard can hold are refused before the value is built
+// (the refusal names the value's length, where the engine's names the whole item's): a SETRANGE
+// at a 500 MB offset used to zero-fill and copy 500 MB under the shard's lock first.
+TEST(StringFamilyLimits, ValuesTooLargeForTheShardAreRefusedBeforeTheyAreBuilt) {
+  ServerConfig config;
+  config.maxmemory = 4 << 20;
+  config.shards = 1;
+  TestClient t(config);
+  EXPECT_EQ(t.Run({"SET", "k", "v"}).ToString(), "OK");
+  const Reply r = t.Run({"SETRANGE", "k", "500000000", "x"});
+  EXPECT_EQ(r.str.rfind("ERR string exceeds maximum allowed size (a value of 500000001 bytes is "
+                        "larger than a shard can hold (",
+                        0),
+            0u)
+      << r.ToString();
+  const Reply a = t.Run({"APPEND", "k", std::string(5 << 20, 'x')});
+  EXPECT_EQ(a.str.rfind("ERR string exceeds maximum allowed size (a value of 5242881 bytes", 0), 0u)
+      << a.ToString();
+  EXPECT_EQ(t.Run({"GET", "k"}).ToString(), "v") << "unchanged";
+  EXPECT_EQ(t.Run({"SETRANGE", "new", "500000000", "x"}).type, Reply::kError);
+  EXPECT_EQ(t.Run({"EXISTS", "new"}).ToString(), "(integer) 0");
+  // Within the limit both still work.
+  EXPECT_EQ(t.Run({"SETRANGE", "k", "100000", "x"}).ToString(), "(integer) 100001");
+  EXPECT_EQ(t.Run({"APPEND", "k", "yz"}).ToString(), "(integer) 100003");
 }
 
 // A large string built by APPENDs grows in place into room left by the previous copy, except
