@@ -48,6 +48,10 @@ def test_pipelines_and_transactions(server):
     t = r.pipeline(transaction=True)
     t.set("acct", 100).incrby("acct", -30).get("acct")
     assert t.execute() == [True, 70, b"70"]
+    # Connection and admin commands are queued too, as Redis queues them.
+    t = r.pipeline(transaction=True)
+    t.set("acct", 1).config_get("hz").client_setname("teller").client_getname().get("acct")
+    assert t.execute() == [True, {"hz": "10"}, True, "teller", b"1"]
 
 
 def test_a_long_pipeline_that_switches_database_and_carries_a_large_value(server):
@@ -298,6 +302,42 @@ def test_client_list_filters(server):
     assert a.client_list(_type="pubsub") == []
     only = a.client_list(client_id=[str(b.client_id())])
     assert [c["name"] for c in only] == ["second"]
+
+
+def test_client_kill_filters(server):
+    """Every filter must match (Redis's CLIENT KILL); SKIPME is yes by default, and no filter
+    that matches nobody may disconnect anyone."""
+    me, other = server.client(), server.client()
+    other_id = other.client_id()
+
+    def ids():
+        return {int(c["id"]) for c in me.client_list()}
+
+    def kill(*args):
+        return me.execute_command("CLIENT", "KILL", *args)
+
+    for t in ("replica", "slave", "master", "pubsub"):
+        assert kill("TYPE", t) == 0
+    assert kill("MAXAGE", "100000") == 0  # no client is that old
+    assert kill("ID", str(other_id), "TYPE", "pubsub") == 0  # all filters must match
+    for args, error in [(("TYPE", "bogus"), "Unknown client type 'bogus'"),
+                        (("SKIPME", "maybe"), "syntax error"),
+                        (("USER", "nobody"), "No such user 'nobody'"),
+                        (("ID", "0"), "client-id should be greater than 0"),
+                        (("ID", "-5"), "client-id should be greater than 0"),
+                        (("MAXAGE", "x"), "not an integer")]:
+        with pytest.raises(redis.ResponseError, match=error):
+            kill(*args)
+    assert other_id in ids(), "nothing above disconnected anyone"
+    assert kill("TYPE", "normal") == 1  # the other client, not the caller
+    deadline = time.monotonic() + 10
+    while other_id in ids():
+        assert time.monotonic() < deadline, "the killed client is still listed"
+    assert me.ping()
+    # USER default, SKIPME no: every client, the caller too (it gets its reply first).
+    third = server.client()
+    third.ping()
+    assert kill("USER", "default", "SKIPME", "no") == 2
 
 
 def test_maxclients(start_server):

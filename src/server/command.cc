@@ -238,7 +238,13 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
     conn.reply().Error("NOAUTH Authentication required.");
     return;
   }
-  if (conn.in_multi && !(spec->flags & cmd::kNoMulti)) {
+  if (conn.in_multi && (spec->flags & cmd::kNoMulti)) {
+    WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
+    conn.multi_failed = true;
+    conn.reply().Error("ERR Command not allowed inside a transaction");
+    return;
+  }
+  if (conn.in_multi && !(spec->flags & cmd::kNotQueued)) {
     if (origin_ != nullptr && (spec->flags & cmd::kWrite) &&
         origin_->settings().write_policy == WritePolicy::kThrough) {
       conn.multi_failed = true;

@@ -32,13 +32,16 @@ inline constexpr uint32_t kDenyOom = 1 << 2;    // "denyoom": may grow memory
 inline constexpr uint32_t kAdmin = 1 << 3;      // "admin"
 inline constexpr uint32_t kFast = 1 << 4;       // "fast"
 inline constexpr uint32_t kNoAuth = 1 << 5;     // "no_auth": allowed before AUTH
-inline constexpr uint32_t kNoMulti = 1 << 6;    // runs at once inside MULTI ("no_multi")
+inline constexpr uint32_t kNoMulti = 1 << 6;    // refused inside MULTI ("no_multi")
 inline constexpr uint32_t kExclusive = 1 << 7;  // needs every shard at once (multi-key atomicity)
 inline constexpr uint32_t kLoading = 1 << 8;    // "loading": allowed while loading
 inline constexpr uint32_t kStale = 1 << 9;      // "stale"
 // With an origin, a command reads its keys (so read-through loads the missing ones first)
 // unless it only overwrites or removes them.
 inline constexpr uint32_t kNoLoad = 1 << 10;
+// Runs at once inside MULTI instead of being queued: MULTI, EXEC, DISCARD, QUIT and RESET, as
+// in Redis, where every other command is queued (not reported by COMMAND INFO).
+inline constexpr uint32_t kNotQueued = 1 << 11;
 }  // namespace cmd
 
 class CommandContext;

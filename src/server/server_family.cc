@@ -250,35 +250,65 @@ void CmdClient(CommandContext& c) {
     c.reply.Verbatim("txt", out);
   } else if (EqualsIgnoreCase(sub, "KILL")) {
     if (!arity(-3)) return;
-    // CLIENT KILL addr (old form) or CLIENT KILL ID id | ADDR addr | LADDR addr ...
+    // CLIENT KILL addr (old form, which may kill the caller) or CLIENT KILL with filters, all
+    // of which must match: ID id | ADDR addr | LADDR addr | TYPE type | USER user | SKIPME yes|no
+    // (yes by default) | MAXAGE seconds (Redis 7.4's: connected longer than that).
     std::string addr, laddr;
-    int64_t id = -1;
+    int64_t id = 0;        // 0: any
+    int64_t max_age = -1;  // -1: any
+    bool no_type = false;  // TYPE that no client here has (replica, master, pubsub)
     bool old_form = c.argc() == 3;
+    bool skip_me = !old_form;
     if (old_form) {
       addr.assign(c.arg(2));
     } else {
       if (c.argc() % 2 != 0) return c.ErrorSyntax();
       for (size_t i = 2; i + 1 < c.argc(); i += 2) {
-        if (EqualsIgnoreCase(c.arg(i), "ID")) {
-          if (!ParseInt64(c.arg(i + 1), &id)) {
+        const std::string_view name = c.arg(i), value = c.arg(i + 1);
+        if (EqualsIgnoreCase(name, "ID")) {
+          if (!ParseInt64(value, &id) || id <= 0) {
             return c.reply.Error("ERR client-id should be greater than 0");
           }
-        } else if (EqualsIgnoreCase(c.arg(i), "ADDR")) {
-          addr.assign(c.arg(i + 1));
-        } else if (EqualsIgnoreCase(c.arg(i), "LADDR")) {
-          laddr.assign(c.arg(i + 1));
-        } else if (EqualsIgnoreCase(c.arg(i), "SKIPME") || EqualsIgnoreCase(c.arg(i), "TYPE") ||
-                   EqualsIgnoreCase(c.arg(i), "USER") || EqualsIgnoreCase(c.arg(i), "MAXAGE")) {
-          continue;
+        } else if (EqualsIgnoreCase(name, "ADDR")) {
+          addr.assign(value);
+        } else if (EqualsIgnoreCase(name, "LADDR")) {
+          laddr.assign(value);
+        } else if (EqualsIgnoreCase(name, "TYPE")) {
+          if (EqualsIgnoreCase(value, "normal")) {
+            no_type = false;
+          } else if (EqualsIgnoreCase(value, "replica") || EqualsIgnoreCase(value, "slave") ||
+                     EqualsIgnoreCase(value, "master") || EqualsIgnoreCase(value, "pubsub")) {
+            no_type = true;
+          } else {
+            return c.reply.Error("ERR Unknown client type '" + std::string(value) + "'");
+          }
+        } else if (EqualsIgnoreCase(name, "USER")) {
+          // Every client is the default user: there are no others.
+          if (value != "default") {
+            return c.reply.Error("ERR No such user '" + std::string(value) + "'");
+          }
+        } else if (EqualsIgnoreCase(name, "SKIPME")) {
+          if (EqualsIgnoreCase(value, "yes")) {
+            skip_me = true;
+          } else if (EqualsIgnoreCase(value, "no")) {
+            skip_me = false;
+          } else {
+            return c.ErrorSyntax();
+          }
+        } else if (EqualsIgnoreCase(name, "MAXAGE")) {
+          if (!ParseInt64(value, &max_age) || max_age < 0) return c.ErrorNotInteger();
         } else {
           return c.ErrorSyntax();
         }
       }
     }
     int64_t killed = 0;
+    const int64_t now = c.NowMs();
     c.server.ForEachClient([&](Connection* conn, Worker* w) {
-      if ((id >= 0 && conn->id() != static_cast<uint64_t>(id)) ||
-          (!addr.empty() && conn->peer != addr) || (!laddr.empty() && conn->local != laddr)) {
+      if (no_type || (id != 0 && conn->id() != static_cast<uint64_t>(id)) ||
+          (!addr.empty() && conn->peer != addr) || (!laddr.empty() && conn->local != laddr) ||
+          (skip_me && conn == &c.conn) ||
+          (max_age >= 0 && (now - conn->created_ms) / 1000 <= max_age)) {
         return;
       }
       if (conn == &c.conn) {
@@ -823,19 +853,24 @@ void RegisterServerFamily(CommandRegistry* r) {
   const uint32_t kConn = kNoAuth | kFast | kLoading | kStale;
   r->Add({"ping", -1, kFast, 0, 0, 0, CmdPing, "connection", "Returns the server's liveliness response."});
   r->Add({"echo", 2, kFast, 0, 0, 0, CmdEcho, "connection", "Returns the given string."});
-  r->Add({"auth", -2, kConn | kNoMulti, 0, 0, 0, CmdAuth, "connection", "Authenticates the connection."});
-  r->Add({"hello", -1, kConn | kNoMulti, 0, 0, 0, CmdHello, "connection", "Handshakes with the Redis server."});
+  r->Add({"auth", -2, kConn, 0, 0, 0, CmdAuth, "connection", "Authenticates the connection."});
+  r->Add(
+      {"hello", -1, kConn, 0, 0, 0, CmdHello, "connection", "Handshakes with the Redis server."});
   r->Add({"select", 2, kFast | kLoading | kStale, 0, 0, 0, CmdSelect, "connection", "Changes the selected database."});
-  r->Add({"quit", -1, kConn | kNoMulti, 0, 0, 0, CmdQuit, "connection", "Closes the connection."});
-  r->Add({"reset", 1, kConn | kNoMulti, 0, 0, 0, CmdReset, "connection", "Resets the connection."});
-  r->Add({"client", -2, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdClient, "connection", "A container for client connection commands."});
+  r->Add(
+      {"quit", -1, kConn | kNotQueued, 0, 0, 0, CmdQuit, "connection", "Closes the connection."});
+  r->Add(
+      {"reset", 1, kConn | kNotQueued, 0, 0, 0, CmdReset, "connection", "Resets the connection."});
+  r->Add({"client", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdClient, "connection",
+          "A container for client connection commands."});
   r->Add({"command", -1, kLoading | kStale, 0, 0, 0, CmdCommand, "server", "Returns detailed information about all commands."});
   r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server", "Returns information and statistics about the server."});
-  r->Add({"config", -2, kAdmin | kNoMulti | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
+  r->Add({"config", -2, kAdmin | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server",
+          "A container for server configuration commands."});
   r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
   r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
-  r->Add({"debug", -2, kAdmin | kNoMulti, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
+  r->Add({"debug", -2, kAdmin, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
   r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});
 }
 

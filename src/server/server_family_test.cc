@@ -287,6 +287,40 @@ TEST(Transactions, MultiExecDiscard) {
   EXPECT_EQ(Str(t.Run({"EXEC"})), "(error) ERR EXEC without MULTI");
 }
 
+// As Redis: inside MULTI every command is queued (connection and admin commands too, which
+// redis-py's transaction pipelines send) but MULTI, EXEC, DISCARD, QUIT and RESET; a command
+// flagged no_multi (SHUTDOWN, PRELOAD) is refused and aborts the transaction.
+TEST(Transactions, ConnectionAndAdminCommandsAreQueued) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETNAME", "n"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "hz"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "GETNAME"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"HELLO", "3"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"DEBUG", "NOSUCH"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"PING"})), "QUEUED");
+  const Reply r = t.Run({"EXEC"});
+  ASSERT_EQ(r.type, Reply::kArray);
+  ASSERT_EQ(r.elems.size(), 6u);
+  EXPECT_EQ(Str(r.elems[0]), "OK");
+  EXPECT_EQ(Str(r.elems[1]), "[hz, 10]");
+  EXPECT_EQ(Str(r.elems[2]), "n");
+  EXPECT_EQ(r.elems[3].type, Reply::kMap) << "HELLO 3 switched the protocol for what follows";
+  EXPECT_TRUE(r.elems[4].is_error());
+  EXPECT_EQ(Str(r.elems[5]), "PONG");
+  EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "a", "1"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"SHUTDOWN"})), "(error) ERR Command not allowed inside a transaction");
+  EXPECT_EQ(Str(t.Run({"EXEC"})),
+            "(error) EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_FALSE(t.server().shutting_down());
+  EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "a", "1"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"RESET"})), "RESET") << "RESET runs at once and ends the transaction";
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "(error) ERR EXEC without MULTI");
+  EXPECT_EQ(Str(t.Run({"GET", "a"})), "(nil)");
+}
+
 TEST(Protocol, PipelinesInlineAndErrors) {
   TestClient t;
   std::vector<Reply> replies =
