@@ -24,19 +24,19 @@ bool ParseInt(std::string_view text, int64_t* v) {
   return r.ec == std::errc() && r.ptr == text.data() + text.size();
 }
 
-Status Bad(std::string_view name, std::string_view why) {
-  return Status::InvalidArgument("argument '" + std::string(name) + "' " + std::string(why));
-}
+// Redis's texts for a bad CONFIG SET value ("argument must be ..."); the name is the caller's to
+// add where it is not already said.
+Status Bad(std::string_view why) { return Status::InvalidArgument("argument " + std::string(why)); }
 
 ConfigEntry IntEntry(const char* name, bool mut, int64_t ServerConfig::*field, int64_t lo,
                      int64_t hi) {
   return {name, mut, [field](const ServerConfig& c) { return std::to_string(c.*field); },
           [=](ServerConfig* c, std::string_view v) {
             int64_t x;
-            if (!ParseInt(v, &x)) return Bad(name, "must be an integer");
+            if (!ParseInt(v, &x)) return Bad("couldn't be parsed into an integer");
             if (x < lo || x > hi) {
-              return Bad(name, "must be between " + std::to_string(lo) + " and " +
-                                   std::to_string(hi) + " inclusive");
+              return Bad("must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                         " inclusive");
             }
             c->*field = x;
             return Status::OK();
@@ -47,8 +47,8 @@ ConfigEntry MemoryEntry(const char* name, bool mut, int64_t ServerConfig::*field
   return {name, mut, [field](const ServerConfig& c) { return std::to_string(c.*field); },
           [=](ServerConfig* c, std::string_view v) {
             int64_t x;
-            if (!ParseMemory(v, &x)) return Bad(name, "must be a memory value");
-            if (x < lo) return Bad(name, "must be at least " + std::to_string(lo));
+            if (!ParseMemory(v, &x)) return Bad("must be a memory value");
+            if (x < lo) return Bad("must be at least " + std::to_string(lo));
             c->*field = x;
             return Status::OK();
           }};
@@ -60,16 +60,23 @@ ConfigEntry BoolEntry(const char* name, bool mut, bool ServerConfig::*field) {
             std::string s = Lower(v);
             if (s == "yes") c->*field = true;
             else if (s == "no") c->*field = false;
-            else return Bad(name, "must be 'yes' or 'no'");
+            else return Bad("must be 'yes' or 'no'");
             return Status::OK();
           }};
 }
 
+// `choices`, if given, names the valid values in the error, as Redis does for its enums.
 ConfigEntry StringEntry(const char* name, bool mut, std::string ServerConfig::*field,
-                        std::function<bool(std::string_view)> valid = nullptr) {
+                        std::function<bool(std::string_view)> valid = nullptr,
+                        const char* choices = nullptr) {
   return {name, mut, [field](const ServerConfig& c) { return c.*field; },
           [=](ServerConfig* c, std::string_view v) {
-            if (valid && !valid(v)) return Bad(name, "has an invalid value");
+            if (valid && !valid(v)) {
+              return choices != nullptr
+                         ? Status::InvalidArgument(
+                               std::string("argument(s) must be one of the following: ") + choices)
+                         : Bad("has an invalid value");
+            }
             c->*field = std::string(v);
             return Status::OK();
           }};
@@ -98,17 +105,22 @@ std::vector<ConfigEntry> BuildTable() {
   t.push_back(BoolEntry("protected-mode", true, &ServerConfig::protected_mode));
   t.push_back(IntEntry("timeout", true, &ServerConfig::timeout, 0, kMax / 1000));
   t.push_back(IntEntry("databases", false, &ServerConfig::databases, 1, 256));
-  t.push_back(StringEntry("loglevel", true, &ServerConfig::loglevel, [](std::string_view v) {
-    return v == "debug" || v == "verbose" || v == "notice" || v == "warning";
-  }));
+  t.push_back(StringEntry(
+      "loglevel", true, &ServerConfig::loglevel,
+      [](std::string_view v) {
+        return v == "debug" || v == "verbose" || v == "notice" || v == "warning";
+      },
+      "debug, verbose, notice, warning"));
   t.push_back(StringEntry("logfile", false, &ServerConfig::logfile));
   t.push_back(IntEntry("hz", true, &ServerConfig::hz, 1, 500));
   t.push_back(IntEntry("tcp-keepalive", true, &ServerConfig::tcp_keepalive, 0, kMax));
   t.push_back(IntEntry("tcp-backlog", false, &ServerConfig::tcp_backlog, 0, 65535));
   t.push_back(StringEntry("origin", false, &ServerConfig::origin));
   t.back().list = true;
-  t.push_back(StringEntry("write-policy", false, &ServerConfig::write_policy,
-                          [](std::string_view v) { return v == "none" || v == "through" || v == "back"; }));
+  t.push_back(StringEntry(
+      "write-policy", false, &ServerConfig::write_policy,
+      [](std::string_view v) { return v == "none" || v == "through" || v == "back"; },
+      "none, through, back"));
   t.push_back(IntEntry("origin-timeout-ms", false, &ServerConfig::origin_timeout_ms, 1, 3600000));
   t.push_back(IntEntry("origin-negative-ttl-ms", false, &ServerConfig::origin_negative_ttl_ms, 0,
                        kMax / 2));
@@ -239,7 +251,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       if (!before.empty()) value = before + " " + value;
     }
     Status st = e->set(config, value);
-    if (!st.ok()) return Status::InvalidArgument(where() + st.message());
+    if (!st.ok()) return Status::InvalidArgument(where() + e->name + ": " + st.message());
   }
   return Status::OK();
 }

@@ -746,21 +746,25 @@ void CmdConfig(CommandContext& c) {
     if (!SubArity(c, -4)) return;
     if (c.argc() % 2 != 0) return c.ErrorSyntax();  // a name without its value, as Redis says
     ServerConfig updated = c.server.config();
+    std::vector<const ConfigEntry*> seen;
     for (size_t i = 2; i < c.argc(); i += 2) {
       const ConfigEntry* e = FindConfig(c.arg(i));
       if (e == nullptr) {
         return c.reply.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
                              std::string(c.arg(i)) + "'");
       }
-      if (!e->mutable_at_runtime) {
-        return c.reply.Error(std::string("ERR CONFIG SET failed (possibly related to argument '") +
-                             e->name + "') - can't set immutable config");
+      // Redis's texts name the argument as the client wrote it.
+      auto failed = [&](const std::string& why) {
+        c.reply.Error("ERR CONFIG SET failed (possibly related to argument '" +
+                      std::string(c.arg(i)) + "') - " + why);
+      };
+      if (!e->mutable_at_runtime) return failed("can't set immutable config");
+      if (std::find(seen.begin(), seen.end(), e) != seen.end()) {
+        return failed("duplicate parameter");
       }
+      seen.push_back(e);
       Status st = e->set(&updated, c.arg(i + 1));
-      if (!st.ok()) {
-        return c.reply.Error(std::string("ERR CONFIG SET failed (possibly related to argument '") +
-                             e->name + "') - " + st.message());
-      }
+      if (!st.ok()) return failed(st.message());
     }
     c.server.config() = updated;  // under the exclusive world lock
     c.server.ApplyConfig();

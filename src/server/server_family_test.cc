@@ -219,7 +219,19 @@ TEST(Server, ConfigGetSetResetstat) {
   EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxclients"})), "[maxclients, 50]");
   EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxclients", "0"})),
             "(error) ERR CONFIG SET failed (possibly related to argument 'maxclients') - "
-            "argument 'maxclients' must be between 1 and 1000000 inclusive");
+            "argument must be between 1 and 1000000 inclusive");
+  // Redis's other texts: the argument as written, a duplicate, an enum's choices.
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "HZ", "x"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'HZ') - argument "
+            "couldn't be parsed into an integer");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "hz", "20", "maxclients", "60", "hz", "30"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'hz') - duplicate "
+            "parameter");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "loglevel", "loud"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'loglevel') - "
+            "argument(s) must be one of the following: debug, verbose, notice, warning");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "hz"})), "[hz, 10]") << "a failed CONFIG SET sets nothing";
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxclients"})), "[maxclients, 50]");
   EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "port", "1"})),
             "(error) ERR CONFIG SET failed (possibly related to argument 'port') - can't set "
             "immutable config");
