@@ -32,7 +32,8 @@ bool MatchOne(std::string_view pat, size_t p, char c, bool nocase, size_t* next)
       if (pat[i] == '\\' && i + 1 < pat.size()) {
         ++i;
         if (Fold(pat[i], nocase) == Fold(c, nocase)) match = true;
-      } else if (i + 2 < pat.size() && pat[i + 1] == '-' && pat[i + 2] != ']') {
+      } else if (i + 2 < pat.size() && pat[i + 1] == '-') {
+        // As Redis: a range even when it ends in ']', which then does not close the class.
         char lo = Fold(pat[i], nocase), hi = Fold(pat[i + 2], nocase), x = Fold(c, nocase);
         if (lo > hi) std::swap(lo, hi);
         if (x >= lo && x <= hi) match = true;
@@ -51,6 +52,9 @@ bool MatchOne(std::string_view pat, size_t p, char c, bool nocase, size_t* next)
 }  // namespace
 
 bool GlobMatch(std::string_view pattern, std::string_view text, bool nocase) {
+  // Redis's matcher looks at the pattern only while there is text: an empty text matches only
+  // the empty pattern (KEYS and SCAN let a lone '*' list everything without matching).
+  if (text.empty()) return pattern.empty();
   size_t p = 0, t = 0;
   size_t star_p = std::string_view::npos, star_t = 0;
   while (t < text.size()) {

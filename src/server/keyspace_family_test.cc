@@ -200,6 +200,15 @@ TEST_F(KeyspaceFamily, Keys) {
   EXPECT_EQ(Keys("has?"), (std::set<std::string>{"hash"})) << "every type";
   EXPECT_EQ(Keys("nothing*"), (std::set<std::string>{}));
   EXPECT_EQ(Keys("other"), (std::set<std::string>{"other"}));
+  // Redis's quirks: a range may end in ']' (which then does not close the class), and an empty
+  // key matches no pattern but a lone '*'.
+  for (const char* k : {"-", "[", "\\", "]", "a", ""}) ASSERT_EQ(Run({"SET", k, "v"}), "OK");
+  EXPECT_EQ(Keys("[[-]"), (std::set<std::string>{"[", "\\", "]"}));
+  EXPECT_EQ(Keys("[a-]"), (std::set<std::string>{"]", "a"}));
+  EXPECT_EQ(Keys("*[--]"), (std::set<std::string>{"-", "[", "\\", "]"}));
+  EXPECT_EQ(Keys("**").count(""), 0u);
+  EXPECT_EQ(Keys("*").count(""), 1u);
+  EXPECT_EQ(Run({"DEL", "-", "[", "\\", "]", "a", ""}), "(integer) 6");
 
   EXPECT_EQ(Run({"SELECT", "1"}), "OK");
   EXPECT_EQ(Run({"KEYS", "*"}), "[]") << "other databases' keys stay apart";

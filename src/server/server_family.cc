@@ -812,11 +812,13 @@ void CmdMemory(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "USAGE")) {
     if (!SubArity(c, -3)) return;
-    if (c.argc() != 3 && !(c.argc() == 5 && EqualsIgnoreCase(c.arg(3), "SAMPLES"))) {
-      return c.ErrorSyntax();
+    // As Redis: the options are checked before the key is looked up; SAMPLES may repeat.
+    for (size_t j = 3; j < c.argc(); j += 2) {
+      if (!EqualsIgnoreCase(c.arg(j), "SAMPLES") || j + 1 >= c.argc()) return c.ErrorSyntax();
+      int64_t samples;
+      if (!ParseInt64(c.arg(j + 1), &samples)) return c.ErrorNotInteger();
+      if (samples < 0) return c.ErrorSyntax();
     }
-    int64_t samples;
-    if (c.argc() == 5 && !ParseInt64(c.arg(4), &samples)) return c.ErrorNotInteger();
     int64_t bytes = -1;
     std::string_view key = c.Key(2);
     c.cache.Update(key, [&](const ItemView* cur, Mutation*) {

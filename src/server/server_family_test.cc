@@ -146,6 +146,10 @@ TEST(Connection, ClientSubcommands) {
             "(error) ERR wrong number of arguments for 'memory|usage' command");
   EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE", "k", "SAMPLES", "x"})),
             "(error) ERR value is not an integer or out of range");
+  // Options first, as Redis: a bad one is an error even for a missing key.
+  EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE", "nokey", "SAMPLES", "-1"})), "(error) ERR syntax error");
+  EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE", "nokey", "SAMPLES"})), "(error) ERR syntax error");
+  EXPECT_EQ(Str(t.Run({"MEMORY", "USAGE", "nokey", "SAMPLES", "5", "SAMPLES", "0"})), "(nil)");
 }
 
 TEST(Server, CommandInfoDocsCount) {
