@@ -96,9 +96,12 @@ inline bool TensorDataBytes(Dtype dtype, std::span<const int64_t> shape, uint64_
   return true;
 }
 
-// Writes the trailer for dtype and shape, TensorTrailerBytes(rank) bytes, at p (after the data).
+// Appends the trailer for dtype and shape to *out (after the data).
 // REQUIRES: shape.size() <= kMaxRank.
-inline void WriteTensorTrailer(Dtype dtype, std::span<const int64_t> shape, char* p) {
+inline void AppendTensorTrailer(Dtype dtype, std::span<const int64_t> shape, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + TensorTrailerBytes(static_cast<int>(shape.size())));
+  char* p = out->data() + at;
   for (int64_t d : shape) {
     std::memcpy(p, &d, 8);
     p += 8;
@@ -108,14 +111,6 @@ inline void WriteTensorTrailer(Dtype dtype, std::span<const int64_t> shape, char
   p[2] = 0;
   p[3] = 0;
   std::memcpy(p + 4, kTensorMagic, 4);
-}
-
-// Appends the trailer for dtype and shape to *out (after the data).
-// REQUIRES: shape.size() <= kMaxRank.
-inline void AppendTensorTrailer(Dtype dtype, std::span<const int64_t> shape, std::string* out) {
-  const size_t at = out->size();
-  out->resize(at + TensorTrailerBytes(static_cast<int>(shape.size())));
-  WriteTensorTrailer(dtype, shape, out->data() + at);
 }
 
 // data followed by the trailer. REQUIRES: data.size() matches TensorDataBytes(dtype, shape).

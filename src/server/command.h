@@ -145,24 +145,12 @@ bool ParseSetArgs(CommandContext& c, SetArgs* out);
 struct TensorWrite {
   std::string_view key;  // the client's key
   std::string value;
-  // Instead of value: the BLOB as received into the engine's memory (ValueBufferFor), its
-  // trailer written after it; stored without a copy.
-  ValueBuffer* in_place = nullptr;
-  std::string_view bytes() const {
-    return in_place != nullptr ? std::string_view(in_place->data(), in_place->size()) : value;
-  }
 };
 bool ParseTensorWrites(CommandContext& c, std::vector<TensorWrite>* out);
-// When `args` end with the BLOB token of TENSOR.SET or TENSOR.MSET, so that the next argument
-// is a tensor's data: the client key it goes under and the bytes of trailer that its stored
-// value adds (TensorTrailerBytes of the shape's rank). False otherwise.
-bool TensorBlobAhead(std::span<const std::string_view> args, std::string_view* key,
-                     size_t* trailer);
 // Memory for a large argument about to be received, when `args` (the request's complete
 // arguments so far) show that the command will store it as it is: the value of SET, SETEX or
-// PSETEX, or a tensor's BLOB (with room for its trailer), in database `db`. Then the argument
-// is received straight into the engine's memory for the new item and stored without a copy
-// (Connection::received_value); otherwise empty.
+// PSETEX, in database `db`. Then the argument is received straight into the engine's memory
+// for the new item and stored without a copy (Connection::received_value); otherwise empty.
 ValueBuffer ValueBufferFor(Cache& cache, uint8_t db, std::span<const std::string_view> args,
                            size_t size);
 // SETEX/PSETEX's time argument as an absolute expiry; replies the error on bad input.

@@ -171,11 +171,7 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
     for (TensorWrite& t : tensors) {
       KeyWrite w;
       w.key = EngineKey(conn.db, t.key);
-      if (t.in_place != nullptr) {
-        w.value.assign(t.bytes());
-      } else {
-        w.value = std::move(t.value);
-      }
+      w.value = std::move(t.value);
       w.kind = ValueKind::kTensor;
       writes.push_back(std::move(w));
     }

@@ -172,11 +172,6 @@ bool ParseExpiryArg(CommandContext& c, bool seconds, std::string_view arg, const
 ValueBuffer ValueBufferFor(Cache& cache, uint8_t db, std::span<const std::string_view> args,
                            size_t size) {
   if (args.size() < 2) return ValueBuffer();
-  std::string_view tensor_key;
-  size_t trailer = 0;
-  if (TensorBlobAhead(args, &tensor_key, &trailer)) {
-    return cache.NewValue(EngineKey(db, tensor_key), size + trailer);
-  }
   size_t value_at = 0;
   if (EqualsIgnoreCase(args[0], "set")) {
     value_at = 2;

@@ -17,7 +17,6 @@
 
 #include "kvcache/tensor.h"
 #include "server/command.h"
-#include "server/connection.h"
 #include "server/server.h"
 #include "tensor/dtype.h"
 
@@ -83,22 +82,6 @@ bool CheckBlob(CommandContext& c, std::string_view blob, Dtype dtype,
                 " of " + std::string(DtypeName(dtype)) + " needs " + std::to_string(bytes) +
                 std::string(key_note));
   return false;
-}
-
-// The BLOB args[at] (already checked to hold the shape's bytes) as received into the engine's
-// memory for key's new item, with its trailer written after it; nullptr if it was received (or
-// queued, in a transaction) anywhere else.
-ValueBuffer* BlobInPlace(CommandContext& c, size_t at, std::string_view key, Dtype dtype,
-                         std::span<const int64_t> shape) {
-  ValueBuffer* b = c.conn.received_value(at);
-  const std::string_view blob = c.arg(at);
-  if (b == nullptr || b->data() != blob.data() ||
-      b->size() != blob.size() + TensorTrailerBytes(static_cast<int>(shape.size())) ||
-      b->key() != c.KeyOf(key)) {
-    return nullptr;
-  }
-  WriteTensorTrailer(dtype, shape, b->data() + blob.size());
-  return b;
 }
 
 // d rounded to a float with round-to-odd: exact values stay, inexact ones become the float
@@ -213,8 +196,7 @@ bool ParseSet(CommandContext& c, std::vector<TensorWrite>* out) {
       return false;
     }
     if (!CheckBlob(c, c.arg(data_at + 1), dtype, shape, bytes, "")) return false;
-    w.in_place = BlobInPlace(c, data_at + 1, w.key, dtype, shape);
-    if (w.in_place == nullptr) w.value = EncodeTensor(dtype, shape, c.arg(data_at + 1));
+    w.value = EncodeTensor(dtype, shape, c.arg(data_at + 1));
   } else {
     const size_t given = c.argc() - data_at - 1;
     const uint64_t elements = bytes / DtypeSize(dtype);
@@ -277,41 +259,12 @@ bool ParseMSet(CommandContext& c, std::vector<TensorWrite>* out) {
   }
   out->reserve((c.argc() - first) / 3);
   for (size_t i = first; i < c.argc(); i += 3) {
-    TensorWrite w;
-    w.key = c.arg(i);
-    w.in_place = BlobInPlace(c, i + 2, w.key, dtype, shape);
-    if (w.in_place == nullptr) w.value = EncodeTensor(dtype, shape, c.arg(i + 2));
-    out->push_back(std::move(w));
+    out->push_back(TensorWrite{c.arg(i), EncodeTensor(dtype, shape, c.arg(i + 2))});
   }
   return true;
 }
 
 }  // namespace
-
-bool TensorBlobAhead(std::span<const std::string_view> args, std::string_view* key,
-                     size_t* trailer) {
-  if (args.size() < 5 || !EqualsIgnoreCase(args.back(), "BLOB")) return false;
-  size_t rank = 0;
-  if (EqualsIgnoreCase(args[0], "tensor.set")) {
-    // TENSOR.SET key DTYPE dim... BLOB: the first BLOB or VALUES after the dtype is the last.
-    for (size_t i = 3; i + 1 < args.size(); ++i) {
-      if (EqualsIgnoreCase(args[i], "BLOB") || EqualsIgnoreCase(args[i], "VALUES")) return false;
-    }
-    rank = args.size() - 4;
-    *key = args[1];
-  } else if (EqualsIgnoreCase(args[0], "tensor.mset")) {
-    // TENSOR.MSET DTYPE dim... key BLOB bytes ... key BLOB: a key's BLOB.
-    const size_t first = MSetFirstKey(args);
-    if (first == 0 || (args.size() - first) % 3 != 2) return false;
-    rank = first - 2;
-    *key = args[args.size() - 2];
-  } else {
-    return false;
-  }
-  if (rank < 1 || rank > static_cast<size_t>(kMaxRank)) return false;
-  *trailer = TensorTrailerBytes(static_cast<int>(rank));
-  return true;
-}
 
 bool ParseTensorWrites(CommandContext& c, std::vector<TensorWrite>* out) {
   return EqualsIgnoreCase(c.arg(0), "tensor.mset") ? ParseMSet(c, out) : ParseSet(c, out);
@@ -328,8 +281,7 @@ void StoreAll(CommandContext& c) {
   o.ttl = kNoExpiry;  // replaces the value and its TTL, as SET does
   o.kind = ValueKind::kTensor;
   for (const TensorWrite& w : writes) {
-    Status st = w.in_place != nullptr ? c.cache.Write(std::move(*w.in_place), o)
-                                      : c.cache.Write(c.KeyOf(w.key), w.value, o);
+    Status st = c.cache.Write(c.KeyOf(w.key), w.value, o);
     if (!st.ok()) return c.ErrorFromStatus(st);
   }
   c.reply.SimpleString("OK");

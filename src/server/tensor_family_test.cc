@@ -313,9 +313,9 @@ TEST_F(TensorFamily, MSetIsAllOrNothing) {
   EXPECT_EQ(R({"TENSOR.MGET", "1", "2"}).elems[2].str, two + other) << "unchanged";
 }
 
-// A large BLOB is received into the engine's memory for the new item, its trailer added after
-// it there; every way of splitting the stream, and a request pipelined after it, must come out
-// as the small-value path does. Refused blobs store nothing.
+// A large BLOB is received into memory of its own as it arrives; every way of splitting the
+// stream, and a request pipelined after it, must come out as the small-value path does.
+// Refused blobs store nothing.
 TEST_F(TensorFamily, LargeBlobArrivingInPieces) {
   std::string data(100000, '\0');  // f32 [250, 100]
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + i / 7);
@@ -528,7 +528,7 @@ TEST(TensorOrigin, WriteThroughStoresTensorsTheOriginGivesBack) {
     EXPECT_EQ(t.Run({"TENSOR.MSET", "i8", "2", "c", "BLOB", "abc"}).ToString(),
               "(error) ERR blob is 3 bytes, shape [2] of i8 needs 2 (key 'c')");
     EXPECT_EQ(t.Run({"TENSOR.GET", "t", "VALUES"}).ToString(), "[f32, [(integer) 2], [1, 2]]");
-    // A large BLOB, received into the engine's memory, goes to the origin whole too.
+    // A large BLOB, received in pieces, goes to the origin whole too.
     const std::string request =
         "*6\r\n$10\r\nTENSOR.SET\r\n$3\r\nbig\r\n$2\r\nu8\r\n$6\r\n100000\r\n$4\r\nBLOB\r\n"
         "$100000\r\n" +
