@@ -149,6 +149,8 @@ void ReplyBuilder::SimpleString(std::string_view text) { Line('+', text); }
 
 void ReplyBuilder::Error(std::string_view text) {
   ++errors_;
+  // As Redis's formatted errors: CR and LF at the end are dropped, the others become spaces.
+  while (!text.empty() && (text.back() == '\r' || text.back() == '\n')) text.remove_suffix(1);
   Line('-', text);
 }
 

@@ -47,7 +47,7 @@ class ReplyBuilder {
   // "+text". \r and \n in the text become spaces, since they would end the line early.
   void SimpleString(std::string_view text);
   // "-text" where text is the whole error, code included ("ERR ...", "WRONGTYPE ...");
-  // \r and \n become spaces.
+  // \r and \n at its end are dropped and the others become spaces, as Redis does.
   void Error(std::string_view text);
   void Integer(int64_t value);
   void Bulk(std::string_view value);

@@ -64,7 +64,7 @@ TEST(ReplyBuilder, SimpleTypesInBothProtocols) {
 
 TEST(ReplyBuilder, ErrorsAndStatusesStayOnOneLine) {
   EXPECT_EQ(Encode(2, [](ReplyBuilder& b) { b.Error("WRONGTYPE bad\r\nthing\n"); }),
-            "-WRONGTYPE bad  thing \r\n");
+            "-WRONGTYPE bad  thing\r\n");  // as Redis: trailing CR/LF dropped, inner ones spaces
   EXPECT_EQ(Encode(3, [](ReplyBuilder& b) { b.SimpleString("a\rb"); }), "+a b\r\n");
 }
 

@@ -171,14 +171,17 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 namespace {
 
+// Redis's text, built with printf's %.128s and '%.*s': each argument also ends at a NUL byte.
 std::string UnknownCommandText(std::span<const std::string_view> args) {
+  auto c_string = [](std::string_view s) { return s.substr(0, s.find('\0')); };
   std::string text = "ERR unknown command '";
-  text.append(args[0].substr(0, 128));
+  text.append(c_string(args[0]).substr(0, 128));
   text += "', with args beginning with: ";
   std::string rest;
   for (size_t i = 1; i < args.size() && rest.size() < 128; ++i) {
+    const size_t room = 128 - rest.size();
     rest += "'";
-    rest.append(args[i].substr(0, 128 - rest.size()));
+    rest.append(c_string(args[i]).substr(0, room));
     rest += "' ";
   }
   return text + rest;

@@ -417,7 +417,8 @@ bool ParseExpireFlags(CommandContext& c, uint32_t* flags) {
     } else if (EqualsIgnoreCase(a, "LT")) {
       *flags |= kLt;
     } else {
-      c.reply.Error("ERR Unsupported option " + std::string(a));
+      // Redis formats the option with %s: it ends at a NUL byte.
+      c.reply.Error("ERR Unsupported option " + std::string(a.substr(0, a.find('\0'))));
       return false;
     }
   }

@@ -678,6 +678,10 @@ TEST_F(KeyspaceFamily, ExpireOptionErrors) {
   EXPECT_EQ(Run({"EXPIREAT", "k", "10", "GT", "LT"}), gtlt);
   EXPECT_EQ(Run({"PEXPIREAT", "k", "10", "xx", "gt", "lt"}), gtlt);
   EXPECT_EQ(Run({"EXPIRE", "k", "10", "FOO"}), "(error) ERR Unsupported option FOO");
+  // Redis's formatting: the option ends at a NUL byte; a CR or LF at the end is dropped.
+  EXPECT_EQ(Run({"EXPIRE", "k", "10", std::string("a\0b", 3)}), "(error) ERR Unsupported option a");
+  EXPECT_EQ(Run({"PEXPIREAT", "k", "10", "x\r\n"}), "(error) ERR Unsupported option x");
+  EXPECT_EQ(Run({"PEXPIREAT", "k", "10", "x\ry"}), "(error) ERR Unsupported option x y");
   EXPECT_EQ(Run({"EXPIRE", "k", "10", "NX", "bar"}), "(error) ERR Unsupported option bar");
   EXPECT_EQ(Run({"EXPIRE", "k", "x", "FOO"}), "(error) ERR Unsupported option FOO");
   EXPECT_EQ(ExpiresAt("k"), 0) << "nothing changed";

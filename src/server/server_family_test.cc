@@ -56,6 +56,13 @@ TEST(Connection, UnknownCommandsAndArity) {
   EXPECT_EQ(Str(t.Run({"FOO", "a", "b"})),
             "(error) ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");
   EXPECT_EQ(Str(t.Run({"NOPE"})), "(error) ERR unknown command 'NOPE', with args beginning with: ");
+  // Redis's printf formats: 128 bytes of arguments in all (the first one's quote not counted),
+  // and each argument ends at a NUL byte.
+  EXPECT_EQ(Str(t.Run({"FOO", std::string(200, 'x'), "more"})),
+            "(error) ERR unknown command 'FOO', with args beginning with: '" +
+                std::string(128, 'x') + "' ");
+  EXPECT_EQ(Str(t.Run({"FOO", std::string("a\0b", 3), "c"})),
+            "(error) ERR unknown command 'FOO', with args beginning with: 'a' 'c' ");
   EXPECT_EQ(Str(t.Run({"GET", "a", "b"})), "(error) ERR wrong number of arguments for 'get' command");
 }
 
