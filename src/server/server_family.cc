@@ -860,19 +860,14 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"ping", -1, kFast, 0, 0, 0, CmdPing, "connection", "Returns the server's liveliness response."});
   r->Add({"echo", 2, kFast, 0, 0, 0, CmdEcho, "connection", "Returns the given string."});
   r->Add({"auth", -2, kConn, 0, 0, 0, CmdAuth, "connection", "Authenticates the connection."});
-  r->Add(
-      {"hello", -1, kConn, 0, 0, 0, CmdHello, "connection", "Handshakes with the Redis server."});
+  r->Add({"hello", -1, kConn, 0, 0, 0, CmdHello, "connection", "Handshakes with the Redis server."});
   r->Add({"select", 2, kFast | kLoading | kStale, 0, 0, 0, CmdSelect, "connection", "Changes the selected database."});
-  r->Add(
-      {"quit", -1, kConn | kNotQueued, 0, 0, 0, CmdQuit, "connection", "Closes the connection."});
-  r->Add(
-      {"reset", 1, kConn | kNotQueued, 0, 0, 0, CmdReset, "connection", "Resets the connection."});
-  r->Add({"client", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdClient, "connection",
-          "A container for client connection commands."});
+  r->Add({"quit", -1, kConn | kNotQueued, 0, 0, 0, CmdQuit, "connection", "Closes the connection."});
+  r->Add({"reset", 1, kConn | kNotQueued, 0, 0, 0, CmdReset, "connection", "Resets the connection."});
+  r->Add({"client", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdClient, "connection", "A container for client connection commands."});
   r->Add({"command", -1, kLoading | kStale, 0, 0, 0, CmdCommand, "server", "Returns detailed information about all commands."});
   r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server", "Returns information and statistics about the server."});
-  r->Add({"config", -2, kAdmin | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server",
-          "A container for server configuration commands."});
+  r->Add({"config", -2, kAdmin | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
   r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
   r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});

@@ -48,12 +48,9 @@ void CmdExec(CommandContext& c) {
 
 void RegisterTransactionFamily(CommandRegistry* r) {
   using namespace cmd;
-  r->Add({"multi", 1, kFast | kNotQueued | kLoading | kStale, 0, 0, 0, CmdMulti, "transactions",
-          "Starts a transaction."});
-  r->Add({"exec", 1, kNotQueued | kLoading | kStale | kExclusive, 0, 0, 0, CmdExec, "transactions",
-          "Executes all commands in a transaction."});
-  r->Add({"discard", 1, kFast | kNotQueued | kLoading | kStale, 0, 0, 0, CmdDiscard, "transactions",
-          "Discards a transaction."});
+  r->Add({"multi", 1, kFast | kNotQueued | kLoading | kStale, 0, 0, 0, CmdMulti, "transactions", "Starts a transaction."});
+  r->Add({"exec", 1, kNotQueued | kLoading | kStale | kExclusive, 0, 0, 0, CmdExec, "transactions", "Executes all commands in a transaction."});
+  r->Add({"discard", 1, kFast | kNotQueued | kLoading | kStale, 0, 0, 0, CmdDiscard, "transactions", "Discards a transaction."});
 }
 
 }  // namespace kvcache::server
