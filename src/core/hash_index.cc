@@ -104,26 +104,29 @@ ItemRef HashIndex::FindIn(const Table& t, uint64_t hash, std::string_view key) c
   return kNullRef;
 }
 
-void HashIndex::PrefetchItems(uint64_t hash) const {
+template <typename Fn>
+void HashIndex::ForEachCandidate(uint64_t hash, Fn&& fn) const {
   if (cur_.groups == 0) return;
   const uint32_t* group = cur_.slots + HomeGroup(hash, cur_.groups) * kGroupSize;
   for (uint32_t m = MatchTag(group, StoredTag(hash)); m != 0; m &= m - 1) {
-    const char* item = reinterpret_cast<const char*>(arena_->At(RefOf(group[__builtin_ctz(m)])));
-    __builtin_prefetch(item);
-    __builtin_prefetch(item + 64);
+    fn(arena_->At(RefOf(group[__builtin_ctz(m)])));
   }
 }
 
+void HashIndex::PrefetchItems(uint64_t hash) const {
+  ForEachCandidate(hash, [](const Item* item) {
+    __builtin_prefetch(item);
+    __builtin_prefetch(reinterpret_cast<const char*>(item) + 64);
+  });
+}
+
 void HashIndex::PrefetchBodies(uint64_t hash) const {
-  if (cur_.groups == 0) return;
-  const uint32_t* group = cur_.slots + HomeGroup(hash, cur_.groups) * kGroupSize;
-  for (uint32_t m = MatchTag(group, StoredTag(hash)); m != 0; m &= m - 1) {
-    const Item* item = arena_->At(RefOf(group[__builtin_ctz(m)]));
+  ForEachCandidate(hash, [](const Item* item) {
     if (item->external()) {
       const char* block = reinterpret_cast<const char*>(item->ext());
       __builtin_prefetch(block);
       __builtin_prefetch(block + 64);
-      continue;
+      return;
     }
     const std::string_view key = item->key();  // addresses only: nothing read but the header
     const std::string_view value = item->value();
@@ -131,17 +134,14 @@ void HashIndex::PrefetchBodies(uint64_t hash) const {
     __builtin_prefetch(key.data() + key.size() - 1);
     const size_t lines = (std::min<size_t>(value.size(), 1024) + 63) / 64;
     for (size_t l = 0; l < lines; ++l) __builtin_prefetch(value.data() + 64 * l);
-  }
+  });
 }
 
 void HashIndex::PrefetchLinks(uint64_t hash) const {
-  if (cur_.groups == 0) return;
-  const uint32_t* group = cur_.slots + HomeGroup(hash, cur_.groups) * kGroupSize;
-  for (uint32_t m = MatchTag(group, StoredTag(hash)); m != 0; m &= m - 1) {
-    const Item* item = arena_->At(RefOf(group[__builtin_ctz(m)]));
+  ForEachCandidate(hash, [this](const Item* item) {
     __builtin_prefetch(arena_->At(item->prev));
     __builtin_prefetch(arena_->At(item->next));
-  }
+  });
 }
 
 uint64_t HashIndex::HashOfRef(ItemRef ref) const { return HashKey(arena_->At(ref)->key()); }

@@ -167,6 +167,11 @@ class HashIndex {
     size_t max_used() const { return groups * kGroupSize * 7 / 8; }
   };
 
+  // fn(item) for each item of the current table's home group whose tag matches the hash's: the
+  // candidates the prefetch steps load for a lookup to come (a moved entry is missed; harmless).
+  template <typename Fn>
+  void ForEachCandidate(uint64_t hash, Fn&& fn) const;
+
   // Between an ItemRef and a slot: the stripe's local offset, with the tag above it.
   uint32_t Local(ItemRef ref) const {
     return ((ref >> Arena::kPageShift >> shard_bits_) << Arena::kPageShift) |

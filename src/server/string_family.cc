@@ -376,19 +376,28 @@ void CmdMSetNx(CommandContext& c) {
 // ---- in-place edits
 
 // Fills *m to write `piece` at `offset` of the string cur (nullptr: a new one), with zeros
-// between its end and offset, and returns the new length. A large value that no one is reading
-// is written where it lies (a row of an embedding table updated in place costs the row, not the
-// table); otherwise the result is a new value.
-size_t WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view piece) {
+// between its end and offset, and sets *length_out to the new length. A large value that no one is
+// reading is written where it lies (a row of an embedding table updated in place costs the row,
+// not the table); otherwise the result is a new value. A value larger than the key's shard can
+// hold is refused before anything is built: building it (under the shard's lock, zero-filled up
+// to a SETRANGE's offset) would stall the shard for nothing.
+Status WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view piece,
+               size_t* length_out) {
   const size_t old = cur != nullptr ? cur->value.size() : 0;
   const size_t end = offset + piece.size();
   const size_t length = std::max(old, end);
+  if (length > m->max_value_bytes) {
+    return Status::InvalidArgument(
+        "a value of " + std::to_string(length) + " bytes is larger than a shard can hold (" +
+        std::to_string(m->max_value_bytes) + "); raise the capacity or lower the shard count");
+  }
+  *length_out = length;
   if (cur != nullptr && cur->writable != nullptr && end <= cur->capacity) {
     if (offset > old) std::memset(cur->writable + old, 0, offset - old);
     std::memcpy(cur->writable + offset, piece.data(), piece.size());
     m->action = Action::kPatched;
     m->patched_size = length;
-    return length;
+    return Status::OK();
   }
   m->action = Action::kStore;
   m->value.reserve(length);
@@ -396,17 +405,7 @@ size_t WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view
   m->value.resize(length, '\0');
   std::memcpy(m->value.data() + offset, piece.data(), piece.size());
   m->expires_at_ms = cur != nullptr ? cur->expires_at_ms : 0;
-  return length;
-}
-
-// Refuses, before anything is built, a value larger than the key's shard can hold: building it
-// (under the shard's lock, zero-filled up to a SETRANGE's offset) would stall the shard for
-// nothing. Returns the status to answer; ok if the value may be built.
-Status CheckValueSize(const Mutation& m, size_t length) {
-  if (length <= m.max_value_bytes) return Status::OK();
-  return Status::InvalidArgument(
-      "a value of " + std::to_string(length) + " bytes is larger than a shard can hold (" +
-      std::to_string(m.max_value_bytes) + "); raise the capacity or lower the shard count");
+  return Status::OK();
 }
 
 void CmdAppend(CommandContext& c) {
@@ -425,9 +424,8 @@ void CmdAppend(CommandContext& c) {
       too_big = true;
       return;
     }
-    refused = CheckValueSize(*m, old + suffix.size());
+    refused = WriteAt(cur, m, old, suffix, &length);
     if (!refused.ok()) return;
-    length = WriteAt(cur, m, old, suffix);
     // Room for more appends when copied (Redis's sdsMakeRoomFor: double up to 1 MB, then 1 MB
     // more), so that a string built by appends costs what is appended.
     if (cur != nullptr && m->action == Action::kStore) {
@@ -461,9 +459,7 @@ void CmdSetRange(CommandContext& c) {
       too_big = true;
       return;
     }
-    refused = CheckValueSize(*m, std::max(length, static_cast<size_t>(offset) + piece.size()));
-    if (!refused.ok()) return;
-    length = WriteAt(cur, m, static_cast<size_t>(offset), piece);
+    refused = WriteAt(cur, m, static_cast<size_t>(offset), piece, &length);
   });
   if (wrong_type) return c.ErrorWrongType();
   if (too_big) return c.reply.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
