@@ -200,8 +200,10 @@ class Shard final : public ShardCore {
       ItemView view = ViewOf(old);
       // Writable when only the index refers to the item: a new pin needs the shard's lock, which
       // this holds exclusively, so nothing can start reading the value while fn changes it.
+      // Acquire: the last Handle's reads of the value happen before its unpin (a release).
       Item* it = arena_->At(old);
-      if (it->external() && (it->load_state() & state::kRefMask) == 1) {
+      if (it->external() &&
+          (it->state.load(std::memory_order_acquire) & state::kRefMask) == 1) {
         ExternalBlock* b = it->ext();
         view.writable = b->value();
         view.capacity = malloc_usable_size(b) - ExternalBlock::ValueOffset(b->key_size);
