@@ -2,7 +2,7 @@
 """Large values (16 MiB, an attention-cache chunk): SET and GET throughput of kvcache-server and
 Debian's redis-server side by side, alternating, several rounds; prints medians and ratios.
 
-  bench/large_values.py [--rounds 5] [--size 16777216] [--keys 32] [--ops 128] [--conns 1,4]
+  bench/large_values.py [--rounds 5] [--size 16777216] [--keys 64] [--ops 128] [--conns 1,4]
                         [--kv-threads 2] [--kv-binary build/bin/kvcache-server]
                         [--baseline OTHER-KVCACHE-BINARY] [--tensor]
                         [--redis-malloc-conf CONF]
@@ -229,8 +229,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--size", type=int, default=16 << 20, help="value bytes")
-    ap.add_argument("--keys", type=int, default=32,
-                    help="distinct keys (64 x 16 MiB overflow a 128 MiB shard of a 4 GB kvcache)")
+    ap.add_argument("--keys", type=int, default=64, help="distinct keys")
     ap.add_argument("--ops", type=int, default=128, help="requests per phase")
     ap.add_argument("--conns", default="1,4", help="connection counts to measure")
     ap.add_argument("--kv-threads", type=int, default=2)

@@ -42,10 +42,16 @@ class CacheImpl final : public Cache {
     config.key_spaces = options.key_spaces;
     config.evict = options.evict;
     config.on_change = &options_.on_change;
+    if (layout.shard_bits != 0) config.pool = &pool_;
     shards_.reserve(size_t{1} << layout.shard_bits);
     for (uint32_t i = 0; i < (1u << layout.shard_bits); ++i) {
       config.id = static_cast<uint16_t>(i);
       shards_.push_back(std::make_unique<Shard<P>>(&arena_, config));
+      pool_.shards.push_back(shards_.back().get());
+    }
+    // Each shard starts holding its share; what it does not use goes to the pool.
+    if (config.pool != nullptr) {
+      for (auto& s : shards_) s->Settle();
     }
   }
   ~CacheImpl() override { shards_.clear(); }
@@ -364,6 +370,7 @@ class CacheImpl final : public Cache {
   Options options_;
   CacheLayout layout_;
   Arena arena_;
+  BudgetPool pool_;
   std::vector<std::unique_ptr<Shard<P>>> shards_;
 };
 

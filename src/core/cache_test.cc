@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/hash.h"
+
 namespace kvcache {
 namespace {
 
@@ -224,6 +226,86 @@ TEST_P(EveryPolicy, LargeValuesLiveOutsideTheSlabs) {
   EXPECT_EQ(h.value(), big);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(h.value().data()) % 64, 0u);
   EXPECT_GE(c->Stats().item_bytes, big.size());
+}
+
+// Shards share one budget: a shard that draws more large values than its share holds them while
+// the others have room, and the whole cache stays within its budget.
+TEST_P(EveryPolicy, ShardsBorrowTheBudgetOthersLeaveUnused) {
+  const size_t cap = size_t{256} << 20;  // 16 shards of 16 MiB
+  auto c = Make(GetParam(), cap, 16);
+  std::string big(3 << 20, 'x');
+  // 40 values of 3 MiB: 120 MiB of 256, but about 2.5 per shard, so some shard draws 6 or more
+  // (18 MiB and up, more than its own 16).
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 40; ++i) {
+      big[0] = static_cast<char>('a' + round);
+      big[1] = static_cast<char>(i);
+      ASSERT_TRUE(c->Put("tensor" + std::to_string(i), big).ok()) << i;
+      ASSERT_LE(c->Stats().bytes, cap);
+    }
+  }
+  for (int i = 0; i < 40; ++i) {
+    Handle h = c->Get("tensor" + std::to_string(i));
+    ASSERT_TRUE(h) << "tensor" << i << " was evicted with the cache half empty";
+    EXPECT_EQ(h.value()[0], 'c');
+    EXPECT_EQ(h.value()[1], static_cast<char>(i));
+  }
+  EXPECT_EQ(c->Stats().evictions, 0u);
+}
+
+// What a shard borrowed goes back when the others need their share: after large values filled
+// some shards past their share, a stream of small values through every shard keeps the most
+// recent half of the budget's worth (LRU, so recency is what counts).
+TEST(Cache, ABorrowingShardGivesItsLoanBack) {
+  const size_t cap = size_t{64} << 20;  // 4 shards of 16 MiB
+  auto c = Make("lru", cap, 4);
+  std::string big(5 << 20, 'x');
+  int held = 0;
+  for (int i = 0; i < 9; ++i) held += c->Put("big" + std::to_string(i), big).ok();
+  ASSERT_EQ(held, 9);
+  EXPECT_EQ(c->Stats().evictions, 0u) << "45 MiB in 64 should fit";
+  std::string small(32 << 10, 's');
+  const int kSmall = 4000;  // 125 MiB through a 64 MiB cache
+  for (int i = 0; i < kSmall; ++i) {
+    ASSERT_TRUE(c->Put("small" + std::to_string(i), small).ok());
+    ASSERT_LE(c->Stats().bytes, cap) << "at " << i;
+  }
+  // The last 32 MiB written: about 256 values per shard of 16 MiB, 8 MiB each.
+  int missing = 0;
+  for (int i = kSmall - 1000; i < kSmall; ++i) missing += !c->Contains("small" + std::to_string(i));
+  EXPECT_EQ(missing, 0);
+}
+
+// A shard below its share takes budget back from the shards holding more than theirs, even when
+// those receive no writes that would make them give it back.
+TEST(Cache, AShardBelowItsShareTakesItBack) {
+  const size_t cap = size_t{64} << 20;  // 4 shards of 16 MiB
+  auto c = Make("lru", cap, 4);
+  auto keys_of_shard = [](uint32_t shard, const std::string& prefix, int n) {
+    std::vector<std::string> keys;
+    for (int i = 0; keys.size() < size_t(n); ++i) {
+      std::string k = prefix + std::to_string(i);
+      if (internal::ShardOf(internal::HashKey(k), 2) == shard) keys.push_back(k);
+    }
+    return keys;
+  };
+  // Shard 0 borrows 14 MiB for six large values, then shard 1 takes what is left with small ones.
+  const std::vector<std::string> big = keys_of_shard(0, "big", 6);
+  for (const std::string& k : big) ASSERT_TRUE(c->Put(k, std::string(5 << 20, 'b')).ok());
+  const std::string small(32 << 10, 's');
+  for (const std::string& k : keys_of_shard(1, "one", 1500)) ASSERT_TRUE(c->Put(k, small).ok());
+  // 47 MiB into the 34 left: shard 1, above its share once the pool is empty, evicts its own.
+  EXPECT_GT(c->Stats().evictions, 0u);
+  for (const std::string& k : big) EXPECT_TRUE(c->Contains(k)) << k;
+  // Shard 2 now writes 12.5 MiB, within its share of 16: it keeps every one.
+  const std::vector<std::string> two = keys_of_shard(2, "two", 400);
+  for (const std::string& k : two) {
+    ASSERT_TRUE(c->Put(k, small).ok());
+    ASSERT_LE(c->Stats().bytes, cap);
+  }
+  int missing = 0;
+  for (const std::string& k : two) missing += !c->Contains(k);
+  EXPECT_EQ(missing, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, EveryPolicy, ::testing::ValuesIn(AllPolicies()),

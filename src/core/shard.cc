@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/hash.h"
@@ -15,6 +16,9 @@ ShardCore::ShardCore(Arena* arena, const ShardConfig& config)
       slabs_(arena, config.id),
       index_(arena, config.id),
       capacity_(config.capacity),
+      pool_(config.pool),
+      step_(std::max<uint64_t>(1, config.capacity / 64)),
+      reserved_(config.capacity),
       count_items_(config.count_items),
       evict_(config.evict),
       clock_(config.clock),
@@ -30,6 +34,20 @@ ShardCore::~ShardCore() {
     Item* it = arena_->At(ref);
     if (it->external()) std::free(it->ext());
   });
+}
+
+void ShardCore::SetReserved(uint64_t reserved) {
+  const bool was_lender = reserved_ >= capacity_ + step_;
+  reserved_ = reserved;
+  over_.store(reserved > capacity_ ? reserved - capacity_ : 0, std::memory_order_relaxed);
+  const bool lender = reserved_ >= capacity_ + step_;
+  if (lender != was_lender) {
+    if (lender) {
+      pool_->lenders.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      pool_->lenders.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
 }
 
 int64_t ShardCore::Now() const {

@@ -32,8 +32,20 @@ namespace kvcache::internal {
 static_assert(static_cast<uint32_t>(ValueKind::kTensor) == sizes::kTensorKind,
               "item.h aligns the values of this kind");
 
+class ShardCore;
+
+// The cache's budget, which its shards hold in reservations (docs/design.md, "One budget, lent
+// to the shards"). What no shard holds is `free`; a shard that needs more than it holds takes
+// from it, and one below its share may take back from a shard holding more than its own.
+struct BudgetPool {
+  std::atomic<int64_t> free{0};      // weight units no shard holds
+  std::atomic<uint32_t> lenders{0};  // shards holding at least a step more than their share
+  std::vector<ShardCore*> shards;
+};
+
 struct ShardConfig {
-  uint64_t capacity = 0;  // in weight units: bytes, or items when count_items
+  uint64_t capacity = 0;  // in weight units: bytes, or items when count_items; the shard's share
+  BudgetPool* pool = nullptr;  // shared with the other shards; nullptr: the shard's share is fixed
   bool count_items = false;
   uint16_t id = 0;
   uint32_t key_spaces = 0;
@@ -66,6 +78,15 @@ class ShardCore : public PolicyContext {
 
   uint64_t capacity() const { return capacity_; }
   int64_t Now() const;
+
+  // Called by a shard below its share whose pool is empty: gives back up to `want` of what this
+  // shard holds above its own share, evicting for it, and returns how much. Takes this shard's
+  // lock only if it is free (the caller holds its own), so it may return 0.
+  virtual uint64_t Lend(uint64_t want) = 0;
+  // Gives what this shard holds beyond its use (and a step) back to the pool.
+  virtual void Settle() = 0;
+  // What this shard holds above its share; read without its lock, as a hint.
+  uint64_t over() const { return over_.load(std::memory_order_relaxed); }
 
   // Single-flight registry for GetOrLoad.
   std::shared_ptr<Flight> JoinFlight(std::string_view key, bool* leader);
@@ -124,6 +145,9 @@ class ShardCore : public PolicyContext {
     CountKeySpace(it, +1);
   }
 
+  // REQUIRES: exclusive lock. Sets reserved_ and what other shards see of it.
+  void SetReserved(uint64_t reserved);
+
   // ---- cache line 0: touched by every lookup
   alignas(64) RwSpinLock lock_;
   std::atomic<uint64_t> misses_{0};
@@ -134,6 +158,10 @@ class ShardCore : public PolicyContext {
   SlabAllocator slabs_;
   HashIndex index_;
   const uint64_t capacity_;
+  BudgetPool* const pool_;
+  const uint64_t step_;  // what a shard takes from the pool beyond its need, and keeps spare
+  uint64_t reserved_;    // the budget this shard holds (capacity_ without a pool)
+  std::atomic<uint64_t> over_{0};  // reserved_ above capacity_, read by the other shards
   const bool count_items_;
   const bool evict_;
   const std::function<int64_t()>* clock_;

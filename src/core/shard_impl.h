@@ -27,6 +27,28 @@ class Shard final : public ShardCore {
   // and an eighth of the budget stays for the index and the policy's metadata.
   uint64_t max_item_weight() const { return count_items_ ? capacity_ : capacity_ - capacity_ / 8; }
 
+  uint64_t Lend(uint64_t want) override {
+    if (!lock_.try_lock()) return 0;
+    want = std::min(want, reserved_ > capacity_ ? reserved_ - capacity_ : 0);
+    while (want != 0 && Used() + want > reserved_) {
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) break;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+    }
+    const uint64_t used = Used();
+    const uint64_t lent = std::min(want, reserved_ > used ? reserved_ - used : 0);
+    if (lent != 0) SetReserved(reserved_ - lent);
+    lock_.unlock();
+    return lent;
+  }
+
+  void Settle() override {
+    lock_.lock();
+    SettleLocked();
+    lock_.unlock();
+  }
+
   // See Cache::Prefetch. No lock.
   void Prefetch(uint64_t hash) const { index_.PrefetchUnlocked(hash); }
   void PrefetchItems(uint64_t hash) {
@@ -180,6 +202,7 @@ class Shard final : public ShardCore {
     Item* stored = nullptr;
     Status st =
         StoreLocked(hash, a.key, a.value, expires_at, a.kind, ext, old, a.pin != nullptr, &stored);
+    SettleLocked();
     lock_.unlock();
     arena_->PopulateAhead();
     if (previous != nullptr) FillHandle(a.previous, previous);  // takes over the pin
@@ -266,6 +289,7 @@ class Shard final : public ShardCore {
         break;
       }
     }
+    SettleLocked();
     lock_.unlock();
     arena_->PopulateAhead();
     return st;
@@ -313,6 +337,7 @@ class Shard final : public ShardCore {
       if (!live) ++expirations_;
       RemoveLocked(hash, ref);
       if (live) NotifyChange(key, kNullRef);
+      SettleLocked();
     }
     lock_.unlock();
     return live;
@@ -325,6 +350,7 @@ class Shard final : public ShardCore {
     policy_.Clear();
     index_.Clear();
     DropAllLocked(emptied);
+    SettleLocked();
     lock_.unlock();
   }
 
@@ -332,6 +358,7 @@ class Shard final : public ShardCore {
     lock_.lock();
     DrainLocked();
     size_t n = ttl_items_ != 0 ? SweepLocked(budget) : 0;
+    if (n != 0) SettleLocked();
     lock_.unlock();
     return n;
   }
@@ -465,14 +492,14 @@ class Shard final : public ShardCore {
     // Make room before inserting, as a simulator does: the new item is never its own victim.
     for (;;) {
       uint64_t need = weight + (old == kNullRef && !count_items_ ? index_.GrowthBytes() : 0);
-      if (Used() + need <= capacity_) break;
+      if (ReserveLocked(need)) break;
       if (!evict_) {
         std::free(ext);
         return Status::NoSpace("the memory budget is full and eviction is off");
       }
       if (!evict_one()) break;
     }
-    if (Used() + weight > capacity_) {
+    if (!ReserveLocked(weight)) {
       std::free(ext);
       return Status::NoSpace("cannot make room: the remaining items are pinned by readers");
     }
@@ -513,7 +540,7 @@ class Shard final : public ShardCore {
     if (notify) NotifyChange(key, ref);
     EvictPendingLocked();
     // The policy's own metadata may have grown with the insert.
-    while (evict_ && Used() > capacity_) {
+    while (evict_ && !ReserveLocked(0)) {
       ItemRef victim = policy_.Evict();
       if (victim == kNullRef) break;
       EvictedLocked(victim);
@@ -553,6 +580,53 @@ class Shard final : public ShardCore {
   uint64_t Used() const {
     return count_items_ ? item_weight_
                         : item_weight_ + index_.memory_bytes() + policy_.metadata_bytes();
+  }
+
+  // REQUIRES: exclusive lock. Whether `need` more fits the budget this shard holds, after taking
+  // more from the pool (the shortfall and a step) or, for a shard below its share when the pool
+  // is empty, back from the shard holding most above its own.
+  bool ReserveLocked(uint64_t need) {
+    const uint64_t want = Used() + need;
+    if (want <= reserved_) return true;
+    if (pool_ == nullptr) return false;
+    int64_t avail = pool_->free.load(std::memory_order_relaxed);
+    while (avail > 0) {
+      const int64_t take = std::min<int64_t>(avail, static_cast<int64_t>(want - reserved_ + step_));
+      if (pool_->free.compare_exchange_weak(avail, avail - take, std::memory_order_relaxed)) {
+        SetReserved(reserved_ + static_cast<uint64_t>(take));
+        break;
+      }
+    }
+    if (want <= reserved_) return true;
+    if (reserved_ >= capacity_ || !evict_ || pool_->lenders.load(std::memory_order_relaxed) == 0) {
+      return false;
+    }
+    ShardCore* lender = nullptr;
+    uint64_t most = 0;
+    for (ShardCore* s : pool_->shards) {
+      const uint64_t over = s->over();
+      if (s != this && over > most) {
+        most = over;
+        lender = s;
+      }
+    }
+    if (lender == nullptr) return false;
+    // At least a 256th of the share at a time: each loan costs the lender a burst of evictions
+    // under its lock (and ours), so fewer, larger ones.
+    const uint64_t ask =
+        std::min(capacity_ - reserved_, std::max(want - reserved_, capacity_ / 256));
+    SetReserved(reserved_ + lender->Lend(ask));
+    return want <= reserved_;
+  }
+
+  // REQUIRES: exclusive lock. Gives what this shard holds beyond its use and a step back to the
+  // pool, once that is more than two steps.
+  void SettleLocked() {
+    if (pool_ == nullptr) return;
+    const uint64_t keep = Used() + step_;
+    if (reserved_ <= keep + step_) return;
+    pool_->free.fetch_add(static_cast<int64_t>(reserved_ - keep), std::memory_order_relaxed);
+    SetReserved(keep);
   }
 
   std::string TooLargeMessage(uint64_t weight) const {
