@@ -83,13 +83,29 @@ def test_client_query_buffer_limit_closes_the_client(start_server):
     assert r.get("k") is None and r.ping()
 
 
-def test_value_larger_than_an_item_can_be_gets_a_clear_error(start_server):
+def test_value_larger_than_the_cache_can_hold_gets_a_clear_error(start_server):
     s = start_server("--maxmemory", "64mb")
     r = s.client()
     with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
-        r.set("huge", os.urandom(16 << 20))
+        r.set("huge", os.urandom(60 << 20))  # past 7/8 of the budget
     assert r.get("huge") is None
     assert r.set("fine", b"f" * (1 << 20)) and r.strlen("fine") == 1 << 20
+
+
+def test_value_larger_than_a_shard_fits_a_full_cache(start_server):
+    # 64 MB in 8 shards of 8 MB, full of small values: the shards make room for 40 MB together.
+    s = start_server("--maxmemory", "64mb")
+    r = s.client()
+    p = r.pipeline(transaction=False)
+    for i in range(20000):
+        p.set(f"small:{i}", b"s" * 4000)
+    p.execute()
+    assert int(r.info("stats")["evicted_keys"]) > 0
+    big = os.urandom(40 << 20)
+    assert r.set("big", big)
+    assert r.get("big") == big
+    assert int(r.info("memory")["used_memory"]) <= 64 << 20
+    assert r.set("small:0", b"again") and r.get("small:0") == b"again"
 
 
 def test_clients_leaving_halfway_through_a_value_free_it(start_server):

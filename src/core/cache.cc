@@ -128,8 +128,8 @@ Status PlanLayout(const Options& o, CacheLayout* layout) {
   if (shards == 0) {
     uint64_t by_size = total / (layout->count_items ? kMinShardItems : kMinShardBytes);
     uint32_t hw = std::max(1u, std::thread::hardware_concurrency());
-    // A few shards per hardware thread keep lock contention low; more would only shrink the
-    // largest item a shard can hold (7/8 of its budget).
+    // A few shards per hardware thread keep lock contention low; more would only make each
+    // shard's policy see fewer items.
     uint64_t cap = std::min<uint64_t>(64, std::bit_ceil(uint64_t{hw}) * 4);
     shards = static_cast<uint32_t>(std::bit_floor(std::clamp<uint64_t>(by_size, 1, cap)));
     // Big caches get more shards, so that a shard's stripe of the arena stays within 4096 pages

@@ -43,6 +43,7 @@ class CacheImpl final : public Cache {
     config.evict = options.evict;
     config.on_change = &options_.on_change;
     if (layout.shard_bits != 0) config.pool = &pool_;
+    pool_.total = layout.shard_capacity << layout.shard_bits;
     shards_.reserve(size_t{1} << layout.shard_bits);
     for (uint32_t i = 0; i < (1u << layout.shard_bits); ++i) {
       config.id = static_cast<uint16_t>(i);
@@ -352,10 +353,7 @@ class CacheImpl final : public Cache {
       // Built outside the shard's lock, so that copying a large value stalls no other client.
       size_t bytes = ExternalBlock::AllocationBytes(key.size(), value.size());
       if (!layout_.count_items && bytes > shard.max_item_weight()) {
-        return Status::InvalidArgument("item of " + std::to_string(bytes) +
-                                       " bytes is larger than a shard can hold (" +
-                                       std::to_string(shard.max_item_weight()) +
-                                       "); raise the capacity or lower the shard count");
+        return Status::InvalidArgument(shard.TooLargeMessage(bytes));
       }
       if (owned == nullptr) {
         owned.reset(arena_.NewExternalBlock(key, value.size()));

@@ -308,6 +308,31 @@ TEST(Cache, AShardBelowItsShareTakesItBack) {
   EXPECT_EQ(missing, 0);
 }
 
+// A value larger than a shard's share: the other shards make room for it together, in a full
+// cache too; only one past 7/8 of the whole budget is refused.
+TEST_P(EveryPolicy, AValueLargerThanAShareFitsTheCache) {
+  const size_t cap = size_t{64} << 20;  // 4 shards of 16 MiB
+  auto c = Make(GetParam(), cap, 4);
+  const std::string small(4000, 's');
+  for (int i = 0; i < 20000; ++i) ASSERT_TRUE(c->Put("small" + std::to_string(i), small).ok());
+  ASSERT_GT(c->Stats().evictions, 0u) << "the cache should be full";
+  std::string big(40 << 20, 'b');
+  big[12345] = 'x';
+  ASSERT_TRUE(c->Put("big", big).ok());
+  EXPECT_LE(c->Stats().bytes, cap);
+  Handle h = c->Get("big");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h.value(), big);
+  h.Reset();
+  // Small values go on around it, within the budget.
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(c->Put("after" + std::to_string(i), small).ok());
+  EXPECT_LE(c->Stats().bytes, cap);
+  const Status st = c->Put("huge", std::string(60 << 20, 'h'));
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find("larger than the cache can hold"), std::string::npos)
+      << st.ToString();
+}
+
 INSTANTIATE_TEST_SUITE_P(Policies, EveryPolicy, ::testing::ValuesIn(AllPolicies()),
                          [](const auto& info) { return info.param; });
 

@@ -140,7 +140,7 @@ TEST(Update, EraseAndKeepAndErrors) {
   EXPECT_TRUE(c.cache->Update("", [](const ItemView*, Mutation*) {}).IsInvalidArgument());
   Status st = c.cache->Update("k", [](const ItemView*, Mutation* m) {
     m->action = Mutation::Action::kStore;
-    m->value.assign(16 << 20, 'x');
+    m->value.assign(30 << 20, 'x');  // past 7/8 of the 32 MiB budget
   });
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
   EXPECT_FALSE(c.cache->Contains("k"));

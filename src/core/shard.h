@@ -41,6 +41,7 @@ struct BudgetPool {
   std::atomic<int64_t> free{0};      // weight units no shard holds
   std::atomic<uint32_t> lenders{0};  // shards holding at least a step more than their share
   std::vector<ShardCore*> shards;
+  uint64_t total = 0;  // the whole budget
 };
 
 struct ShardConfig {
@@ -79,10 +80,11 @@ class ShardCore : public PolicyContext {
   uint64_t capacity() const { return capacity_; }
   int64_t Now() const;
 
-  // Called by a shard below its share whose pool is empty: gives back up to `want` of what this
-  // shard holds above its own share, evicting for it, and returns how much. Takes this shard's
-  // lock only if it is free (the caller holds its own), so it may return 0.
-  virtual uint64_t Lend(uint64_t want) = 0;
+  // Called by another shard when the pool is empty: gives up to `want` of what this shard holds
+  // above its own share (or, with `below_share`, of all it holds), evicting for it, and returns
+  // how much. Takes this shard's lock only if it is free (the caller holds its own): if not, sets
+  // *busy and returns 0.
+  virtual uint64_t Lend(uint64_t want, bool below_share, bool* busy) = 0;
   // Gives what this shard holds beyond its use (and a step) back to the pool.
   virtual void Settle() = 0;
   // What this shard holds above its share; read without its lock, as a hint.

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/shard.h"
@@ -24,12 +25,26 @@ class Shard final : public ShardCore {
   }
 
   // The largest weight an item may have: everything else can be evicted to make room for it,
-  // and an eighth of the budget stays for the index and the policy's metadata.
-  uint64_t max_item_weight() const { return count_items_ ? capacity_ : capacity_ - capacity_ / 8; }
+  // and an eighth of the budget stays for the indexes and the policies' metadata.
+  uint64_t max_item_weight() const {
+    if (count_items_) return capacity_;
+    const uint64_t budget = pool_ != nullptr ? pool_->total : capacity_;
+    return budget - budget / 8;
+  }
 
-  uint64_t Lend(uint64_t want) override {
-    if (!lock_.try_lock()) return 0;
-    want = std::min(want, reserved_ > capacity_ ? reserved_ - capacity_ : 0);
+  std::string TooLargeMessage(uint64_t weight) const {
+    return "item of " + std::to_string(weight) + (count_items_ ? " items" : " bytes") +
+           " is larger than the cache can hold (" + std::to_string(max_item_weight()) +
+           "); raise the capacity";
+  }
+
+  uint64_t Lend(uint64_t want, bool below_share, bool* busy) override {
+    if (!lock_.try_lock()) {
+      *busy = true;
+      return 0;
+    }
+    const uint64_t floor = below_share ? 0 : capacity_;
+    want = std::min(want, reserved_ > floor ? reserved_ - floor : 0);
     while (want != 0 && Used() + want > reserved_) {
       ItemRef victim = policy_.Evict();
       if (victim == kNullRef) break;
@@ -598,24 +613,41 @@ class Shard final : public ShardCore {
       }
     }
     if (want <= reserved_) return true;
-    if (reserved_ >= capacity_ || !evict_ || pool_->lenders.load(std::memory_order_relaxed) == 0) {
-      return false;
-    }
-    ShardCore* lender = nullptr;
-    uint64_t most = 0;
-    for (ShardCore* s : pool_->shards) {
-      const uint64_t over = s->over();
-      if (s != this && over > most) {
-        most = over;
-        lender = s;
+    if (!evict_) return false;
+    bool busy = false;
+    if (reserved_ < capacity_ && pool_->lenders.load(std::memory_order_relaxed) != 0) {
+      ShardCore* lender = nullptr;
+      uint64_t most = 0;
+      for (ShardCore* s : pool_->shards) {
+        const uint64_t over = s->over();
+        if (s != this && over > most) {
+          most = over;
+          lender = s;
+        }
+      }
+      if (lender != nullptr) {
+        // At least a 256th of the share at a time: each loan costs the lender a burst of
+        // evictions under its lock (and ours), so fewer, larger ones.
+        const uint64_t ask =
+            std::min(capacity_ - reserved_, std::max(want - reserved_, capacity_ / 256));
+        SetReserved(reserved_ + lender->Lend(ask, false, &busy));
+        if (want <= reserved_) return true;
       }
     }
-    if (lender == nullptr) return false;
-    // At least a 256th of the share at a time: each loan costs the lender a burst of evictions
-    // under its lock (and ours), so fewer, larger ones.
-    const uint64_t ask =
-        std::min(capacity_ - reserved_, std::max(want - reserved_, capacity_ / 256));
-    SetReserved(reserved_ + lender->Lend(ask));
+    // An item of more than a quarter of the share: the other shards make room for it together,
+    // each evicting about as much in its own policy's order, rather than this shard alone (which
+    // could not for one larger than its share). A shard whose lock is taken is asked again, a
+    // few rounds at most.
+    if (count_items_ || need <= capacity_ / 4) return false;
+    for (int round = 0; round < 16 && want > reserved_; ++round) {
+      const uint64_t slice = (want - reserved_) / (pool_->shards.size() - 1) + step_;
+      busy = false;
+      for (ShardCore* s : pool_->shards) {
+        if (s != this && want > reserved_) SetReserved(reserved_ + s->Lend(slice, true, &busy));
+      }
+      if (!busy) break;
+      std::this_thread::yield();
+    }
     return want <= reserved_;
   }
 
@@ -627,12 +659,6 @@ class Shard final : public ShardCore {
     if (reserved_ <= keep + step_) return;
     pool_->free.fetch_add(static_cast<int64_t>(reserved_ - keep), std::memory_order_relaxed);
     SetReserved(keep);
-  }
-
-  std::string TooLargeMessage(uint64_t weight) const {
-    return "item of " + std::to_string(weight) + (count_items_ ? " items" : " bytes") +
-           " is larger than a shard can hold (" + std::to_string(max_item_weight()) +
-           "); raise the capacity or lower the shard count";
   }
 
   void DrainLocked() {

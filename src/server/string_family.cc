@@ -387,9 +387,9 @@ Status WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view
   const size_t end = offset + piece.size();
   const size_t length = std::max(old, end);
   if (length > m->max_value_bytes) {
-    return Status::InvalidArgument(
-        "a value of " + std::to_string(length) + " bytes is larger than a shard can hold (" +
-        std::to_string(m->max_value_bytes) + "); raise the capacity or lower the shard count");
+    return Status::InvalidArgument("a value of " + std::to_string(length) +
+                                   " bytes is larger than the cache can hold (" +
+                                   std::to_string(m->max_value_bytes) + "); raise the capacity");
   }
   *length_out = length;
   if (cur != nullptr && cur->writable != nullptr && end <= cur->capacity) {

@@ -214,7 +214,7 @@ TEST_F(StringFamily, AppendStrlenGetRangeSetRange) {
   EXPECT_EQ(Run({"SETRANGE", "h", "0", "x"}), kWrongType);
 }
 
-// SETRANGE and APPEND past what the key's shard can hold are refused before the value is built
+// SETRANGE and APPEND past what the cache can hold are refused before the value is built
 // (the refusal names the value's length, where the engine's names the whole item's): a SETRANGE
 // at a 500 MB offset used to zero-fill and copy 500 MB under the shard's lock first.
 TEST(StringFamilyLimits, ValuesTooLargeForTheShardAreRefusedBeforeTheyAreBuilt) {
@@ -225,7 +225,7 @@ TEST(StringFamilyLimits, ValuesTooLargeForTheShardAreRefusedBeforeTheyAreBuilt) 
   EXPECT_EQ(t.Run({"SET", "k", "v"}).ToString(), "OK");
   const Reply r = t.Run({"SETRANGE", "k", "500000000", "x"});
   EXPECT_EQ(r.str.rfind("ERR string exceeds maximum allowed size (a value of 500000001 bytes is "
-                        "larger than a shard can hold (",
+                        "larger than the cache can hold (",
                         0),
             0u)
       << r.ToString();
