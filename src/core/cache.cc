@@ -24,11 +24,11 @@ constexpr PolicyEntry kPolicies[] = {
     {"fifo", internal::NewFifoCache},   {"s3fifo", internal::NewS3FifoCache},
     {"sieve", internal::NewSieveCache}, {"wtinylfu", internal::NewWTinyLfuCache},
     {"arc", internal::NewArcCache},     {"lirs", internal::NewLirsCache},
-    {"twoq", internal::NewTwoQCache},
+    {"twoq", internal::NewTwoQCache},   {"wtinylfu-adaptive", internal::NewAdaptiveWTinyLfuCache},
 };
 
 const char* const kPolicyNames[] = {"lru",      "lfu", "fifo", "s3fifo", "sieve",
-                                    "wtinylfu", "arc", "lirs", "twoq"};
+                                    "wtinylfu", "arc", "lirs", "twoq",   "wtinylfu-adaptive"};
 static_assert(std::size(kPolicyNames) == std::size(kPolicies));
 
 // Shards hold at least this much, so that a policy's queues stay meaningful per shard.

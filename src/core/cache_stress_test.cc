@@ -10,16 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include "core/every_policy_test.h"
 #include "kvcache/cache.h"
 
 namespace kvcache {
 namespace {
-
-std::vector<std::string> AllPolicies() {
-  size_t n = 0;
-  const char* const* names = PolicyNames(&n);
-  return std::vector<std::string>(names, names + n);
-}
 
 // A value that names its key and version and carries a checksum, so that any torn, stale or
 // foreign bytes are detected.
@@ -123,7 +118,7 @@ TEST_P(RandomOps, AgreeWithAModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, RandomOps, ::testing::ValuesIn(AllPolicies()),
-                         [](const auto& info) { return info.param; });
+                         PolicyTestName);
 
 class Stress : public ::testing::TestWithParam<std::string> {};
 
@@ -226,7 +221,7 @@ TEST_P(Stress, PinsSingleFlightAndTheByteBoundHoldUnderConcurrency) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, Stress, ::testing::ValuesIn(AllPolicies()),
-                         [](const auto& info) { return info.param; });
+                         PolicyTestName);
 
 }  // namespace
 }  // namespace kvcache

@@ -9,16 +9,11 @@
 #include <thread>
 #include <vector>
 
+#include "core/every_policy_test.h"
 #include "core/hash.h"
 
 namespace kvcache {
 namespace {
-
-std::vector<std::string> AllPolicies() {
-  size_t n = 0;
-  const char* const* names = PolicyNames(&n);
-  return std::vector<std::string>(names, names + n);
-}
 
 std::unique_ptr<Cache> Make(const std::string& policy, size_t bytes = 8 << 20,
                             uint32_t shards = 1) {
@@ -334,7 +329,7 @@ TEST_P(EveryPolicy, AValueLargerThanAShareFitsTheCache) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, EveryPolicy, ::testing::ValuesIn(AllPolicies()),
-                         [](const auto& info) { return info.param; });
+                         PolicyTestName);
 
 TEST(Cache, TextbookLruExample) {
   Options o;

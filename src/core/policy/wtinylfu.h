@@ -12,9 +12,19 @@
 // from the read buffer. A hit in probation can push the protected segment's oldest item back to
 // probation, and an overfull probation segment then loses its oldest item: such evictions go
 // to the shard through TakePendingVictim. Metadata: the filter, ~14.4 bytes per item.
+//
+// WTinyLfuPolicyT<true> ("wtinylfu-adaptive") sizes the window by hill climbing, as Caffeine
+// does: every sample of 20x the capacity's items in requests (hits, and inserts as misses), it
+// compares the sample's hit ratio with the previous one and moves the window's share by a step
+// in the direction that helped (reversing when it hurt); the step starts at 6.25% of the
+// capacity, shrinks by 10% a sample, and restarts when the hit ratio jumps by 5 points.
+// Caffeine samples 10x and shrinks the step by 2%; ours settle sooner and chase less noise
+// (docs/design.md, "The default policy"). The main cache gives up an item without taking a
+// candidate while it is above its (shrunk) target.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/policy/counting_bloom_filter.h"
@@ -22,12 +32,13 @@
 
 namespace kvcache::internal {
 
-class WTinyLfuPolicy {
+template <bool kAdaptive>
+class WTinyLfuPolicyT {
  public:
-  static constexpr const char* kName = "wtinylfu";
+  static constexpr const char* kName = kAdaptive ? "wtinylfu-adaptive" : "wtinylfu";
   static constexpr bool kBufferedHits = true;
 
-  explicit WTinyLfuPolicy(const PolicyContext* c) : c_(c) {}
+  explicit WTinyLfuPolicyT(const PolicyContext* c) : c_(c) {}
   static void OnReadHit(Item*) {}
 
   void SetCapacity(uint64_t capacity) {
@@ -42,9 +53,11 @@ class WTinyLfuPolicy {
     window_.PushHead(*c_, r, c_->Weight(r));
     filter_.Add(it->key());
     if ((++inserts_ & 1023) == 0) Retarget();
+    if constexpr (kAdaptive) Sample(false);
   }
 
   void Touch(ItemRef r) {
+    if constexpr (kAdaptive) Sample(true);
     Item* it = c_->At(r);
     uint8_t where = it->policy_byte();
     if (where == kWindow) {
@@ -85,6 +98,13 @@ class WTinyLfuPolicy {
   }
 
   ItemRef Evict() {
+    if constexpr (kAdaptive) {
+      // The window grew: the main cache shrinks to its target before it takes candidates.
+      if (MainWeight() > main_target_ && window_.weight < window_target_ &&
+          MainVictim() != kNullRef) {
+        return MainEvict();
+      }
+    }
     while (!window_.empty()) {
       ItemRef candidate = window_.tail;
       uint64_t cw = c_->Weight(candidate);
@@ -171,12 +191,13 @@ class WTinyLfuPolicy {
     uint64_t avg = std::max<uint64_t>(
         1, uint64_t(c_->AverageWeight(window_.count + probation_.count + protected_.count,
                                       window_.weight + MainWeight())));
-    window_target_ = std::max<uint64_t>(capacity_ / 100, avg);
+    window_target_ = std::max<uint64_t>(uint64_t(double(capacity_) * window_share_), avg);
     main_target_ = capacity_ > window_target_ ? capacity_ - window_target_ : avg;
     probation_target_ = std::max<uint64_t>(uint64_t(double(main_target_) / 5), avg);
     protected_target_ = std::max<uint64_t>(uint64_t(4.0 / 5 * double(main_target_)), avg);
     uint64_t main_items = std::max<uint64_t>(1, main_target_ / avg);
     decay_after_ = 32 * main_items;
+    sample_size_ = kSampleCapacities * std::max<uint64_t>(1, capacity_ / avg);
     // A byte-bounded cache sizes the filter for the items it holds so far, not for what its
     // capacity could hold: a cache that is far from full does not pay for the difference.
     uint64_t want = main_items;
@@ -190,6 +211,28 @@ class WTinyLfuPolicy {
       filter_items_ = want;
     }
   }
+
+  // One request of the hill climber's sample (kAdaptive).
+  void Sample(bool hit) {
+    (hit ? sample_hits_ : sample_misses_)++;
+    if (sample_hits_ + sample_misses_ < sample_size_) return;
+    const double rate = double(sample_hits_) / double(sample_hits_ + sample_misses_);
+    const double change = rate - previous_rate_;
+    const double amount = change >= 0 ? step_ : -step_;
+    step_ = std::abs(change) >= kRestartThreshold ? std::copysign(kStepShare, amount)
+                                                  : kStepDecay * amount;
+    previous_rate_ = rate;
+    window_share_ = std::clamp(window_share_ + amount, 0.0, kMaxWindowShare);
+    sample_hits_ = 0;
+    sample_misses_ = 0;
+    Retarget();
+  }
+
+  static constexpr double kStepShare = 0.0625;
+  static constexpr double kStepDecay = 0.9;
+  static constexpr uint64_t kSampleCapacities = 20;
+  static constexpr double kRestartThreshold = 0.05;
+  static constexpr double kMaxWindowShare = 0.8;
 
   const PolicyContext* c_;
   ItemList window_;
@@ -206,6 +249,16 @@ class WTinyLfuPolicy {
   uint64_t decay_after_ = 32;
   uint64_t main_hits_ = 0;
   uint64_t inserts_ = 0;
+  double window_share_ = 0.01;
+  // The hill climber's state (kAdaptive).
+  uint64_t sample_size_ = 1;
+  uint64_t sample_hits_ = 0;
+  uint64_t sample_misses_ = 0;
+  double previous_rate_ = 0;
+  double step_ = kStepShare;
 };
+
+using WTinyLfuPolicy = WTinyLfuPolicyT<false>;
+using AdaptiveWTinyLfuPolicy = WTinyLfuPolicyT<true>;
 
 }  // namespace kvcache::internal
