@@ -5,21 +5,37 @@ and prints the keys, used_memory and evictions before and after.
 
   bench/giant_value.py PORT     (a server started with e.g. --maxmemory 1gb)
 """
-import os, sys, time, redis, subprocess
-port = int(sys.argv[1])
-r = redis.Redis(port=port)
-subprocess.run(["redis-benchmark", "-p", str(port), "-q", "-t", "set", "-n", "1500000", "-r", "1500000",
-                "-c", "50", "-P", "16", "-d", "1000"], stdout=subprocess.DEVNULL, check=True)
-info = r.info()
-print("filled: keys", r.dbsize(), "used_memory", info["used_memory"], "evicted", info["evicted_keys"])
-big = os.urandom(300 << 20)
-t = time.monotonic()
-try:
-    ok = r.set("weights", big)
-    dt = time.monotonic() - t
-    print("SET 300 MiB:", ok, f"{dt:.2f} s")
-    print("GET equal:", r.get("weights") == big)
-except redis.ResponseError as e:
-    print("SET 300 MiB refused:", e)
-info = r.info()
-print("after: keys", r.dbsize(), "used_memory", info["used_memory"], "maxmemory", info["maxmemory"], "evicted", info["evicted_keys"])
+import os
+import subprocess
+import sys
+import time
+
+import redis
+
+
+def summary(r):
+    info = r.info()
+    return (f"keys {r.dbsize()} used_memory {info['used_memory']} maxmemory {info['maxmemory']} "
+            f"evicted {info['evicted_keys']}")
+
+
+def main():
+    port = int(sys.argv[1])
+    r = redis.Redis(port=port)
+    subprocess.run(["redis-benchmark", "-p", str(port), "-q", "-t", "set", "-n", "1500000",
+                    "-r", "1500000", "-c", "50", "-P", "16", "-d", "1000"],
+                   stdout=subprocess.DEVNULL, check=True)
+    print("filled:", summary(r))
+    big = os.urandom(300 << 20)
+    t = time.monotonic()
+    try:
+        ok = r.set("weights", big)
+        print("SET 300 MiB:", ok, f"{time.monotonic() - t:.2f} s")
+        print("GET equal:", r.get("weights") == big)
+    except redis.ResponseError as e:
+        print("SET 300 MiB refused:", e)
+    print("after:", summary(r))
+
+
+if __name__ == "__main__":
+    main()
