@@ -125,6 +125,11 @@ struct Mutation {
   // kStore: room to keep after a large value (one that gets a block of its own), so that later
   // Updates can grow it in place (kPatched) instead of copying it. Charged to the budget.
   size_t reserve = 0;
+  // kStore, instead of `value`: a value of fill_size bytes that `fill` writes where the engine
+  // keeps it, so that a large one is built once, in its own block. `fill` runs before the store,
+  // under the same lock: it may read the ItemView the callback was given.
+  std::function<void(char*)> fill;
+  size_t fill_size = 0;
   // Set before the callback runs: no value larger than this can be stored under the key (the
   // item limit of its shard; SIZE_MAX in a cache bounded by items). A callback about to build a
   // larger value gives up instead, since the store would fail after the copying.

@@ -275,17 +275,26 @@ class Shard final : public ShardCore {
         NotifyChange(key, old);
         break;
       case Mutation::Action::kStore: {
-        const bool external = NeedsExternal(key.size(), m.value.size(), m.kind);
+        const size_t size = m.fill ? m.fill_size : m.value.size();
+        const bool external = NeedsExternal(key.size(), size, m.kind);
+        if (m.fill && !external) {
+          m.value.resize(size);
+          m.fill(m.value.data());
+        }
         ExternalBlock* ext = nullptr;
         uint64_t weight = 0;
         // The reserve is dropped if it alone would make the item too large.
         for (const size_t reserve : {m.reserve, size_t{0}}) {
           if (external) {
-            ext = arena_->NewExternalBlock(key, m.value.size(), reserve);
+            ext = arena_->NewExternalBlock(key, size, reserve);
             if (ext == nullptr) break;
-            std::memcpy(ext->value(), m.value.data(), m.value.size());
+            if (m.fill) {
+              m.fill(ext->value());
+            } else {
+              std::memcpy(ext->value(), m.value.data(), size);
+            }
           }
-          weight = WeightOf(key.size(), m.value.size(), m.expires_at_ms != 0, m.kind, ext);
+          weight = WeightOf(key.size(), size, m.expires_at_ms != 0, m.kind, ext);
           if (weight <= max_item_weight() || reserve == 0 || !external) break;
           arena_->blocks().Free(ext);
           ext = nullptr;
@@ -300,7 +309,9 @@ class Shard final : public ShardCore {
           break;
         }
         Item* stored = nullptr;
-        st = StoreLocked(hash, key, m.value, m.expires_at_ms, m.kind, ext, old, false, &stored);
+        const std::string_view value =
+            ext != nullptr ? std::string_view(ext->value(), size) : std::string_view(m.value);
+        st = StoreLocked(hash, key, value, m.expires_at_ms, m.kind, ext, old, false, &stored);
         break;
       }
     }

@@ -399,11 +399,16 @@ Status WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view
     m->patched_size = length;
     return Status::OK();
   }
+  // Built once, where the engine keeps it (a large value in its own block), not in a string
+  // that the engine then copies: both copies would fill fresh memory, under the shard's lock.
   m->action = Action::kStore;
-  m->value.reserve(length);
-  if (cur != nullptr) m->value.assign(cur->value);
-  m->value.resize(length, '\0');
-  std::memcpy(m->value.data() + offset, piece.data(), piece.size());
+  const std::string_view before = cur != nullptr ? cur->value : std::string_view();
+  m->fill_size = length;
+  m->fill = [before, offset, piece](char* out) {
+    if (!before.empty()) std::memcpy(out, before.data(), before.size());
+    if (offset > before.size()) std::memset(out + before.size(), 0, offset - before.size());
+    std::memcpy(out + offset, piece.data(), piece.size());
+  };
   m->expires_at_ms = cur != nullptr ? cur->expires_at_ms : 0;
   return Status::OK();
 }

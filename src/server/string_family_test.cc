@@ -284,6 +284,9 @@ TEST_F(StringFamily, AppendGrowsLargeValuesInPlaceUnlessPinned) {
             "(integer) " + std::to_string(end + 4));
   want += std::string(10, '\0') + "tail";
   EXPECT_EQ(Run({"GET", "big"}), want);
+  // A new key past a large offset: zeros, then the piece, built in the value's own block.
+  EXPECT_EQ(Run({"SETRANGE", "fresh", "200000", "end"}), "(integer) 200003");
+  EXPECT_EQ(Run({"GET", "fresh"}), std::string(200000, '\0') + "end");
 }
 
 TEST_F(StringFamily, Counters) {
