@@ -131,7 +131,7 @@ struct Mutation {
   std::function<void(char*)> fill;
   size_t fill_size = 0;
   // Set before the callback runs: no value larger than this can be stored under the key (the
-  // item limit of its shard; SIZE_MAX in a cache bounded by items). A callback about to build a
+  // cache's item limit, 7/8 of its budget; SIZE_MAX in a cache bounded by items). A callback about to build a
   // larger value gives up instead, since the store would fail after the copying.
   size_t max_value_bytes = SIZE_MAX;
 };

@@ -22,14 +22,17 @@ struct Options {
   // one unit and metadata is not counted. This is how trace simulations state cache sizes.
   size_t capacity_items = 0;
 
-  // Eviction policy by name: "lru", "lfu", "fifo", "s3fifo", "sieve", "wtinylfu", "arc",
-  // "lirs", "twoq", or "default" for the policy with the best measured hit ratio on real traces
-  // (see DefaultPolicyName()). Unknown names make NewCache fail with InvalidArgument.
+  // Eviction policy by name: "lru", "lfu", "fifo", "s3fifo", "sieve", "wtinylfu",
+  // "wtinylfu-adaptive", "arc", "lirs", "twoq", or "default" for the policy with the best
+  // measured hit ratio on real traces (see DefaultPolicyName()). Unknown names make NewCache fail
+  // with InvalidArgument.
   std::string policy = "default";
 
   // Number of shards (each with its own lock, index and policy state). 0 picks a power of two
   // from the capacity and the number of hardware threads, so that small caches are not split
-  // into shards too small for the policy to work well. Must be a power of two up to 1024.
+  // into shards too small for the policy to work well. Must be a power of two up to 1024. The
+  // shards share the one budget: a shard may hold more than its share while the others leave
+  // room, and one item may weigh up to 7/8 of the whole budget.
   uint32_t shards = 0;
 
   // When false, a write that does not fit the budget fails with NoSpace instead of evicting
