@@ -378,8 +378,8 @@ void CmdMSetNx(CommandContext& c) {
 // Fills *m to write `piece` at `offset` of the string cur (nullptr: a new one), with zeros
 // between its end and offset, and sets *length_out to the new length. A large value that no one is
 // reading is written where it lies (a row of an embedding table updated in place costs the row,
-// not the table); otherwise the result is a new value. A value larger than the key's shard can
-// hold is refused before anything is built: building it (under the shard's lock, zero-filled up
+// not the table); otherwise the result is a new value. A value larger than the cache can hold
+// is refused before anything is built: building it (under the shard's lock, zero-filled up
 // to a SETRANGE's offset) would stall the shard for nothing.
 Status WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view piece,
                size_t* length_out) {
