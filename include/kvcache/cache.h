@@ -60,12 +60,17 @@ class FunctionRef<R(Args...)> {
   R (*call_)(void*, Args...);
 };
 
+class Handle;
+
 // How Cache::Write stores a value.
 struct WriteOptions {
   enum class Condition : uint8_t {
     kAlways,
     kIfAbsent,   // only if the key holds no live item (SET NX)
     kIfPresent,  // only if it does (SET XX)
+    kIfCurrent,  // only if the key's live item is the one `current` pins, or, when `current`
+                 // is empty, if the key holds no live item: a value built from one read
+                 // earlier is stored only if no one changed the key meanwhile
   };
   // Time to live; kDefaultTtl means Options::default_ttl. Ignored if expires_at_ms or
   // keep_ttl is set.
@@ -76,6 +81,8 @@ struct WriteOptions {
   bool keep_ttl = false;
   Condition condition = Condition::kAlways;
   ValueKind kind = ValueKind::kString;
+  // kIfCurrent: a Handle from this cache's Get or Peek of the same key. Not null then.
+  const Handle* current = nullptr;
 };
 
 // A live item as an Update or Scan callback sees it; valid during the callback only.
@@ -268,8 +275,10 @@ class Cache {
 
   // Memory for a value of value_size bytes to be stored under key without a copy: fill
   // data()[0, value_size), then Write(std::move(buffer), options). For large values it is the
-  // new item's own memory; small ones are copied when written. Empty when out of memory.
-  virtual ValueBuffer NewValue(std::string_view key, size_t value_size);
+  // new item's own memory, with at least `room` bytes more after the value into which later
+  // Updates can grow it in place (as Mutation::reserve; charged to the budget); small ones are
+  // copied when written. Empty when out of memory.
+  virtual ValueBuffer NewValue(std::string_view key, size_t value_size, size_t room = 0);
 
   // Write() of the buffer's key and value (same conditions, options and errors). The buffer is
   // consumed either way. REQUIRES: the buffer came from this cache's NewValue().

@@ -75,7 +75,7 @@ void ValueBuffer::Reset() {
 }
 
 // The layout any Cache can store, with one copy: the value, then the key.
-ValueBuffer Cache::NewValue(std::string_view key, size_t value_size) {
+ValueBuffer Cache::NewValue(std::string_view key, size_t value_size, size_t /*room*/) {
   char* memory = static_cast<char*>(std::malloc(std::max<size_t>(1, value_size + key.size())));
   if (memory == nullptr) return ValueBuffer();
   std::memcpy(memory + value_size, key.data(), key.size());

@@ -71,11 +71,11 @@ class CacheImpl final : public Cache {
   }
 
   // A large value gets its external block at once, to be filled in place; others are copied.
-  ValueBuffer NewValue(std::string_view key, size_t value_size) override {
+  ValueBuffer NewValue(std::string_view key, size_t value_size, size_t room) override {
     if (!KeyOk(key) || !NeedsExternalBlock(key.size(), value_size, ValueKind::kString)) {
       return Cache::NewValue(key, value_size);
     }
-    ExternalBlock* b = arena_.NewExternalBlock(key, value_size);
+    ExternalBlock* b = arena_.NewExternalBlock(key, value_size, room);
     if (b == nullptr) return ValueBuffer();
     return MakeValueBuffer(b, std::free, b->value(), value_size, b->key(), key.size());
   }
@@ -339,6 +339,7 @@ class CacheImpl final : public Cache {
     a.value = value;
     a.keep_ttl = o.keep_ttl;
     a.condition = o.condition;
+    a.current = o.current;
     a.kind = o.kind;
     a.pin = pin;
     a.previous = previous;

@@ -45,6 +45,54 @@ TEST(Write, ConditionsChangeNothingWhenTheyFail) {
   EXPECT_EQ(c.cache->Get("k").value(), "v3");
 }
 
+// kIfCurrent stores a value built from one read earlier only if the key still holds the item
+// that read pinned (or still holds nothing, for an empty Handle).
+TEST(Write, IfCurrentStoresOnlyOverTheItemItWasBuiltFrom) {
+  Clocked c;
+  WriteOptions o;
+  o.condition = WriteOptions::Condition::kIfCurrent;
+  Handle none;
+  o.current = &none;
+  ASSERT_TRUE(c.cache->Write("k", "v1", o).ok()) << "absent, as the empty Handle says";
+  EXPECT_TRUE(c.cache->Write("k", "v2", o).IsNotFound()) << "no longer absent";
+  Handle read = c.cache->Peek("k");
+  o.current = &read;
+  ASSERT_TRUE(c.cache->Write("k", "v3", o).ok());
+  EXPECT_EQ(c.cache->Get("k").value(), "v3");
+  EXPECT_TRUE(c.cache->Write("k", "v4", o).IsNotFound()) << "replaced by the write itself";
+  // Replaced by someone else, even with the same value; erased; expired.
+  read = c.cache->Peek("k");
+  ASSERT_TRUE(c.cache->Put("k", "v3").ok());
+  EXPECT_TRUE(c.cache->Write("k", "v5", o).IsNotFound());
+  EXPECT_EQ(c.cache->Get("k").value(), "v3");
+  read = c.cache->Peek("k");
+  ASSERT_TRUE(c.cache->Erase("k"));
+  EXPECT_TRUE(c.cache->Write("k", "v6", o).IsNotFound());
+  EXPECT_FALSE(c.cache->Contains("k"));
+  ASSERT_TRUE(c.cache->Put("k", "v7", Ttl(10)).ok());
+  read = c.cache->Peek("k");
+  c.now += 20;
+  EXPECT_TRUE(c.cache->Write("k", "v8", o).IsNotFound());
+  // A large value from NewValue, with room to grow in place.
+  ASSERT_TRUE(c.cache->Put("big", std::string(1 << 20, 'a')).ok());
+  read = c.cache->Peek("big");
+  ValueBuffer b = c.cache->NewValue("big", 2 << 20, 1 << 20);
+  ASSERT_TRUE(b);
+  std::memcpy(b.data(), read.value().data(), read.value().size());
+  std::memset(b.data() + read.value().size(), 'b', 1 << 20);
+  o.keep_ttl = true;
+  ASSERT_TRUE(c.cache->Write(std::move(b), o).ok());
+  read.Reset();
+  EXPECT_EQ(c.cache->Get("big").value(), std::string(1 << 20, 'a') + std::string(1 << 20, 'b'));
+  ASSERT_TRUE(c.cache
+                  ->Update("big",
+                           [&](const ItemView* cur, Mutation*) {
+                             ASSERT_NE(cur->writable, nullptr);
+                             EXPECT_GE(cur->capacity, size_t{3} << 20) << "the room asked for";
+                           })
+                  .ok());
+}
+
 TEST(Write, PreviousValueAndKeepTtlAndKind) {
   Clocked c;
   WriteOptions o;

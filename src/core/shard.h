@@ -73,6 +73,8 @@ class ShardCore : public PolicyContext {
   void Release(Item* it);
   // A second pin on the item `h` holds. REQUIRES: h is not empty.
   Handle Clone(const Handle& h);
+  // The item `h` pins, or nullptr.
+  static const Item* PinnedItem(const Handle& h) { return static_cast<const Item*>(h.item_); }
 
   uint64_t Weight(ItemRef ref) const override;
   uint64_t HashOf(ItemRef ref) const override;

@@ -184,6 +184,7 @@ class Shard final : public ShardCore {
     int64_t expires_at = 0;  // 0: none; ignored with keep_ttl
     bool keep_ttl = false;
     WriteOptions::Condition condition = WriteOptions::Condition::kAlways;
+    const Handle* current = nullptr;  // kIfCurrent
     ValueKind kind = ValueKind::kString;
     ExternalBlock* ext = nullptr;  // owned, also on failure
     Handle* pin = nullptr;         // receives the new item
@@ -206,7 +207,9 @@ class Shard final : public ShardCore {
       previous->state.fetch_add(1, std::memory_order_relaxed);  // survives its replacement
     }
     if ((a.condition == WriteOptions::Condition::kIfAbsent && old != kNullRef) ||
-        (a.condition == WriteOptions::Condition::kIfPresent && old == kNullRef)) {
+        (a.condition == WriteOptions::Condition::kIfPresent && old == kNullRef) ||
+        (a.condition == WriteOptions::Condition::kIfCurrent &&
+         (old != kNullRef ? arena_->At(old) : nullptr) != PinnedItem(*a.current))) {
       lock_.unlock();
       std::free(ext);
       if (previous != nullptr) FillHandle(a.previous, previous);
