@@ -285,6 +285,14 @@ class Cache {
   virtual Status Write(ValueBuffer value, const WriteOptions& options, Handle* previous = nullptr,
                        Handle* stored = nullptr);
 
+  // Moves the live item of `from` to key `to` without copying its value, replacing whatever
+  // `to` held, with the same value, kind and expiry (RENAME of a large value): *moved says
+  // whether it did. It does when the value is large (a block of its own), no Handle pins it and
+  // the new key needs as much room before the value as the old one (keys of up to 48 bytes all
+  // do); otherwise nothing changes, and the caller copies. NotFound when `from` holds no live
+  // item. REQUIRES: from != to.
+  virtual Status Rename(std::string_view from, std::string_view to, bool* moved) = 0;
+
   // The live item of key without it counting as an access: no statistics, no policy update
   // (a loader checking whether someone else already loaded the key).
   virtual Handle Peek(std::string_view key) = 0;

@@ -92,6 +92,15 @@ class CacheImpl final : public Cache {
     return WriteImpl(key, value, options, stored, previous);
   }
 
+  Status Rename(std::string_view from, std::string_view to, bool* moved) override {
+    *moved = false;
+    Status st = CheckKey(from);
+    if (st.ok()) st = CheckKey(to);
+    if (!st.ok()) return st;
+    const uint64_t hf = HashKey(from), ht = HashKey(to);
+    return ShardFor(hf).MoveTo(hf, from, ShardFor(ht), ht, to, moved);
+  }
+
   Handle Peek(std::string_view key) override {
     Handle h;
     if (!KeyOk(key)) return h;

@@ -328,6 +328,77 @@ TEST_P(EveryPolicy, AValueLargerThanAShareFitsTheCache) {
       << st.ToString();
 }
 
+// Rename moves a large value's block to the new key, within a shard and between shards, with
+// its budget: a nearly full cache renames every value back and forth and evicts nothing, also
+// with eviction off. What cannot move (small, pinned, a long new key) is left for a copy.
+TEST_P(EveryPolicy, RenameMovesLargeValuesWithoutACopy) {
+  for (const bool evict : {true, false}) {
+    Options o;
+    o.policy = GetParam();
+    o.capacity_bytes = size_t{64} << 20;  // 4 shards of 16 MiB
+    o.shards = 4;
+    o.evict = evict;
+    auto c = NewCache(o);
+    std::vector<std::string> values;
+    for (int i = 0; i < 8; ++i) {
+      values.emplace_back(size_t{7} << 20, static_cast<char>('a' + i));
+      WriteOptions w;
+      w.ttl = Ttl(100000 + i);
+      w.kind = i % 2 ? ValueKind::kTensor : ValueKind::kString;
+      ASSERT_TRUE(c->Write("k" + std::to_string(i), values.back(), w).ok()) << i;
+    }
+    const CacheStats before = c->Stats();
+    ASSERT_EQ(before.evictions, 0u) << "evict " << evict;
+    const int64_t expires = c->Get("k3").expires_at_ms();
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < 8; ++i) {
+        const std::string from = (round % 2 ? "renamed" : "k") + std::to_string(i);
+        const std::string to = (round % 2 ? "k" : "renamed") + std::to_string(i);
+        bool moved = false;
+        const Status st = c->Rename(from, to, &moved);
+        ASSERT_TRUE(st.ok()) << from << " evict " << evict << ": " << st.ToString();
+        EXPECT_TRUE(moved) << from;
+        EXPECT_FALSE(c->Contains(from));
+      }
+    }
+    const CacheStats after = c->Stats();
+    EXPECT_EQ(after.evictions, 0u);
+    EXPECT_EQ(after.items, 8u);
+    EXPECT_EQ(after.item_bytes, before.item_bytes) << "no copy left behind";
+    EXPECT_LE(after.bytes, o.capacity_bytes);
+    for (int i = 0; i < 8; ++i) {
+      Handle h = c->Get("renamed" + std::to_string(i));
+      ASSERT_TRUE(h) << i;
+      EXPECT_TRUE(h.value() == values[i]) << i;
+      EXPECT_EQ(h.key(), "renamed" + std::to_string(i));
+      EXPECT_EQ(h.kind(), i % 2 ? ValueKind::kTensor : ValueKind::kString);
+      if (i == 3) {
+        EXPECT_EQ(h.expires_at_ms(), expires);
+      }
+    }
+    // Over an existing key: it is replaced.
+    bool moved = false;
+    ASSERT_TRUE(c->Rename("renamed0", "renamed1", &moved).ok());
+    EXPECT_TRUE(moved);
+    EXPECT_TRUE(c->Get("renamed1").value() == values[0]);
+    EXPECT_EQ(c->Stats().items, 7u);
+    // What does not move changes nothing.
+    ASSERT_TRUE(c->Put("small", "v").ok());
+    Handle pinned = c->Get("renamed2");
+    const std::string long_key(60, 'L');
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"small", "small2"}, {"renamed2", "x"}, {"renamed3", long_key}}) {
+      moved = true;
+      ASSERT_TRUE(c->Rename(from, to, &moved).ok()) << from;
+      EXPECT_FALSE(moved) << from;
+      EXPECT_TRUE(c->Contains(from)) << from;
+      EXPECT_FALSE(c->Contains(to)) << from;
+    }
+    EXPECT_TRUE(c->Rename("nothing", "x", &moved).IsNotFound());
+    EXPECT_TRUE(pinned.value() == values[2]);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Policies, EveryPolicy, ::testing::ValuesIn(AllPolicies()),
                          PolicyTestName);
 

@@ -65,6 +65,7 @@ struct ExternalBlock {
     return (sizeof(ExternalBlock) + key_size + 63) & ~size_t{63};
   }
   char* key() { return reinterpret_cast<char*>(this + 1); }
+  std::string_view key_view() { return {key(), key_size}; }
   char* value() { return reinterpret_cast<char*>(this) + ValueOffset(key_size); }
 };
 

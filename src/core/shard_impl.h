@@ -21,7 +21,15 @@ template <EvictionPolicy P>
 class Shard final : public ShardCore {
  public:
   Shard(Arena* arena, const ShardConfig& config) : ShardCore(arena, config), policy_(this) {
-    policy_.SetCapacity(capacity_);
+    // A policy whose limits follow the room the shard finds (LIRS's target) may follow it past
+    // the shard's share: the shards share one budget, and a shard may come to hold all of it.
+    // Capped at the share, LIRS evicted on its own limits in a shard holding a few large
+    // values more than its share while the budget had room.
+    uint64_t capacity = capacity_;
+    if constexpr (requires { P::kLimitsFollowTheRoom; }) {
+      if (pool_ != nullptr && !count_items_) capacity = pool_->total;
+    }
+    policy_.SetCapacity(capacity);
   }
 
   // The largest weight an item may have: everything else can be evicted to make room for it,
@@ -220,6 +228,7 @@ class Shard final : public ShardCore {
     Item* stored = nullptr;
     Status st =
         StoreLocked(hash, a.key, a.value, expires_at, a.kind, ext, old, a.pin != nullptr, &stored);
+    if (!st.ok()) std::free(ext);
     SettleLocked();
     lock_.unlock();
     arena_->PopulateAhead();
@@ -315,6 +324,7 @@ class Shard final : public ShardCore {
         const std::string_view value =
             ext != nullptr ? std::string_view(ext->value(), size) : std::string_view(m.value);
         st = StoreLocked(hash, key, value, m.expires_at_ms, m.kind, ext, old, false, &stored);
+        if (!st.ok()) arena_->blocks().Free(ext);
         break;
       }
     }
@@ -370,6 +380,40 @@ class Shard final : public ShardCore {
     }
     lock_.unlock();
     return live;
+  }
+
+  // Cache::Rename: moves the live item of `key` here to `dst_key` in `dst` (this shard or
+  // another) by handing its external block to a new item, when it has one, no Handle pins it
+  // and the new key leaves the value where it is in the block; *moved says whether it did.
+  // NotFound when the key holds no live item. Both shards are locked at once, in address
+  // order: every other path that holds a shard's lock takes another's only with try_lock.
+  Status MoveTo(uint64_t hash, std::string_view key, Shard& dst, uint64_t dst_hash,
+                std::string_view dst_key, bool* moved) {
+    *moved = false;
+    Shard* first = this < &dst ? this : &dst;
+    Shard* second = this < &dst ? &dst : this;
+    first->lock_.lock();
+    if (second != first) second->lock_.lock();
+    DrainLocked();
+    if (&dst != this) dst.DrainLocked();
+    Status st;
+    const ItemRef ref = FindLiveLocked(hash, key);
+    Item* it = ref != kNullRef ? arena_->At(ref) : nullptr;
+    if (it == nullptr) {
+      st = Status::NotFound("no such key");
+    } else if (it->external() &&
+               (it->state.load(std::memory_order_acquire) & state::kRefMask) == 1 &&
+               ExternalBlock::ValueOffset(dst_key.size()) ==
+                   ExternalBlock::ValueOffset(it->ext()->key_size)) {
+      st = MoveLocked(hash, key, ref, dst, dst_hash, dst_key);
+      *moved = st.ok();
+    }
+    if (&dst != this) dst.SettleLocked();
+    SettleLocked();
+    if (second != first) second->lock_.unlock();
+    first->lock_.unlock();
+    arena_->PopulateAhead();
+    return st;
   }
 
   // Pages left empty are appended to `emptied`, for the caller to give back to the arena.
@@ -488,8 +532,56 @@ class Shard final : public ShardCore {
                        old, false, &stored, /*notify=*/false);
   }
 
-  // REQUIRES: exclusive lock. Stores key = value (in `ext` if given, which it takes over),
-  // replacing `old` (kNullRef for a new key). With `pin`, *stored carries a pin for the caller.
+  // REQUIRES: the exclusive locks of this shard and dst; ref (key's) is external and only the
+  // index refers to it. Removes it without freeing its block, which then becomes dst_key's, its
+  // budget moving with it. If dst cannot store it, it is put back.
+  Status MoveLocked(uint64_t hash, std::string_view key, ItemRef ref, Shard& dst, uint64_t dst_hash,
+                    std::string_view dst_key) {
+    Item* it = arena_->At(ref);
+    ExternalBlock* b = it->ext();
+    const int64_t expires_at = it->expires_at();
+    const auto kind = static_cast<ValueKind>(it->kind());
+    const std::string old_key(key);  // `key` may point into the block
+    const uint64_t used = Used();
+    // RemoveLocked, but the block stays: the policy may ask the item's weight and the key-space
+    // count reads its key, so the stub lets go of the block only after them.
+    policy_.Remove(ref);
+    index_.Erase(hash, ref);
+    --items_;
+    CountKeySpace(it, -1);
+    ExternalBlock* none = nullptr;
+    std::memcpy(it->body(), &none, sizeof(none));
+    item_weight_ -= malloc_usable_size(b);
+    if (DropRef(ref)) FreeItem(ref);  // only the index referred to it: it is freed
+    NotifyChange(old_key, kNullRef);
+    const uint64_t released = used - Used();
+    if (&dst != this && pool_ != nullptr && !count_items_) {  // the budget follows the block
+      SetReserved(reserved_ - released);
+      dst.SetReserved(dst.reserved_ + released);
+    }
+    b->key_size = dst_key.size();
+    std::memcpy(b->key(), dst_key.data(), dst_key.size());
+    const std::string_view value(b->value(), b->value_size);
+    Item* stored = nullptr;
+    Status st = dst.StoreLocked(dst_hash, b->key_view(), value, expires_at, kind, b,
+                                dst.FindLiveLocked(dst_hash, dst_key), false, &stored);
+    if (st.ok()) return st;
+    if (&dst != this && pool_ != nullptr && !count_items_) {
+      dst.SetReserved(dst.reserved_ - released);
+      SetReserved(reserved_ + released);
+    }
+    b->key_size = old_key.size();
+    std::memcpy(b->key(), old_key.data(), old_key.size());
+    if (!StoreLocked(hash, b->key_view(), value, expires_at, kind, b, kNullRef, false, &stored)
+             .ok()) {
+      arena_->blocks().Free(b);  // not seen in any test: the room it left was taken meanwhile
+    }
+    return st;
+  }
+
+  // REQUIRES: exclusive lock. Stores key = value (in `ext` if given, which it takes over if it
+  // succeeds; on failure the caller still owns it), replacing `old` (kNullRef for a new key).
+  // With `pin`, *stored carries a pin for the caller.
   Status StoreLocked(uint64_t hash, std::string_view key, std::string_view value,
                      int64_t expires_at, ValueKind kind, ExternalBlock* ext, ItemRef old, bool pin,
                      Item** stored, bool notify = true) {
@@ -523,13 +615,11 @@ class Shard final : public ShardCore {
       uint64_t need = weight + (old == kNullRef && !count_items_ ? index_.GrowthBytes() : 0);
       if (ReserveLocked(need)) break;
       if (!evict_) {
-        std::free(ext);
         return Status::NoSpace("the memory budget is full and eviction is off");
       }
       if (!evict_one()) break;
     }
     if (!ReserveLocked(weight)) {
-      std::free(ext);
       return Status::NoSpace("cannot make room: the remaining items are pinned by readers");
     }
     ItemRef ref = slabs_.Allocate(cls);
@@ -537,7 +627,6 @@ class Shard final : public ShardCore {
     // other size classes. Evicting frees chunks until one of those pages empties and is reused.
     while (ref == kNullRef && evict_ && evict_one()) ref = slabs_.Allocate(cls);
     if (ref == kNullRef) {
-      std::free(ext);
       return Status::NoSpace("item memory is exhausted (fragmented across size classes)");
     }
     Item* it = arena_->At(ref);

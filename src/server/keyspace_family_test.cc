@@ -565,6 +565,35 @@ TEST_F(KeyspaceFamily, Move) {
   EXPECT_EQ(Run({"MOVE", "h"}), Arity("move"));
 }
 
+// RENAME and MOVE of a large value hand its memory to the new key, as Redis moves a pointer;
+// a value a reader pins is copied instead, and the reader keeps what it saw.
+TEST_F(KeyspaceFamily, RenameAndMoveOfALargeValueMoveItsMemory) {
+  std::string value(20 << 20, 'v');
+  value[12345] = 'x';
+  EXPECT_EQ(Run({"SET", "big", value, "PX", "500000"}), "OK");
+  const char* at = cache().Peek("big").value().data();
+  EXPECT_EQ(Run({"RENAME", "big", "renamed"}), "OK");
+  EXPECT_EQ(cache().Peek("renamed").value().data(), at) << "moved, not copied";
+  EXPECT_EQ(Run({"EXISTS", "big"}), "(integer) 0");
+  EXPECT_EQ(ExpiresAt("renamed"), now_ + 500000);
+  EXPECT_EQ(Run({"SET", "other", "o"}), "OK");
+  EXPECT_EQ(Run({"RENAMENX", "renamed", "other"}), "(integer) 0");
+  EXPECT_EQ(Run({"RENAME", "renamed", "other"}), "OK") << "replacing a small value";
+  EXPECT_EQ(Run({"MOVE", "other", "3"}), "(integer) 1");
+  EXPECT_EQ(Run({"SELECT", "3"}), "OK");
+  EXPECT_EQ(cache().Peek(EngineKey(3, "other")).value().data(), at);
+  EXPECT_TRUE(t_.Run({"GET", "other"}).str == value);
+  {
+    Handle reader = cache().Peek(EngineKey(3, "other"));
+    EXPECT_EQ(Run({"RENAME", "other", "copied"}), "OK");
+    EXPECT_NE(cache().Peek(EngineKey(3, "copied")).value().data(), at);
+    EXPECT_TRUE(reader.value() == value);
+  }
+  EXPECT_TRUE(t_.Run({"GET", "copied"}).str == value);
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 1");
+  EXPECT_EQ(ExpiresAt("copied", 3), now_ + 500000);
+}
+
 TEST_F(KeyspaceFamily, FlushDbClearsOnlyTheCurrentDatabase) {
   for (int i = 0; i < 3000; ++i) {
     ASSERT_EQ(Run({"SET", "k" + std::to_string(i), "v"}), "OK");

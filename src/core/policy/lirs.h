@@ -76,6 +76,8 @@ class LirsPolicy {
  public:
   static constexpr const char* kName = "lirs";
   static constexpr bool kBufferedHits = true;
+  // SetCapacity only caps the target, which follows the room the shard finds (see the top).
+  static constexpr bool kLimitsFollowTheRoom = true;
 
   explicit LirsPolicy(const PolicyContext* c) : c_(c), runs_(0, NodeHash{this}, NodeEq{this}) {
     ResetBottom();
