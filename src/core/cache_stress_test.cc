@@ -178,7 +178,7 @@ TEST_P(Stress, PinsSingleFlightAndTheByteBoundHoldUnderConcurrency) {
           // One of a few large values to another key and back (values name their key): one that
           // no one pins moves its block, between two shards' locks taken at once.
           const std::string big = "m" + std::to_string(rng() % 4), tmp = "t" + big;
-          if (rng() % 4 == 0 && !cache->Put(big, MakeValue(big, rng(), 40000)).ok()) failed = true;
+          if (rng() % 4 == 0 && !cache->Put(big, MakeValue(big, rng(), 20000)).ok()) failed = true;
           bool moved = false, back = false;
           Status st = cache->Rename(big, tmp, &moved);
           if (st.ok() && moved) st = cache->Rename(tmp, big, &back);
