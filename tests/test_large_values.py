@@ -223,3 +223,45 @@ def test_hash_changed_while_it_is_being_sent_stays_whole(start_server):
         assert r.hset("h", b"f%d" % i, changed[b"f%d" % i]) == 1
     assert r.hgetall("h") == changed
     assert r.hlen("h") == len(changed)
+
+
+def test_setrange_and_append_that_build_large_values(start_server):
+    """SETRANGE and APPEND that build a large value anew do it in steps, between which the server
+    serves other clients; the results are those of the commands run whole, in order."""
+    s = start_server("--maxmemory", "512mb")
+    r, other = s.client(), s.client()
+    value = bytearray(os.urandom(24 << 20))
+    assert r.set("big", bytes(value), ex=1000)
+    p = r.pipeline(transaction=False)
+    p.setrange("big", 40 << 20, b"end").strlen("big").append("big", b"!").get("small")
+    # Another client's commands meanwhile, on other keys and on this one's neighbours.
+    for i in range(200):
+        other.set(f"n{i}", i)
+    assert p.execute() == [(40 << 20) + 3, (40 << 20) + 3, (40 << 20) + 4, None]
+    value += bytes((40 << 20) - len(value)) + b"end!"
+    assert r.get("big") == bytes(value)
+    assert 0 < r.ttl("big") <= 1000
+    assert other.get("n199") == b"199"
+    # A client that leaves while its value is being built: the key is the old value or the new
+    # one, whole, and the server goes on.
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(b"*4\r\n$8\r\nSETRANGE\r\n$3\r\nbig\r\n$9\r\n100000000\r\n$1\r\nx\r\n")
+    got = r.get("big")
+    assert got == bytes(value) or got == bytes(value) + bytes(100000000 - len(value)) + b"x"
+    assert r.ping()
+
+
+def test_rename_of_a_large_value_in_a_full_server(start_server):
+    """RENAME and MOVE hand a large value to its new key without a copy, so a server without room
+    for a second copy renames it too, eviction off."""
+    s = start_server("--maxmemory", "96mb", "--maxmemory-policy", "noeviction")
+    r = s.client()
+    value = os.urandom(60 << 20)
+    assert r.set("big", value, ex=1000)
+    assert r.rename("big", "renamed")
+    assert not r.exists("big") and r.get("renamed") == value and 0 < r.ttl("renamed") <= 1000
+    assert r.move("renamed", 1)
+    r1 = s.client(db=1)
+    assert r1.get("renamed") == value
+    assert r1.renamenx("renamed", "again") and r1.get("again") == value
+    assert int(r.info("memory")["used_memory"]) <= 96 << 20
