@@ -12,8 +12,9 @@ import time
 import redis
 
 
-def main():
-    port, offset = int(sys.argv[1]), int(sys.argv[2])
+def stalled(port, command):
+    """Runs command(client) on one connection while another reads 2,000 small keys in a loop;
+    returns its result, how long it took and the reader's longest GET, in seconds."""
     writer = redis.Redis(port=port)
     for i in range(2000):
         writer.set(f"k{i}", "v")
@@ -34,15 +35,27 @@ def main():
     time.sleep(0.3)
     t = time.monotonic()
     try:
-        result = f"length {writer.setrange('big', offset, 'x')}"
-    except redis.ResponseError as e:
-        result = f"refused: {e}"
-    elapsed = time.monotonic() - t
-    time.sleep(0.3)
-    stop.set()
-    thread.join()
+        result = command(writer)
+    finally:
+        elapsed = time.monotonic() - t
+        time.sleep(0.3)
+        stop.set()
+        thread.join()
+    return result, elapsed, worst[0]
+
+
+def main():
+    port, offset = int(sys.argv[1]), int(sys.argv[2])
+
+    def setrange(client):
+        try:
+            return f"length {client.setrange('big', offset, 'x')}"
+        except redis.ResponseError as e:
+            return f"refused: {e}"
+
+    result, elapsed, worst = stalled(port, setrange)
     print(f"SETRANGE big {offset} x: {result} in {elapsed:.3f} s; "
-          f"another client's longest GET {worst[0] * 1000:.1f} ms")
+          f"another client's longest GET {worst * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
