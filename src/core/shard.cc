@@ -121,11 +121,17 @@ bool ShardCore::DropRef(ItemRef ref) {
   return false;
 }
 
-void ShardCore::DropIndexRef(ItemRef ref) {
+void ShardCore::DropIndexRef(ItemRef ref, ExternalBlock** keep_block) {
   Item* it = arena_->At(ref);
   if (it->linked()) {  // the linked bit changes only under the exclusive lock
     --items_;
-    CountKeySpace(it, -1);
+    CountKeySpace(it, -1);  // reads the key, which may be in the block
+  }
+  if (keep_block != nullptr) {
+    *keep_block = it->ext();
+    item_weight_ -= malloc_usable_size(*keep_block);
+    ExternalBlock* none = nullptr;  // the stub's free then leaves the block alone
+    std::memcpy(it->body(), &none, sizeof(none));
   }
   if (DropRef(ref)) FreeItem(ref);
 }

@@ -101,8 +101,9 @@ class ShardCore : public PolicyContext {
   void FillHandle(Handle* out, Item* it);
   void FillHandle(Handle* out, Item* it, int64_t expires_at);
   // REQUIRES: exclusive lock. The index's reference is dropped; the item is freed unless a
-  // Handle still pins it.
-  void DropIndexRef(ItemRef ref);
+  // Handle still pins it. With keep_block (an external item only the index refers to), its
+  // block is not freed but handed to the caller, its weight leaving the shard with it.
+  void DropIndexRef(ItemRef ref, ExternalBlock** keep_block = nullptr);
   // REQUIRES: exclusive lock; the item's last reference is gone.
   void FreeItem(ItemRef ref);
   // REQUIRES: exclusive lock. FreeItem but for the chunk: the item's weight leaves the budget

@@ -537,22 +537,13 @@ class Shard final : public ShardCore {
   // budget moving with it. If dst cannot store it, it is put back.
   Status MoveLocked(uint64_t hash, std::string_view key, ItemRef ref, Shard& dst, uint64_t dst_hash,
                     std::string_view dst_key) {
-    Item* it = arena_->At(ref);
-    ExternalBlock* b = it->ext();
+    const Item* it = arena_->At(ref);
     const int64_t expires_at = it->expires_at();
     const auto kind = static_cast<ValueKind>(it->kind());
     const std::string old_key(key);  // `key` may point into the block
     const uint64_t used = Used();
-    // RemoveLocked, but the block stays: the policy may ask the item's weight and the key-space
-    // count reads its key, so the stub lets go of the block only after them.
-    policy_.Remove(ref);
-    index_.Erase(hash, ref);
-    --items_;
-    CountKeySpace(it, -1);
-    ExternalBlock* none = nullptr;
-    std::memcpy(it->body(), &none, sizeof(none));
-    item_weight_ -= malloc_usable_size(b);
-    if (DropRef(ref)) FreeItem(ref);  // only the index referred to it: it is freed
+    ExternalBlock* b = nullptr;
+    RemoveLocked(hash, ref, &b);
     NotifyChange(old_key, kNullRef);
     const uint64_t released = used - Used();
     if (&dst != this && pool_ != nullptr && !count_items_) {  // the budget follows the block
@@ -797,10 +788,10 @@ class Shard final : public ShardCore {
     }
   }
 
-  void RemoveLocked(uint64_t hash, ItemRef ref) {
+  void RemoveLocked(uint64_t hash, ItemRef ref, ExternalBlock** keep_block = nullptr) {
     policy_.Remove(ref);
     index_.Erase(hash, ref);
-    DropIndexRef(ref);
+    DropIndexRef(ref, keep_block);
   }
 
   // REQUIRES: the policy has already unlinked `victim`.

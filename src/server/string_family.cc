@@ -376,6 +376,13 @@ void CmdMSetNx(CommandContext& c) {
 
 // ---- in-place edits
 
+// Writes [from, to) of a value built from `before`: its bytes, then zeros past its end.
+void FillFrom(char* out, std::string_view before, size_t from, size_t to) {
+  const size_t copy = from < before.size() ? std::min(to, before.size()) - from : 0;
+  if (copy != 0) std::memcpy(out + from, before.data() + from, copy);
+  std::memset(out + from + copy, 0, to - from - copy);
+}
+
 // Fills *m to write `piece` at `offset` of the string cur (nullptr: a new one), with zeros
 // between its end and offset, and sets *length_out to the new length. A large value that no one is
 // reading is written where it lies (a row of an embedding table updated in place costs the row,
@@ -405,10 +412,10 @@ Status WriteAt(const ItemView* cur, Mutation* m, size_t offset, std::string_view
   m->action = Action::kStore;
   const std::string_view before = cur != nullptr ? cur->value : std::string_view();
   m->fill_size = length;
-  m->fill = [before, offset, piece](char* out) {
-    if (!before.empty()) std::memcpy(out, before.data(), before.size());
-    if (offset > before.size()) std::memset(out + before.size(), 0, offset - before.size());
+  m->fill = [before, offset, piece, length](char* out) {
+    FillFrom(out, before, 0, offset);
     std::memcpy(out + offset, piece.data(), piece.size());
+    FillFrom(out, before, offset + piece.size(), length);
   };
   m->expires_at_ms = cur != nullptr ? cur->expires_at_ms : 0;
   return Status::OK();
@@ -506,7 +513,6 @@ struct ValueBuild {
   size_t pos = 0;   // out is built up to here (skipping the piece)
 
   bool operator()(Connection& conn) {
-    const std::string_view old = from.value();
     const size_t size = out.size();
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(1000);
     do {
@@ -514,9 +520,7 @@ struct ValueBuild {
       if (pos >= size) break;
       // The old bytes, then zeros up to a SETRANGE's offset, a MiB at a time.
       const size_t end = std::min({size, pos + (size_t{1} << 20), pos < at ? at : size});
-      const size_t copy = pos < old.size() ? std::min(end, old.size()) - pos : 0;
-      std::memcpy(out.data() + pos, old.data() + pos, copy);
-      std::memset(out.data() + pos + copy, 0, end - pos - copy);
+      FillFrom(out.data(), from.value(), pos, end);
       pos = end;
     } while (std::chrono::steady_clock::now() < until);
     if (pos < size) return false;
