@@ -251,6 +251,33 @@ def test_setrange_and_append_that_build_large_values(start_server):
     assert r.ping()
 
 
+def test_copy_of_a_large_value(start_server):
+    """COPY of a large value copies it in steps, between which the server serves other clients;
+    a copy that does not fit the budget is refused with nothing lost."""
+    s = start_server("--maxmemory", "100mb", "--maxmemory-policy", "noeviction")
+    r, other = s.client(), s.client()
+    value = os.urandom(40 << 20)
+    assert r.set("big", value, px=900000)
+    p = r.pipeline(transaction=False)
+    p.copy("big", "copy").strlen("copy").copy("big", "copy").get("small")
+    for i in range(200):
+        other.set(f"n{i}", i)
+    assert p.execute() == [True, len(value), False, None]
+    assert r.get("copy") == value and r.get("big") == value
+    assert 0 < r.pttl("copy") <= 900000
+    assert other.get("n199") == b"199"
+    # No room for a third copy: Redis's OOM error, and both values stay.
+    with pytest.raises(redis.exceptions.ResponseError, match="OOM command not allowed"):
+        r.copy("big", "third")
+    assert not r.exists("third") and r.strlen("big") == r.strlen("copy") == len(value)
+    # A client that leaves while its copy is made: the copy is there whole or not at all.
+    assert r.delete("copy") == 1
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(b"*3\r\n$4\r\nCOPY\r\n$3\r\nbig\r\n$4\r\ncopy\r\n")
+    assert r.get("copy") in (None, value)
+    assert r.get("big") == value
+
+
 def test_rename_of_a_large_value_in_a_full_server(start_server):
     """RENAME and MOVE hand a large value to its new key without a copy, so a server without room
     for a second copy renames it too, eviction off."""

@@ -172,6 +172,9 @@ class Handle {
   void Reset();
   // A second pin on the same item (an empty Handle for an empty one). Thread-safe.
   Handle Clone() const;
+  // Whether both pin the same item: a key still holds the item an earlier lookup pinned if a
+  // new lookup's Handle is the same item (a pinned item's memory is not reused).
+  bool SameItem(const Handle& other) const { return item_ == other.item_; }
 
  private:
   friend class internal::ShardCore;

@@ -594,6 +594,80 @@ TEST_F(KeyspaceFamily, RenameAndMoveOfALargeValueMoveItsMemory) {
   EXPECT_EQ(ExpiresAt("copied", 3), now_ + 500000);
 }
 
+// COPY of a large value copies it in steps, between which other clients are served and see
+// the key as it was; it takes effect at its end, on what the keys hold then.
+TEST_F(KeyspaceFamily, CopyOfALargeValueCopiesInSteps) {
+  const size_t mib = size_t{1} << 20;
+  std::string value(24 * mib, 'v');
+  value[12345] = 'x';
+  ASSERT_EQ(Run({"SET", "big", value, "PX", "500000"}), "OK");
+  std::unique_ptr<Connection> other = t_.NewConnection();
+  int steps = 0;
+  std::vector<Reply> r = t_.RunInSteps(
+      t_.conn(), "COPY big copy\r\nSTRLEN copy\r\n",
+      [&] {
+        EXPECT_EQ(t_.RunOn(*other, {"EXISTS", "copy"}).integer, 0) << "not there until the end";
+        EXPECT_EQ(t_.RunOn(*other, {"SET", "k", "1"}).str, "OK") << "others are served";
+      },
+      &steps);
+  EXPECT_GE(steps, 1);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].integer, 1);
+  EXPECT_EQ(r[1].integer, static_cast<int64_t>(value.size())) << "the next command waited";
+  EXPECT_TRUE(t_.Run({"GET", "copy"}).str == value);
+  EXPECT_NE(cache().Peek("copy").value().data(), cache().Peek("big").value().data());
+  EXPECT_EQ(ExpiresAt("copy"), now_ + 500000) << "the expiry is copied";
+  EXPECT_TRUE(t_.Run({"GET", "big"}).str == value) << "the source is untouched";
+
+  // Another client replaces the source meanwhile: the copy is of what it wrote.
+  r = t_.RunInSteps(
+      t_.conn(), "COPY big copy REPLACE\r\n",
+      [&] {
+        EXPECT_EQ(t_.RunOn(*other, {"SET", "big", "small"}).str, "OK");
+      },
+      &steps);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].integer, 1);
+  EXPECT_EQ(Run({"GET", "copy"}), "small");
+  EXPECT_EQ(ExpiresAt("copy"), 0);
+
+  // Another client creates the destination meanwhile: without REPLACE, nothing is copied.
+  ASSERT_EQ(Run({"SET", "big", value}), "OK");
+  ASSERT_EQ(Run({"DEL", "copy"}), "(integer) 1");
+  r = t_.RunInSteps(
+      t_.conn(), "COPY big copy DB 2\r\n",
+      [&] {
+        EXPECT_EQ(t_.RunOn(*other, {"COPY", "k", "copy", "DB", "2"}).integer, steps == 0 ? 1 : 0);
+      },
+      &steps);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].integer, 0);
+  EXPECT_EQ(cache().Peek(Key("copy", 2)).value(), "1");
+
+  // The source deleted meanwhile: nothing to copy, the destination stays.
+  r = t_.RunInSteps(
+      t_.conn(), "COPY big copy REPLACE DB 2\r\n",
+      [&] {
+        EXPECT_EQ(t_.RunOn(*other, {"DEL", "big"}).integer, steps == 0 ? 1 : 0);
+      },
+      &steps);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].integer, 0);
+  EXPECT_EQ(cache().Peek(Key("copy", 2)).value(), "1");
+
+  // Inside EXEC the steps run at once.
+  ASSERT_EQ(Run({"SET", "big", value}), "OK");
+  EXPECT_EQ(Run({"MULTI"}), "OK");
+  EXPECT_EQ(Run({"COPY", "big", "copy", "DB", "2", "REPLACE"}), "QUEUED");
+  EXPECT_EQ(Run({"EXEC"}), "[(integer) 1]");
+  EXPECT_TRUE(cache().Peek(Key("copy", 2)).value() == value);
+  // Nothing is charged twice or left behind: the large value, its copy and k.
+  const CacheStats st = cache().Stats();
+  EXPECT_EQ(st.items, 3u);
+  EXPECT_GT(st.item_bytes, 48 * mib);
+  EXPECT_LT(st.item_bytes, 49 * mib);
+}
+
 TEST_F(KeyspaceFamily, FlushDbClearsOnlyTheCurrentDatabase) {
   for (int i = 0; i < 3000; ++i) {
     ASSERT_EQ(Run({"SET", "k" + std::to_string(i), "v"}), "OK");

@@ -517,22 +517,23 @@ void Server::RunInSteps(Connection& conn, std::string_view command,
   }
   const CommandSpec* spec = commands_.Find(command);
   conn.blocked = true;
-  PostStep(conn, spec != nullptr ? spec->id : 0,
-           std::make_shared<std::function<bool(Connection&)>>(std::move(step)));
+  PostStep(conn, spec, std::make_shared<std::function<bool(Connection&)>>(std::move(step)));
 }
 
-void Server::PostStep(Connection& conn, uint32_t command_id, Step step) {
+void Server::PostStep(Connection& conn, const CommandSpec* spec, Step step) {
   // A completion runs once the worker has served the events that were ready (Worker::Run):
   // the other clients get their turn between two steps.
-  Poster(conn)([this, command_id, step = std::move(step)](Connection& c) {
+  Poster(conn)([this, spec, step = std::move(step)](Connection& c) {
     const uint64_t start = TicksNow();
-    world_.lock_shared();
+    const bool exclusive = spec != nullptr && (spec->flags & cmd::kExclusive);
+    exclusive ? world_.lock() : world_.lock_shared();
     const bool done = (*step)(c);
-    world_.unlock_shared();
-    WorkerStats::Add(stats_for(c.worker()).per_command[command_id].ticks, TicksNow() - start);
+    exclusive ? world_.unlock() : world_.unlock_shared();
+    WorkerStats::Add(stats_for(c.worker()).per_command[spec != nullptr ? spec->id : 0].ticks,
+                     TicksNow() - start);
     if (!done) {
       c.blocked = true;
-      PostStep(c, command_id, step);
+      PostStep(c, spec, step);
     }
   });
 }

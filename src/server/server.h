@@ -9,9 +9,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,12 @@ namespace kvcache::server {
 
 class Connection;
 class OriginService;
+
+// How long one step of a RunInSteps command works before its event loop serves the others.
+inline constexpr std::chrono::microseconds kStepTime{1000};
+// A value of at least this size that a command builds anew or copies (SETRANGE, APPEND, COPY)
+// is built in steps (RunInSteps), not in one go under a lock.
+inline constexpr size_t kBuildInStepsBytes = 8 << 20;
 
 // The second half of a command whose work ran on a background thread: runs on the thread that
 // owns the connection and writes the reply.
@@ -129,7 +136,9 @@ class Server {
   // its event loop serves the other clients in between: `step` does a bounded piece of the
   // work and returns true once the reply is complete. The connection runs nothing else
   // meanwhile; what it had answered before goes out. Inside EXEC all steps run at once. The
-  // steps' time counts toward `command`'s statistics (INFO commandstats).
+  // steps hold the world lock as the command does (exclusively for kExclusive commands, so
+  // that a multi-key command's last step is atomic). Their time counts toward `command`'s
+  // statistics (INFO commandstats).
   void RunInSteps(Connection& conn, std::string_view command,
                   std::function<bool(Connection&)> step);
   // For connections without a worker (in-process tests): runs posted completions, waiting up
@@ -178,7 +187,7 @@ class Server {
   std::function<void(Completion)> Poster(Connection& conn);
   using Step = std::shared_ptr<std::function<bool(Connection&)>>;
   // Posts the next step of a RunInSteps command.
-  void PostStep(Connection& conn, uint32_t command_id, Step step);
+  void PostStep(Connection& conn, const CommandSpec* spec, Step step);
   // Read-through: defers the command until its missing keys are loaded. True if it did.
   bool LoadKeysFirst(Connection& conn, const CommandSpec& spec,
                      std::span<const std::string_view> args);

@@ -435,10 +435,6 @@ struct PieceResult {
   Status status;      // kRefused
 };
 
-// A large value that has to be built anew (no room to change it in place, or a reader pins it)
-// is built from this size on in steps (ValueBuild), not under the shard's lock.
-constexpr size_t kBuildInStepsBytes = 8 << 20;
-
 // Room kept after a large string that an APPEND copies (Redis's sdsMakeRoomFor: double up to
 // 1 MB, then 1 MB more), so that a string built by appends costs what is appended.
 size_t AppendRoom(size_t length) { return std::min(length, size_t{1} << 20); }
@@ -514,7 +510,7 @@ struct ValueBuild {
 
   bool operator()(Connection& conn) {
     const size_t size = out.size();
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(1000);
+    const auto until = std::chrono::steady_clock::now() + kStepTime;
     do {
       if (pos == at) pos += piece.size();
       if (pos >= size) break;

@@ -291,32 +291,6 @@ TEST_F(StringFamily, AppendGrowsLargeValuesInPlaceUnlessPinned) {
   EXPECT_EQ(Run({"GET", "fresh"}), std::string(200000, '\0') + "end");
 }
 
-// Sends `request` on conn, which must wait for steps; between every two steps runs `between`
-// (another client's turn); returns the replies.
-std::vector<Reply> RunInStepsWith(TestClient& t, Connection& conn, const std::string& request,
-                                  const std::function<void()>& between, int* steps) {
-  conn.FeedForTest(request);
-  EXPECT_TRUE(conn.ProcessInput());
-  EXPECT_TRUE(conn.blocked) << "a large value is built in steps";
-  *steps = 0;
-  while (conn.blocked) {
-    between();
-    if (t.server().RunLocalCompletions(1000) != 1) throw std::runtime_error("no step");
-    ++*steps;
-  }
-  EXPECT_TRUE(conn.ProcessInput());  // what waited behind the command
-  const std::string out = TestClient::TakeOutput(conn);
-  std::vector<Reply> replies;
-  for (size_t pos = 0; pos < out.size();) {
-    Reply r;
-    const size_t used = DecodeReply(out, pos, &r);
-    if (used == 0) break;
-    replies.push_back(r);
-    pos += used;
-  }
-  return replies;
-}
-
 // SETRANGE and APPEND that build a large value anew do it in steps, outside the shard's lock:
 // other clients meanwhile see the old value, and a change they make to the key meanwhile is
 // not lost (the command then runs again on what they wrote).
@@ -326,8 +300,8 @@ TEST_F(StringFamily, LargeValuesBuiltAnewAreBuiltInSteps) {
   std::unique_ptr<Connection> other = t_.NewConnection();
   int steps = 0;
   const std::string offset = std::to_string(40 * mib);
-  std::vector<Reply> r = RunInStepsWith(
-      t_, t_.conn(), "SETRANGE big " + offset + " xyz\r\nSTRLEN big\r\n",
+  std::vector<Reply> r = t_.RunInSteps(
+      t_.conn(), "SETRANGE big " + offset + " xyz\r\nSTRLEN big\r\n",
       [&] {
         EXPECT_EQ(t_.RunOn(*other, {"STRLEN", "big"}).integer, static_cast<int64_t>(24 * mib))
             << "the old value until the new one is stored";
@@ -344,8 +318,8 @@ TEST_F(StringFamily, LargeValuesBuiltAnewAreBuiltInSteps) {
   // APPEND, while another client replaces the value: the append applies to what it wrote. (A
   // reader's pin keeps the APPEND from writing in place, into the page the block ends in.)
   Handle reader = t_.server().cache().Get("big");
-  r = RunInStepsWith(
-      t_, t_.conn(), "APPEND big tail\r\n",
+  r = t_.RunInSteps(
+      t_.conn(), "APPEND big tail\r\n",
       [&] {
         if (t_.RunOn(*other, {"GET", "small"}).type == Reply::kNull) {
           EXPECT_EQ(t_.RunOn(*other, {"SET", "big", "replaced"}).str, "OK");
@@ -361,8 +335,8 @@ TEST_F(StringFamily, LargeValuesBuiltAnewAreBuiltInSteps) {
   // A key deleted meanwhile is created anew; and a new key at a large offset.
   ASSERT_EQ(Run({"SET", "big", std::string(12 * mib, 'b')}), "OK");
   bool deleted = false;
-  r = RunInStepsWith(
-      t_, t_.conn(), "SETRANGE big " + std::to_string(13 * mib) + " Z\r\n",
+  r = t_.RunInSteps(
+      t_.conn(), "SETRANGE big " + std::to_string(13 * mib) + " Z\r\n",
       [&] {
         if (!deleted) {
           EXPECT_EQ(t_.RunOn(*other, {"DEL", "big"}).integer, 1);
@@ -373,8 +347,8 @@ TEST_F(StringFamily, LargeValuesBuiltAnewAreBuiltInSteps) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].integer, static_cast<int64_t>(13 * mib + 1));
   EXPECT_TRUE(t_.Run({"GET", "big"}).str == std::string(13 * mib, '\0') + "Z");
-  r = RunInStepsWith(
-      t_, t_.conn(), "SETRANGE fresh " + std::to_string(20 * mib) + " end\r\n", [] {}, &steps);
+  r = t_.RunInSteps(
+      t_.conn(), "SETRANGE fresh " + std::to_string(20 * mib) + " end\r\n", [] {}, &steps);
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].integer, static_cast<int64_t>(20 * mib + 3));
   EXPECT_TRUE(t_.Run({"GET", "fresh"}).str == std::string(20 * mib, '\0') + "end");

@@ -154,14 +154,9 @@ Reply TestClient::RunOn(Connection& conn, const std::vector<std::string>& args) 
 
 Reply TestClient::Run(const std::vector<std::string>& args) { return RunOn(*conn_, args); }
 
-std::vector<Reply> TestClient::RunRaw(const std::string& bytes) {
-  conn_->FeedForTest(bytes);
-  if (!conn_->ProcessInput() || conn_->close_after_reply) closed_ = true;
-  while (conn_->blocked) {
-    if (server_->RunLocalCompletions(10000) == 0) throw std::runtime_error("no completion");
-    if (!conn_->ProcessInput() || conn_->close_after_reply) closed_ = true;
-  }
-  std::string out = TakeOutput(*conn_);
+namespace {
+
+std::vector<Reply> DecodeAll(const std::string& out) {
   std::vector<Reply> replies;
   for (size_t pos = 0; pos < out.size();) {
     Reply r;
@@ -171,6 +166,33 @@ std::vector<Reply> TestClient::RunRaw(const std::string& bytes) {
     pos += used;
   }
   return replies;
+}
+
+}  // namespace
+
+std::vector<Reply> TestClient::RunRaw(const std::string& bytes) {
+  conn_->FeedForTest(bytes);
+  if (!conn_->ProcessInput() || conn_->close_after_reply) closed_ = true;
+  while (conn_->blocked) {
+    if (server_->RunLocalCompletions(10000) == 0) throw std::runtime_error("no completion");
+    if (!conn_->ProcessInput() || conn_->close_after_reply) closed_ = true;
+  }
+  return DecodeAll(TakeOutput(*conn_));
+}
+
+std::vector<Reply> TestClient::RunInSteps(Connection& conn, const std::string& request,
+                                          const std::function<void()>& between, int* steps) {
+  conn.FeedForTest(request);
+  if (!conn.ProcessInput()) throw std::runtime_error("the connection closed");
+  if (!conn.blocked) throw std::runtime_error("not run in steps: " + TakeOutput(conn));
+  *steps = 0;
+  while (conn.blocked) {
+    between();
+    if (server_->RunLocalCompletions(10000) != 1) throw std::runtime_error("no step");
+    ++*steps;
+  }
+  if (!conn.ProcessInput()) throw std::runtime_error("the connection closed");
+  return DecodeAll(TakeOutput(conn));
 }
 
 }  // namespace kvcache::server

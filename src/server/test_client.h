@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,12 @@ class TestClient {
   // A second connection to the same server.
   std::unique_ptr<Connection> NewConnection();
   Reply RunOn(Connection& conn, const std::vector<std::string>& args);
+  // Sends `request` (raw bytes) on conn, whose first command must wait for steps
+  // (Server::RunInSteps; throws otherwise); runs `between` (another client's turn) before
+  // every step and counts the steps in *steps. Returns every reply, also those of the
+  // commands that waited behind it.
+  std::vector<Reply> RunInSteps(Connection& conn, const std::string& request,
+                                const std::function<void()>& between, int* steps);
 
   // What conn has been answered so far (its writable output), consumed.
   static std::string TakeOutput(Connection& conn);
