@@ -1,6 +1,6 @@
-// S3-FIFO (Yang et al., SOSP'23): three FIFO queues. New items enter a small queue (10% of the
-// capacity); one that is hit at least twice there moves to the main queue when it reaches the
-// small queue's tail, the others leave the cache and their keys go to a ghost queue. A miss
+// S3-FIFO (Yang et al., SOSP'23): three FIFO queues. New items enter a small queue (10% of what
+// the cache holds); one that is hit at least twice there moves to the main queue when it reaches
+// the small queue's tail, the others leave the cache and their keys go to a ghost queue. A miss
 // whose key is in the ghost enters the main queue directly. The main queue is a CLOCK: an item
 // at its tail with a nonzero count is reinserted at the head with the count lowered, one with
 // count 0 is evicted.
@@ -28,8 +28,6 @@ class S3FifoPolicy {
 
   void SetCapacity(uint64_t capacity) {
     capacity_ = capacity;
-    small_target_ = static_cast<uint64_t>(static_cast<double>(capacity) * kSmallRatio);
-    main_target_ = capacity - small_target_;
     ghost_.SetWindow(GhostWindow());
   }
 
@@ -60,9 +58,16 @@ class S3FifoPolicy {
     Queue(from).ReplaceNode(*c_, from, to, c_->Weight(from), c_->Weight(to));
   }
 
+  // The queues' targets are 10% and 90% of what the shard holds when it has to evict, not of
+  // its capacity: a shard of a byte-bounded cache holds more or less than its share of the
+  // budget (design.md, "One budget"), and a main queue sized from the share would leave a shard
+  // below it no small queue at all. An item-bounded shard evicts when it holds its capacity,
+  // so there the two are the same.
   ItemRef Evict() {
     if (small_.empty() && main_.empty()) return kNullRef;
-    if (main_.weight > main_target_ || small_.empty()) return EvictMain();
+    const uint64_t held = small_.weight + main_.weight;
+    const uint64_t small_target = static_cast<uint64_t>(static_cast<double>(held) * kSmallRatio);
+    if (main_.weight > held - small_target || small_.empty()) return EvictMain();
     return EvictSmall();
   }
 
@@ -128,8 +133,6 @@ class S3FifoPolicy {
   ItemList main_;
   GhostFilter ghost_;
   uint64_t capacity_ = 0;
-  uint64_t small_target_ = 0;
-  uint64_t main_target_ = 0;
   uint64_t inserts_ = 0;
   bool to_main_ = false;
 };
