@@ -42,7 +42,7 @@ class WTinyLfuPolicyT {
   static void OnReadHit(Item*) {}
 
   void SetCapacity(uint64_t capacity) {
-    capacity_ = capacity;
+    room_ = capacity;
     Retarget();
   }
   void BeforeInsert(uint64_t) {}
@@ -52,7 +52,13 @@ class WTinyLfuPolicyT {
     it->set_policy_byte(kWindow);
     window_.PushHead(*c_, r, c_->Weight(r));
     filter_.Add(it->key());
-    if ((++inserts_ & 1023) == 0) Retarget();
+    const uint64_t held = window_.weight + MainWeight();
+    if (held > room_ + room_ / 64) {
+      room_ = held;  // the shard grew past its room without evicting
+      Retarget();
+    } else if ((++inserts_ & 1023) == 0) {
+      Retarget();
+    }
     if constexpr (kAdaptive) Sample(false);
   }
 
@@ -98,6 +104,11 @@ class WTinyLfuPolicyT {
   }
 
   ItemRef Evict() {
+    const uint64_t held = window_.weight + MainWeight();
+    if (held + room_ / 64 < room_ || held > room_ + room_ / 64) {
+      room_ = held;  // what the shard holds when it has to make room
+      Retarget();
+    }
     if constexpr (kAdaptive) {
       // The window grew: the main cache shrinks to its target before it takes candidates.
       if (MainWeight() > main_target_ && window_.weight < window_target_ &&
@@ -191,13 +202,13 @@ class WTinyLfuPolicyT {
     uint64_t avg = std::max<uint64_t>(
         1, uint64_t(c_->AverageWeight(window_.count + probation_.count + protected_.count,
                                       window_.weight + MainWeight())));
-    window_target_ = std::max<uint64_t>(uint64_t(double(capacity_) * window_share_), avg);
-    main_target_ = capacity_ > window_target_ ? capacity_ - window_target_ : avg;
+    window_target_ = std::max<uint64_t>(uint64_t(double(room_) * window_share_), avg);
+    main_target_ = room_ > window_target_ ? room_ - window_target_ : avg;
     probation_target_ = std::max<uint64_t>(uint64_t(double(main_target_) / 5), avg);
     protected_target_ = std::max<uint64_t>(uint64_t(4.0 / 5 * double(main_target_)), avg);
     uint64_t main_items = std::max<uint64_t>(1, main_target_ / avg);
     decay_after_ = 32 * main_items;
-    sample_size_ = kSampleCapacities * std::max<uint64_t>(1, capacity_ / avg);
+    sample_size_ = kSampleCapacities * std::max<uint64_t>(1, room_ / avg);
     // A byte-bounded cache sizes the filter for the items it holds so far, not for what its
     // capacity could hold: a cache that is far from full does not pay for the difference.
     uint64_t want = main_items;
@@ -240,7 +251,9 @@ class WTinyLfuPolicyT {
   ItemList protected_;
   CountingBloomFilter filter_;
   std::vector<ItemRef> pending_;
-  uint64_t capacity_ = 0;
+  // The room the targets are shares of: the capacity until the shard first evicts, then what it
+  // holds whenever it has to make room, raised when it grows past that without evicting.
+  uint64_t room_ = 0;
   uint64_t window_target_ = 1;
   uint64_t main_target_ = 0;
   uint64_t probation_target_ = 0;

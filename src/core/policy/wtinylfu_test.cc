@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/policy/policy_test_driver.h"
+#include "core/policy/wtinylfu.h"
 #include "kvcache/cache.h"
 
 namespace kvcache {
@@ -68,6 +70,25 @@ TEST(AdaptiveWTinyLfu, KeepsTheFixedWindowsHitRatioWhereFrequencyPays) {
   const uint64_t lru = Hits("lru", 1000, 400000, zipf);
   EXPECT_GT(adaptive, fixed * 97 / 100) << "fixed " << fixed << ", adaptive " << adaptive;
   EXPECT_GT(adaptive, lru) << "adaptive " << adaptive << ", lru " << lru;
+}
+
+// A shard with room for 100 items told its capacity is 200 (a shard of a byte-bounded cache
+// below its share; even a single shard's room is less than its capacity, since the index and
+// the filter are paid from it): the window and the main cache are shares of the 100 it holds.
+// With targets taken from the capacity, the main cache (target 198) always had room, so every
+// candidate went in without the filter's test, and a one-off scan pushed out keys read many
+// times.
+TEST(WTinyLfu, TargetsFollowWhatTheShardHolds) {
+  internal::Driver<internal::WTinyLfuPolicy> d(100);
+  d.policy().SetCapacity(200);
+  for (uint64_t k = 0; k < 90; ++k) {
+    for (int i = 0; i < 5; ++i) d.Access(k);
+  }
+  for (uint64_t k = 1000; k < 2000; ++k) d.Access(k);
+  int kept = 0;
+  for (uint64_t k = 0; k < 90; ++k) kept += d.resident(k) ? 1 : 0;
+  EXPECT_GE(kept, 85);
+  EXPECT_EQ(d.count(), 100u);
 }
 
 }  // namespace
