@@ -41,8 +41,10 @@
 // many entries as the cache holds items, hence at most about one table entry per item; the
 // table has 1.25 4-byte slots per item of the capacity (4 per item below 4,096 items): 5 bytes
 // per item. Markers are at most 1,023 24-byte nodes, plus as many run headers and their 4-byte
-// hash-set slots: up to about 64 KiB per shard, whatever its size. A byte-bounded shard charges
-// all of it to its budget through metadata_bytes(). kvcache-bench memory (16-byte keys, 64-byte
+// hash-set slots: up to about 64 KiB per shard. A byte-bounded shard charges all of it to its
+// budget through metadata_bytes(), so it keeps at most one marker per 3 KB it holds (~1.6%;
+// epochs then grow so that the markers still span 8x the items in pushes), and allocates nodes
+// 64 at a time. kvcache-bench memory (16-byte keys, 64-byte
 // values) measured 30.6 bytes of overhead per item at 1M items and 28.5 to 29.1 at 10M, against
 // 25.9 and 26.3 for LRU on the same machine.
 //
@@ -254,11 +256,15 @@ class LirsPolicy {
   static constexpr uint32_t kMarker = UINT32_MAX - 1;  // Node::tag of a marker
   static constexpr uint32_t kHeader = UINT32_MAX - 2;  // Node::tag of a run header
   static constexpr uint32_t kBottom = UINT32_MAX - 3;  // the bottom run's header, a member
-  static constexpr uint32_t kBlockShift = 8;
+  static constexpr uint32_t kBlockShift = 6;
   static constexpr uint32_t kBlockNodes = 1u << kBlockShift;
   static constexpr uint32_t kRing = StackEntryTable::kRing;
   // Older markers would name epochs whose entries are dead anyway.
   static constexpr uint32_t kMaxMarkers = kRing - 1;
+  // A byte-bounded shard affords one marker per this many bytes it holds (a marker, its run's
+  // header and their hash-set slot cost ~50 bytes: ~1.6%), at least kMinMarkers.
+  static constexpr uint64_t kBytesPerMarker = 3072;
+  static constexpr uint32_t kMinMarkers = 8;
   // Epochs per capacity: the resolution of the bottom of S.
   static constexpr uint64_t kEpochsPerCapacity = 128;
 
@@ -325,7 +331,26 @@ class LirsPolicy {
     target_ = target;
     hir_limit_ = std::max<uint64_t>(1, target / 100);
     lir_limit_ = target > hir_limit_ ? target - hir_limit_ : 0;
-    epoch_len_ = std::max<uint64_t>(1, target / AverageWeight() / kEpochsPerCapacity);
+    epoch_len_ = EpochLength(target / AverageWeight());
+  }
+
+  // Markers kept: all that kRing allows, or in a byte-bounded shard as many as its size
+  // affords. 1,023 markers of a few hundred bytes' worth of items cost more than the items did:
+  // a 28 KB cache held none, its marker blocks (never freed) over its whole budget.
+  uint32_t MaxMarkers() const {
+    if (c_->count_items) return kMaxMarkers;
+    const uint64_t held = lirs_.weight + hirs_.weight;
+    return static_cast<uint32_t>(
+        std::clamp<uint64_t>(held / kBytesPerMarker, kMinMarkers, kMaxMarkers));
+  }
+
+  // Pushes per epoch: 1/128 of the items, or more where fewer markers are kept, so that the
+  // markers still span 8x the items in pushes.
+  uint64_t EpochLength(uint64_t items) const {
+    const uint64_t len = std::max<uint64_t>(1, items / kEpochsPerCapacity);
+    const uint64_t markers = MaxMarkers();
+    if (markers == kMaxMarkers) return len;
+    return std::max(len, (8 * items + markers - 1) / markers);
   }
 
   // 1 in an item-bounded cache.
@@ -392,7 +417,9 @@ class LirsPolicy {
     if (++pushes_ < epoch_len_) return;
     pushes_ = 0;
     table_.NextEpoch();
-    if (markers_ == kMaxMarkers) DropMarker(marker_[(table_.epoch() - markers_) % kRing]);
+    for (const uint32_t cap = MaxMarkers(); markers_ >= cap;) {
+      DropMarker(marker_[(table_.epoch() - markers_) % kRing]);
+    }
     const uint32_t n = NewNode(table_.epoch(), kMarker);
     marker_[table_.epoch() % kRing] = n;
     ++markers_;
@@ -480,7 +507,7 @@ class LirsPolicy {
   void LimitStack() {
     const uint64_t items = target_ / AverageWeight();
     table_.SetWindow(items);
-    epoch_len_ = std::max<uint64_t>(1, items / kEpochsPerCapacity);
+    epoch_len_ = EpochLength(items);
     table_.Trim(2 * items > lirs_.count ? 2 * items - lirs_.count : 0);
   }
 

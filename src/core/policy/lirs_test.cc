@@ -262,6 +262,35 @@ TEST(LirsCache, ConcurrentUseIsSafe) {
   EXPECT_GT(s.evictions, 0u) << s.items << " items, " << s.bytes << " bytes, " << s.inserts;
 }
 
+// LIRS's markers cost a byte-bounded shard what it holds: 1,023 of them, in blocks that are
+// never freed, took more than a 28 KB cache's whole budget, and it held nothing. Now a shard
+// keeps as many as its size affords, and its metadata stays a small part of it.
+TEST(LirsCache, ASmallByteBoundedCacheHoldsItems) {
+  for (size_t capacity : {28u << 10, 100u << 10, 1u << 20}) {
+    SCOPED_TRACE(capacity);
+    Options o;
+    o.policy = "lirs";
+    o.capacity_bytes = capacity;
+    o.shards = 1;
+    Status st;
+    auto c = NewCache(o, &st);
+    ASSERT_TRUE(st.ok());
+    const std::string value(64, 'v');
+    const int keys = static_cast<int>(capacity / 30);  // a loop over ~3x what fits
+    for (int round = 0; round < 4; ++round) {
+      for (int i = 0; i < keys; ++i) {
+        const std::string key = K("key", i);
+        if (!c->Get(key)) {
+          ASSERT_TRUE(c->Put(key, value).ok());
+        }
+      }
+    }
+    const CacheStats s = c->Stats();
+    EXPECT_GT(s.item_bytes, capacity * 2 / 3) << s.items << " items, " << s.bytes << " bytes";
+    EXPECT_LT(s.bytes - s.item_bytes, capacity / 4);
+  }
+}
+
 // ---- The policy alone, against a model.
 
 // A shard stand-in: items are bare headers in a real arena, each weighing 1.
@@ -269,6 +298,7 @@ class FakeShard : public internal::PolicyContext {
  public:
   explicit FakeShard(size_t max_items) : arena_((kFirst + 2 * max_items) * 8) {
     arena = &arena_;
+    count_items = true;
     for (size_t i = max_items; i-- > 0;) free_.push_back(static_cast<ItemRef>(kFirst + 2 * i));
   }
   uint64_t Weight(ItemRef) const override { return 1; }
