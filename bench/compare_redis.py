@@ -63,6 +63,7 @@ def wait_ready(port, proc, timeout=30):
 class Server:
     binary = ROOT / "build/bin/kvcache-server"
     floor_binary = ROOT / "build/bin/floor-server"
+    kv_args = []  # more kvcache-server flags
 
     def __init__(self, kind, threads, maxmemory="2gb", value_bytes=64):
         self.kind = kind
@@ -76,7 +77,7 @@ class Server:
                     "--protected-mode", "no", "--daemonize", "no", "--logfile", ""]
         else:
             args = [str(self.binary), "--port", str(self.port),
-                    "--maxmemory", maxmemory, "--threads", str(threads)]
+                    "--maxmemory", maxmemory, "--threads", str(threads)] + self.kv_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_ready(self.port, self.proc)
 

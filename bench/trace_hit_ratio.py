@@ -10,7 +10,7 @@ used_memory of the fresh server (~0.9 MB, which Redis counts against its maxmemo
 
   bench/trace_hit_ratio.py [--traces cloudphysics,lirs_sprite] [--sizes 0.05,0.2]
                            [--value-bytes 4000] [--bytes-per-item 4200] [--batch 64]
-                           [--kv-binary PATH (another kvcache-server build)]
+                           [--kv-binary PATH (another kvcache-server build)] [--kv-policy P]
 Prints one line per (trace, size): both miss ratios, kvcache's keys and Redis's at the end.
 """
 import argparse
@@ -54,7 +54,10 @@ def main():
     ap.add_argument("--bytes-per-item", type=int, default=4200)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--kv-binary", help="the kvcache-server to run (default: this build's)")
+    ap.add_argument("--kv-policy", help="kvcache-server's --maxmemory-policy (default: its own)")
     args = ap.parse_args()
+    if args.kv_policy:
+        Server.kv_args = ["--maxmemory-policy", args.kv_policy]
     if args.kv_binary:
         Server.binary = pathlib.Path(args.kv_binary).resolve()
     value = b"v" * args.value_bytes
