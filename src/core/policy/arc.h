@@ -19,9 +19,9 @@
 // comparisons of |T1| with p behave exactly as libCacheSim's int-to-double ones do.
 //
 // Memory: a resident item costs nothing beyond its header (the prev/next links, and the policy
-// byte saying whether it is in T1 or T2). Ghost entries cost about 30 to 60 bytes each (see
-// GhostList), and B1 + B2 never hold more entries than the shard holds items, so ARC adds about
-// 30 to 60 bytes per cached item. In a byte-bounded cache that memory is charged to the shard's
+// byte saying whether it is in T1 or T2). Ghost entries cost about 17 to 32 bytes each (see
+// GhostList), and B1 + B2 never hold more entries than the shard holds items, so ARC adds at
+// most about that per cached item. In a byte-bounded cache that memory is charged to the shard's
 // budget through metadata_bytes().
 #pragma once
 

@@ -18,7 +18,7 @@
 //
 // Memory: a resident item costs nothing beyond its header (the prev/next links, and the policy
 // byte saying whether it is in Ain or Am). Aout holds up to half as many entries as the cache
-// holds items, at about 30 to 60 bytes each (see GhostList): about 15 to 30 bytes per cached
+// holds items, at about 17 to 32 bytes each (see GhostList): about 9 to 16 bytes per cached
 // item. In a byte-bounded cache that memory is charged to the shard's budget through
 // metadata_bytes().
 #pragma once
