@@ -338,10 +338,10 @@ class LirsPolicy {
   // affords. 1,023 markers of a few hundred bytes' worth of items cost more than the items did:
   // a 28 KB cache held none, its marker blocks (never freed) over its whole budget.
   uint32_t MaxMarkers() const {
-    if (c_->count_items) return kMaxMarkers;
+    // Every insert and hit asks (LimitStack): no division on the common path.
     const uint64_t held = lirs_.weight + hirs_.weight;
-    return static_cast<uint32_t>(
-        std::clamp<uint64_t>(held / kBytesPerMarker, kMinMarkers, kMaxMarkers));
+    if (c_->count_items || held >= kBytesPerMarker * kMaxMarkers) return kMaxMarkers;
+    return static_cast<uint32_t>(std::max<uint64_t>(held / kBytesPerMarker, kMinMarkers));
   }
 
   // Pushes per epoch: 1/128 of the items, or more where fewer markers are kept, so that the
