@@ -44,9 +44,9 @@
 // hash-set slots: up to about 64 KiB per shard. A byte-bounded shard charges all of it to its
 // budget through metadata_bytes(), so it keeps at most one marker per 3 KB it holds (~1.6%;
 // epochs then grow so that the markers still span 8x the items in pushes), and allocates nodes
-// 64 at a time. kvcache-bench memory (16-byte keys, 64-byte
-// values) measured 30.6 bytes of overhead per item at 1M items and 28.5 to 29.1 at 10M, against
-// 25.9 and 26.3 for LRU on the same machine.
+// 64 at a time. kvcache-bench memory (16-byte keys, 64-byte values) measured 30.6 bytes of
+// overhead per item at 1M items and 28.5 to 29.1 at 10M, against 25.9 and 26.3 for LRU on the
+// same machine.
 //
 // Weights: the LIR and Q limits are in weight units, and the cap on S is in entries (twice the
 // target below divided by the average resident weight). A byte-bounded shard also charges the
@@ -335,8 +335,8 @@ class LirsPolicy {
   }
 
   // Markers kept: all that kRing allows, or in a byte-bounded shard as many as its size
-  // affords. 1,023 markers of a few hundred bytes' worth of items cost more than the items did:
-  // a 28 KB cache held none, its marker blocks (never freed) over its whole budget.
+  // affords. 1,023 markers of a few hundred items cost more than the items did: a 28 KB cache
+  // held next to nothing, its marker blocks (never freed) taking nearly all of its budget.
   uint32_t MaxMarkers() const {
     // Every insert and hit asks (LimitStack): no division on the common path.
     const uint64_t held = lirs_.weight + hirs_.weight;
