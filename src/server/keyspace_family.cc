@@ -412,23 +412,21 @@ void CmdCopy(CommandContext& c) {
   if (dst_db == c.db() && c.arg(1) == c.arg(2)) {
     return c.reply.Error("ERR source and destination objects are the same");
   }
-  auto b = std::make_shared<CopyBuild>();
-  b->from_key = EngineKey(c.db(), c.arg(1));
-  b->to_key = EngineKey(dst_db, c.arg(2));
-  b->replace = replace;
-  b->from = c.cache.Get(b->from_key);
-  if (b->from && b->from.value().size() >= kBuildInStepsBytes) {
-    b->to = c.cache.Peek(b->to_key);
-    if (b->to && !replace) return c.reply.Integer(0);
-    b->out = c.cache.NewValue(b->to_key, b->from.value().size());
-    if (!b->out) return c.ErrorFromStatus(Status::NoSpace("out of memory for a large item"));
-    b->server = &c.server;
-    return c.server.RunInSteps(c.conn, "copy", [b](Connection& conn) { return (*b)(conn); });
-  }
+  std::string from_key = EngineKey(c.db(), c.arg(1)), to_key = EngineKey(dst_db, c.arg(2));
+  Handle from = c.cache.Get(from_key);
   int64_t copied;
-  Status st = CopyOnce(c.cache, b->from, b->to_key, replace, &copied);
-  if (!st.ok()) return c.ErrorFromStatus(st);
-  c.reply.Integer(copied);
+  if (!from || from.value().size() < kBuildInStepsBytes) {
+    Status st = CopyOnce(c.cache, from, to_key, replace, &copied);
+    return st.ok() ? c.reply.Integer(copied) : c.ErrorFromStatus(st);
+  }
+  Handle to = c.cache.Peek(to_key);
+  if (to && !replace) return c.reply.Integer(0);
+  ValueBuffer out = c.cache.NewValue(to_key, from.value().size());
+  if (!out) return c.ErrorFromStatus(Status::NoSpace("out of memory for a large item"));
+  auto b = std::make_shared<CopyBuild>(CopyBuild{&c.server, std::move(from_key), std::move(to_key),
+                                                 replace, std::move(from), std::move(to),
+                                                 std::move(out)});
+  c.server.RunInSteps(c.conn, "copy", [b](Connection& conn) { return (*b)(conn); });
 }
 
 void CmdMove(CommandContext& c) {
