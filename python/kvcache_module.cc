@@ -541,6 +541,14 @@ class PyCache {
   const char* policy() const { return cache_->policy_name(); }
   size_t shards() const { return cache_->shard_count(); }
   uint64_t capacity() const { return cache_->Stats().capacity; }
+  // Changes the budget; a lower one is reached before this returns (evicting, GIL released).
+  void set_capacity(py::handle capacity) {
+    const size_t bytes = ParseCapacity(capacity);
+    Status st = cache_->SetCapacity(bytes);
+    if (!st.ok()) throw py::value_error(st.message());
+    py::gil_scoped_release unlocked;
+    cache_->Reclaim(SIZE_MAX);  // all it can: what arrays still pin stays until they go
+  }
 
   py::dict Stats() const {
     CacheStats s = cache_->Stats();
@@ -793,6 +801,8 @@ prefix="emb:" keys are integer ids (id 42 is key "emb:42"). Returns n.)doc")
       .def("stats", &PyCache::Stats, "The engine's counters as a dict.")
       .def_property_readonly("policy", &PyCache::policy)
       .def_property_readonly("shards", &PyCache::shards)
-      .def_property_readonly("capacity", &PyCache::capacity)
+      .def_property("capacity", &PyCache::capacity, &PyCache::set_capacity,
+                    "The byte budget. Setting it (as the constructor's capacity) takes effect at "
+                    "once: a lower one evicts, in the policy's order, before the setter returns.")
       .def("__repr__", &PyCache::Repr);
 }

@@ -12,10 +12,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$JOBS"
 ctest --test-dir build --output-on-failure -j "$JOBS"
 
-# ThreadSanitizer build of the library and the stress test only (tools are not needed there).
+# ThreadSanitizer build of the library and the concurrency tests only (tools are not needed
+# there): the stress test, and writers while the budget changes.
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKV_SANITIZE=thread \
   -DKV_BUILD_TOOLS=OFF >/dev/null
-cmake --build build-tsan -j "$JOBS" --target cache_stress_test
+cmake --build build-tsan -j "$JOBS" --target cache_stress_test cache_resize_test
 TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/cache_stress_test --gtest_filter='Policies/Stress.*'
+TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/cache_resize_test \
+  --gtest_filter='CacheResize.WritersKeepGoingWhileTheBudgetChanges'
 
 /usr/bin/python3 -m pytest -q tests/

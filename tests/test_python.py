@@ -302,6 +302,25 @@ def test_capacity_units_and_policies():
         assert c.get_batch(np.arange(100), prefix="k").sum() == 800
 
 
+def test_capacity_can_be_changed_in_use():
+    c = kvcache.Cache("64MiB", shards=4)
+    c.put_batch(np.arange(20000), np.ones((20000, 256), np.float32), prefix="k:")  # ~21 MB
+    pinned = c.get("k:7")
+    c.capacity = "4MiB"
+    s = c.stats()
+    assert c.capacity == 4 << 20
+    assert s["bytes"] <= 4 << 20 and s["evictions"] > 15000 and len(c) == s["items"]
+    assert pinned.sum() == 256, "an array held while its item is evicted stays valid"
+    c.capacity = 256 << 20
+    c.put_batch(np.arange(100000), np.ones((100000, 256), np.float32), prefix="j:")
+    assert c.stats()["evictions"] == s["evictions"] and len(c) > 100000
+    with pytest.raises(ValueError, match="capacity"):
+        c.capacity = 1 << 50
+    with pytest.raises(ValueError, match="bad capacity"):
+        c.capacity = "lots"
+    assert c.capacity == 256 << 20
+
+
 def test_ttl_and_default_ttl():
     c = kvcache.Cache("16MiB", default_ttl=0.05)
     c.put("short", b"x")

@@ -384,6 +384,55 @@ def test_eviction_keeps_memory_bounded(start_server):
     assert info["evicted_keys"] > 0
 
 
+def test_config_set_maxmemory_at_runtime(start_server):
+    """CONFIG SET maxmemory lowers the budget while clients keep being served: the server
+    answers at once and evicts in slices between their requests; raising it takes at once."""
+    s = start_server("--maxmemory", "256mb", "--shards", "8")
+    r = s.client()
+    value = b"x" * 1000
+    for start in range(0, 150000, 10000):
+        p = r.pipeline(transaction=False)
+        for i in range(start, start + 10000):
+            p.set(f"key:{i}", value)
+        p.execute()
+    assert r.info("memory")["used_memory"] > 150 * 1024 * 1024
+    assert r.config_set("maxmemory", "20mb")
+    assert r.config_get("maxmemory") == {"maxmemory": str(20 << 20)}
+    # Another client is served while the evictions go on; poll until they are done.
+    other = s.client()
+    deadline = time.monotonic() + 30
+    reads = 0
+    while r.info("memory")["used_memory"] > 20 << 20:
+        assert time.monotonic() < deadline, "used_memory never came under the new maxmemory"
+        other.get(f"key:{reads % 150000}")
+        reads += 1
+    info = r.info()
+    assert info["maxmemory"] == 20 << 20
+    assert info["evicted_keys"] > 120000
+    assert r.dbsize() == 150000 - info["evicted_keys"]
+    held = [k for k in r.scan_iter(count=1000)]
+    assert len(held) == r.dbsize()
+    assert all(v == value for v in r.mget(held[:500]))
+    # Writes keep to the new budget...
+    p = r.pipeline(transaction=False)
+    for i in range(150000, 200000):
+        p.set(f"key:{i}", value)
+    p.execute()
+    assert r.info("memory")["used_memory"] <= 20 << 20
+    # ... and a raised one holds more without evicting.
+    assert r.config_set("maxmemory", "1gb")
+    evicted = r.info("stats")["evicted_keys"]
+    p = r.pipeline(transaction=False)
+    for i in range(200000, 300000):
+        p.set(f"key:{i}", value)
+    p.execute()
+    assert r.info("stats")["evicted_keys"] == evicted
+    assert r.info("memory")["used_memory"] > 100 * 1024 * 1024
+    with pytest.raises(redis.ResponseError, match="argument must be between"):
+        r.config_set("maxmemory", str(1 << 45))
+    assert r.config_get("maxmemory") == {"maxmemory": str(1 << 30)}
+
+
 def test_config_file_and_flags(tmp_path, start_server):
     conf = tmp_path / "kv.conf"
     conf.write_text("# a comment\nmaxmemory 64mb\nmaxclients 77\nrequirepass \"pa ss\"\n")

@@ -365,6 +365,23 @@ class Cache {
   // a timer so that expired bytes do not linger in an idle cache.
   virtual size_t EvictExpired(size_t budget) = 0;
 
+  // Changes the byte budget of a byte-bounded cache (Options::capacity_bytes) while it is in
+  // use; the shard count stays. A larger budget holds at once, up to max_capacity(). A smaller
+  // one holds at once for new writes, but the items beyond it stay until Reclaim evicts them:
+  // call Reclaim until it returns 0 (at once, or a slice at a time from a timer, as a server
+  // does so that no request waits for the whole eviction). InvalidArgument for an item-bounded
+  // cache, a budget smaller than the shard count or larger than max_capacity().
+  virtual Status SetCapacity(uint64_t capacity_bytes) = 0;
+  // After SetCapacity lowered the budget: evicts, in each shard's policy order and from the
+  // shards holding most above their share first, at most max_items items. Returns the bytes the
+  // cache still holds above its budget (0 when done). A cache that does not evict
+  // (Options::evict false) gives back only budget its shards hold unused, and then keeps
+  // refusing writes until enough is deleted.
+  virtual uint64_t Reclaim(size_t max_items) = 0;
+  // The largest budget SetCapacity accepts: what this cache's address range can hold with its
+  // shard count (0 for an item-bounded cache).
+  virtual uint64_t max_capacity() const = 0;
+
   virtual CacheStats Stats() const = 0;
   virtual const char* policy_name() const = 0;
   virtual size_t shard_count() const = 0;

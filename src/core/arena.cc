@@ -46,41 +46,69 @@ size_t ChunkBytes(int cls) { return size_t{T().units[cls]} * kUnit; }
 
 static_assert(size_class::kCount == 31 + 6 * 16);
 
-Arena::Arena(size_t bytes, uint32_t shard_bits, size_t keep_block_bytes)
+size_t Arena::StripePagesFor(size_t bytes, uint32_t shard_bits) {
+  const size_t stripes = size_t{1} << shard_bits;
+  return std::max<size_t>((bytes / kPageBytes + 2 + stripes - 1) / stripes, 1);
+}
+
+size_t Arena::MaxStripePages(uint32_t shard_bits) {
+  // An ItemRef addresses 2^32 units of 8 bytes; a local offset leaves the index a tag bit.
+  return std::min((size_t{1} << 31) / kPageUnits, (size_t{1} << 32) / kPageUnits >> shard_bits);
+}
+
+Arena::Arena(size_t bytes, uint32_t shard_bits, size_t keep_block_bytes, bool growable)
     : blocks_(keep_block_bytes) {
   const size_t stripes = size_t{1} << shard_bits;
-  // An ItemRef addresses 2^32 units of 8 bytes; a local offset leaves the index a tag bit.
-  size_t stripe_pages = (bytes / kPageBytes + 2 + stripes - 1) / stripes;
-  stripe_pages = std::min(stripe_pages, (size_t{1} << 31) / kPageUnits);
-  stripe_pages =
-      std::max<size_t>(std::min(stripe_pages, (size_t{1} << 32) / kPageUnits / stripes), 1);
-  const size_t pages = stripe_pages * stripes;
-  // One huge page more than needed, so that the arena can start on a huge page boundary.
-  map_bytes_ = pages * kPageBytes + kHugeBytes;
-  void* p = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  const size_t most = MaxStripePages(shard_bits);
+  const size_t stripe_pages = std::min(StripePagesFor(bytes, shard_bits), most);
+  // A growable arena reserves the address range its stripes could ever grow to (up to 32 GiB
+  // of address space, nothing committed), so that SetStripePages needs no move; if that much
+  // cannot be had, the range planned.
+  void* p = MAP_FAILED;
+  for (size_t reserve : {growable ? most : stripe_pages, stripe_pages}) {
+    const size_t pages = reserve * stripes;
+    // One huge page more than needed, so that the arena can start on a huge page boundary.
+    map_bytes_ = pages * kPageBytes + kHugeBytes;
+    p = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) continue;
+    void* m = mmap(nullptr, pages * sizeof(PageMeta), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+      munmap(p, map_bytes_);
+      p = MAP_FAILED;
+      continue;
+    }
+    pages_ = static_cast<PageMeta*>(m);
+    page_count_ = static_cast<uint32_t>(pages);
+    max_stripe_pages_ = static_cast<uint32_t>(reserve);
+    break;
+  }
   if (p == MAP_FAILED) return;
   char* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + kHugeBytes - 1) &
                                           ~uintptr_t{kHugeBytes - 1});
   // Lookups land anywhere in the arena: with 2 MiB pages most of them miss no TLB entry. The
   // cost is that resident memory follows the items in 2 MiB steps instead of 4 KiB ones.
-  madvise(aligned, pages * kPageBytes, MADV_HUGEPAGE);
-  void* m = mmap(nullptr, pages * sizeof(PageMeta), PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (m == MAP_FAILED) {
-    munmap(p, map_bytes_);
-    return;
-  }
+  madvise(aligned, size_t{page_count_} * kPageBytes, MADV_HUGEPAGE);
   map_base_ = p;
   base_ = aligned;
-  reserved_bytes_ = pages * kPageBytes;
-  page_count_ = static_cast<uint32_t>(pages);
-  pages_ = static_cast<PageMeta*>(m);
+  reserved_bytes_ = size_t{page_count_} * kPageBytes;
   shard_bits_ = shard_bits;
   stripe_pages_ = static_cast<uint32_t>(stripe_pages);
   stripe_page_bits_ = static_cast<uint32_t>(std::bit_width(stripe_pages - 1));
   stripes_.resize(stripes);
   stripes_[0].high_water = 1;
+}
+
+uint32_t Arena::LocalRefBitsFor(size_t stripe_pages) {
+  return kPageShift + static_cast<uint32_t>(std::bit_width(stripe_pages - 1));
+}
+
+void Arena::SetStripePages(size_t pages) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (pages <= stripe_pages_ || pages > max_stripe_pages_) return;
+  stripe_pages_ = static_cast<uint32_t>(pages);
+  stripe_page_bits_ = static_cast<uint32_t>(std::bit_width(pages - 1));
 }
 
 Arena::~Arena() {

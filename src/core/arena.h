@@ -59,8 +59,10 @@ class Arena {
 
   // Reserves room for about `bytes` of items (virtual memory only), in 2^shard_bits stripes of
   // pages. ok() tells whether the reservation succeeded. Keeps up to keep_block_bytes of freed
-  // external blocks for reuse.
-  explicit Arena(size_t bytes, uint32_t shard_bits = 0, size_t keep_block_bytes = 0);
+  // external blocks for reuse. A growable arena's stripes can be lengthened later
+  // (SetStripePages), up to max_stripe_pages().
+  explicit Arena(size_t bytes, uint32_t shard_bits = 0, size_t keep_block_bytes = 0,
+                 bool growable = false);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
@@ -81,6 +83,19 @@ class Arena {
   // Bits of a local offset: the page within a stripe, then the 8-byte unit within the page.
   // At most 31, so that an index slot keeps at least one bit for a hash tag.
   uint32_t local_ref_bits() const { return kPageShift + stripe_page_bits_; }
+  // The local_ref_bits of stripes of this many pages.
+  static uint32_t LocalRefBitsFor(size_t stripe_pages);
+
+  // Pages per stripe for about `bytes` of items in 2^shard_bits stripes.
+  static size_t StripePagesFor(size_t bytes, uint32_t shard_bits);
+  // The most pages a stripe may have: ItemRefs and local offsets must stay within 32 bits.
+  static size_t MaxStripePages(uint32_t shard_bits);
+  size_t stripe_pages() const { return stripe_pages_; }
+  size_t max_stripe_pages() const { return max_stripe_pages_; }
+  // Lengthens every stripe to `pages` (at most max_stripe_pages()). If that widens
+  // local_ref_bits, the shards' indexes must be widened first (HashIndex::SetRefBits): from
+  // now on pages are handed out past the old width.
+  void SetStripePages(size_t pages);
 
   // A free page of shard `owner`'s stripe, or 0 when the stripe is used up.
   uint32_t AcquirePage(uint32_t owner = 0);
@@ -134,6 +149,7 @@ class Arena {
 
   uint32_t shard_bits_ = 0;
   uint32_t stripe_pages_ = 0;  // pages per stripe
+  uint32_t max_stripe_pages_ = 0;  // what the reserved range allows
   uint32_t stripe_page_bits_ = 0;
 
   struct Stripe {

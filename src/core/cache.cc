@@ -156,6 +156,85 @@ Status PlanLayout(const Options& o, CacheLayout* layout) {
   return Status::OK();
 }
 
+uint64_t MaxCapacity(const Arena& arena, uint32_t shard_bits) {
+  const uint32_t shards = 1u << shard_bits;
+  const uint64_t most_pages = arena.max_stripe_pages();
+  auto pages = [&](uint64_t share) {
+    return Arena::StripePagesFor(StripeBytes(share, shards) * shards, shard_bits);
+  };
+  // StripeBytes is linear in the share: start from its inverse, then step down past rounding.
+  const uint64_t spare = kStripeSpareBytes + kArenaSpareBytes / shards + 2 * Arena::kPageBytes;
+  const uint64_t stripe = most_pages * Arena::kPageBytes;
+  uint64_t share = stripe > spare ? (stripe - spare) / 3 * 2 : 0;
+  while (share != 0 && pages(share) > most_pages) share -= std::min<uint64_t>(share, 1 << 20);
+  return share << shard_bits;
+}
+
+Status ResizeCache(Arena& arena, BudgetPool& pool, uint32_t shard_bits, uint64_t bytes) {
+  const uint32_t shards = 1u << shard_bits;
+  if (bytes < shards) return Status::InvalidArgument("capacity is smaller than the shard count");
+  const uint64_t most = MaxCapacity(arena, shard_bits);
+  if (bytes > most) {
+    return Status::InvalidArgument("capacity of " + std::to_string(bytes) +
+                                   " bytes is more than this cache's address range can hold "
+                                   "with " +
+                                   std::to_string(shards) + " shards (at most " +
+                                   std::to_string(most) + ")");
+  }
+  const uint64_t share = bytes >> shard_bits;
+  const uint64_t total = share << shard_bits;
+  // Longer stripes first, so that the shards may use the pages their new shares need; if their
+  // local offsets need another bit, every index gets it before the first page past the old end
+  // is handed out.
+  const size_t pages = Arena::StripePagesFor(StripeBytes(share, shards) * shards, shard_bits);
+  if (pages > arena.stripe_pages()) {
+    const uint32_t bits = Arena::LocalRefBitsFor(pages);
+    if (bits > arena.local_ref_bits()) {
+      for (ShardCore* s : pool.shards) s->WidenIndex(bits);
+    }
+    arena.SetStripePages(pages);
+  }
+  const uint64_t old_total = pool.total.exchange(total, std::memory_order_relaxed);
+  // A lower budget can leave `free` below zero: the shards hold more than there is, and no
+  // shard takes from the pool until Reclaim (or their own settling) has given the excess back.
+  if (shard_bits != 0) {
+    pool.free.fetch_add(static_cast<int64_t>(total) - static_cast<int64_t>(old_total),
+                        std::memory_order_relaxed);
+  }
+  for (ShardCore* s : pool.shards) s->Resize(share, total);
+  return Status::OK();
+}
+
+uint64_t ReclaimCache(BudgetPool& pool, uint32_t shard_bits, size_t max_items) {
+  auto excess = [&]() -> uint64_t {
+    if (shard_bits == 0) return pool.shards[0]->over();
+    const int64_t free = pool.free.load(std::memory_order_relaxed);
+    return free < 0 ? static_cast<uint64_t>(-free) : 0;
+  };
+  // The shards hold `excess` more than the budget, so together at least that much more than
+  // their shares: taking only from above the shares always suffices, and leaves alone a shard
+  // that holds less than its share.
+  std::vector<bool> spent(pool.shards.size());  // gave nothing: no item left it could evict
+  for (uint64_t left = excess(); left != 0; left = excess()) {
+    size_t most = SIZE_MAX;
+    uint64_t over = 0;
+    for (size_t i = 0; i < pool.shards.size(); ++i) {
+      if (!spent[i] && pool.shards[i]->over() > over) {
+        over = pool.shards[i]->over();
+        most = i;
+      }
+    }
+    if (most == SIZE_MAX) return left;
+    const uint64_t given = pool.shards[most]->Reclaim(std::min(left, over), &max_items);
+    if (shard_bits != 0)
+      pool.free.fetch_add(static_cast<int64_t>(given), std::memory_order_relaxed);
+    // A shard that gave nothing has nothing left it may evict (or max_items ran out): with
+    // max_items 0 each shard gives only what it holds unused, and is then passed over.
+    if (given == 0) spent[most] = true;
+  }
+  return 0;
+}
+
 }  // namespace internal
 
 std::unique_ptr<Cache> NewCache(const Options& options, Status* status) {

@@ -26,6 +26,12 @@ struct CacheLayout {
 };
 Status PlanLayout(const Options& options, CacheLayout* layout);
 
+// Cache::SetCapacity, Reclaim and max_capacity over a byte-bounded cache's parts, for every
+// policy (cache.cc). REQUIRES for the first two: the cache's resize mutex.
+Status ResizeCache(Arena& arena, BudgetPool& pool, uint32_t shard_bits, uint64_t bytes);
+uint64_t ReclaimCache(BudgetPool& pool, uint32_t shard_bits, size_t max_items);
+uint64_t MaxCapacity(const Arena& arena, uint32_t shard_bits);
+
 template <EvictionPolicy P>
 class CacheImpl final : public Cache {
  public:
@@ -34,7 +40,8 @@ class CacheImpl final : public Cache {
         layout_(layout),
         // Freed large blocks kept warm: a sixteenth of the budget (sixteen 16 MiB values in 4 GiB).
         arena_(layout.arena_bytes, layout.shard_bits,
-               layout.count_items ? 0 : options.capacity_bytes / 16) {
+               layout.count_items ? 0 : options.capacity_bytes / 16,
+               /*growable=*/!layout.count_items) {
     ShardConfig config;
     config.capacity = layout.shard_capacity;
     config.count_items = layout.count_items;
@@ -43,7 +50,7 @@ class CacheImpl final : public Cache {
     config.evict = options.evict;
     config.on_change = &options_.on_change;
     if (layout.shard_bits != 0) config.pool = &pool_;
-    pool_.total = layout.shard_capacity << layout.shard_bits;
+    pool_.total.store(layout.shard_capacity << layout.shard_bits, std::memory_order_relaxed);
     shards_.reserve(size_t{1} << layout.shard_bits);
     for (uint32_t i = 0; i < (1u << layout.shard_bits); ++i) {
       config.id = static_cast<uint16_t>(i);
@@ -248,6 +255,22 @@ class CacheImpl final : public Cache {
     return n;
   }
 
+  Status SetCapacity(uint64_t capacity_bytes) override {
+    if (layout_.count_items) {
+      return Status::InvalidArgument("the capacity of an item-bounded cache cannot change");
+    }
+    std::lock_guard<std::mutex> l(resize_mu_);
+    return ResizeCache(arena_, pool_, layout_.shard_bits, capacity_bytes);
+  }
+  uint64_t Reclaim(size_t max_items) override {
+    if (layout_.count_items) return 0;
+    std::lock_guard<std::mutex> l(resize_mu_);
+    return ReclaimCache(pool_, layout_.shard_bits, max_items);
+  }
+  uint64_t max_capacity() const override {
+    return layout_.count_items ? 0 : MaxCapacity(arena_, layout_.shard_bits);
+  }
+
   CacheStats Stats() const override {
     CacheStats s;
     for (auto& sh : shards_) sh->AddStats(&s);
@@ -378,8 +401,9 @@ class CacheImpl final : public Cache {
   Options options_;
   CacheLayout layout_;
   Arena arena_;
-  BudgetPool pool_;
+  BudgetPool pool_;  // with every cache's shards in `shards`, pooled or not
   std::vector<std::unique_ptr<Shard<P>>> shards_;
+  std::mutex resize_mu_;  // one SetCapacity or Reclaim at a time
 };
 
 // Builds CacheImpl<P>; each policy's .cc instantiates it.

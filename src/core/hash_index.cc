@@ -64,6 +64,24 @@ HashIndex::HashIndex(const Arena* arena, uint32_t owner)
   return Mask16(eq(group), eq(group + 4), eq(group + 8), eq(group + 12));
 }
 
+void HashIndex::SetRefBits(uint32_t bits) {
+  if (bits <= ref_bits_) return;
+  const uint32_t mask = static_cast<uint32_t>((uint64_t{1} << bits) - 1);
+  const uint32_t free_tag = 0xFFFFFFFFu >> bits;
+  for (Table* t : {&cur_, &old_}) {
+    for (size_t s = 0; s < t->groups * kGroupSize; ++s) {
+      const uint32_t v = t->slots[s];
+      if (!IsFull(v)) continue;  // empty and deleted slots read the same at any width
+      uint32_t tag = (~v >> ref_bits_) & free_tag;
+      if (tag == free_tag) tag = 0;  // as Tag() maps the all-ones tag
+      t->slots[s] = ~((tag << bits) | (~v & ref_mask_));
+    }
+  }
+  ref_bits_ = bits;
+  ref_mask_ = mask;
+  free_tag_ = free_tag;
+}
+
 HashIndex::~HashIndex() {
   Free(cur_);
   Free(old_);

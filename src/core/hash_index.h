@@ -79,6 +79,10 @@ class HashIndex {
   bool Erase(uint64_t hash, ItemRef ref);
   // Removes every entry (the items are the caller's to free).
   void Clear();
+  // Gives local offsets `bits` bits (more than now: the shard's stripe has grown) and the tags
+  // the rest, re-encoding every slot in place. Entries stay in their groups, which come from
+  // other hash bits, and a narrower tag is the wider one's low bits, so no item is read.
+  void SetRefBits(uint32_t bits);
 
   // Bytes the next Insert allocates for growth (0 if it does not grow). The shard makes room
   // for them in its budget first.
@@ -225,9 +229,9 @@ class HashIndex {
   const Arena* arena_;
   const uint32_t owner_;
   const uint32_t shard_bits_;
-  const uint32_t ref_bits_;  // of a slot, the local offset's
-  const uint32_t ref_mask_;
-  const uint32_t free_tag_;  // the all-ones tag: (32 - ref_bits_) ones
+  uint32_t ref_bits_;  // of a slot, the local offset's
+  uint32_t ref_mask_;
+  uint32_t free_tag_;  // the all-ones tag: (32 - ref_bits_) ones
   // cur_'s address and size for PrefetchUnlocked.
   std::atomic<const uint32_t*> hint_slots_{nullptr};
   std::atomic<size_t> hint_groups_{0};

@@ -41,7 +41,7 @@ struct BudgetPool {
   std::atomic<int64_t> free{0};      // weight units no shard holds
   std::atomic<uint32_t> lenders{0};  // shards holding at least a step more than their share
   std::vector<ShardCore*> shards;
-  uint64_t total = 0;  // the whole budget
+  std::atomic<uint64_t> total{0};  // the whole budget (Cache::SetCapacity changes it)
 };
 
 struct ShardConfig {
@@ -89,6 +89,15 @@ class ShardCore : public PolicyContext {
   virtual uint64_t Lend(uint64_t want, bool below_share, bool* busy) = 0;
   // Gives what this shard holds beyond its use (and a step) back to the pool.
   virtual void Settle() = 0;
+  // Cache::SetCapacity: the shard's share of the budget and the whole budget (which a policy
+  // whose limits follow the room is given). A shard without a pool holds its new share at once
+  // when it grows; when it shrinks, it keeps holding more until Reclaim.
+  virtual void Resize(uint64_t share, uint64_t total) = 0;
+  // Cache::Reclaim: gives up to `want` of what this shard holds above its share, evicting for
+  // it (at most *max_evictions items, counted down), and returns how much.
+  virtual uint64_t Reclaim(uint64_t want, size_t* max_evictions) = 0;
+  // Gives the index's local offsets `bits` bits, for a grown stripe (Arena::SetStripePages).
+  void WidenIndex(uint32_t bits);
   // What this shard holds above its share; read without its lock, as a hint.
   uint64_t over() const { return over_.load(std::memory_order_relaxed); }
 
@@ -152,6 +161,8 @@ class ShardCore : public PolicyContext {
 
   // REQUIRES: exclusive lock. Sets reserved_ and what other shards see of it.
   void SetReserved(uint64_t reserved);
+  // The same, and the shard's share of the budget (Cache::SetCapacity).
+  void SetReservedAndShare(uint64_t reserved, uint64_t share);
 
   // ---- cache line 0: touched by every lookup
   alignas(64) RwSpinLock lock_;
@@ -162,9 +173,9 @@ class ShardCore : public PolicyContext {
   alignas(64) Arena* arena_;
   SlabAllocator slabs_;
   HashIndex index_;
-  const uint64_t capacity_;
+  uint64_t capacity_;  // the share; changed only by Cache::SetCapacity
   BudgetPool* const pool_;
-  const uint64_t step_;  // what a shard takes from the pool beyond its need, and keeps spare
+  uint64_t step_;        // what a shard takes from the pool beyond its need, and keeps spare
   uint64_t reserved_;    // the budget this shard holds (capacity_ without a pool)
   std::atomic<uint64_t> over_{0};  // reserved_ above capacity_, read by the other shards
   const bool count_items_;

@@ -27,16 +27,21 @@ class Shard final : public ShardCore {
     // values more than its share while the budget had room.
     uint64_t capacity = capacity_;
     if constexpr (requires { P::kLimitsFollowTheRoom; }) {
-      if (pool_ != nullptr && !count_items_) capacity = pool_->total;
+      if (pool_ != nullptr && !count_items_)
+        capacity = pool_->total.load(std::memory_order_relaxed);
     }
     policy_.SetCapacity(capacity);
   }
 
   // The largest weight an item may have: everything else can be evicted to make room for it,
   // and an eighth of the budget stays for the indexes and the policies' metadata.
+  // Called before the shard's lock is taken: the share is read atomically (SetCapacity changes
+  // it under the lock).
   uint64_t max_item_weight() const {
-    if (count_items_) return capacity_;
-    const uint64_t budget = pool_ != nullptr ? pool_->total : capacity_;
+    const uint64_t share =
+        std::atomic_ref<uint64_t>(const_cast<uint64_t&>(capacity_)).load(std::memory_order_relaxed);
+    if (count_items_) return share;
+    const uint64_t budget = pool_ != nullptr ? pool_->total.load(std::memory_order_relaxed) : share;
     return budget - budget / 8;
   }
 
@@ -51,19 +56,33 @@ class Shard final : public ShardCore {
       *busy = true;
       return 0;
     }
-    const uint64_t floor = below_share ? 0 : capacity_;
-    want = std::min(want, reserved_ > floor ? reserved_ - floor : 0);
-    while (want != 0 && Used() + want > reserved_) {
-      ItemRef victim = policy_.Evict();
-      if (victim == kNullRef) break;
-      EvictedLocked(victim);
-      EvictPendingLocked();
-    }
-    const uint64_t used = Used();
-    const uint64_t lent = std::min(want, reserved_ > used ? reserved_ - used : 0);
-    if (lent != 0) SetReserved(reserved_ - lent);
+    size_t unbounded = SIZE_MAX;
+    const uint64_t lent = GiveLocked(want, below_share ? 0 : capacity_, &unbounded);
     lock_.unlock();
     return lent;
+  }
+
+  void Resize(uint64_t share, uint64_t total) override {
+    lock_.lock();
+    uint64_t capacity = share;
+    if constexpr (requires { P::kLimitsFollowTheRoom; }) {
+      if (pool_ != nullptr && !count_items_) capacity = total;
+    }
+    policy_.SetCapacity(capacity);
+    if (pool_ != nullptr) {
+      SetReservedAndShare(reserved_, share);
+      SettleLocked();
+    } else {
+      SetReservedAndShare(std::max(share, reserved_), share);
+    }
+    lock_.unlock();
+  }
+
+  uint64_t Reclaim(uint64_t want, size_t* max_evictions) override {
+    lock_.lock();
+    const uint64_t given = GiveLocked(want, capacity_, max_evictions);
+    lock_.unlock();
+    return given;
   }
 
   void Settle() override {
@@ -743,6 +762,24 @@ class Shard final : public ShardCore {
       std::this_thread::yield();
     }
     return want <= reserved_;
+  }
+
+  // REQUIRES: exclusive lock. Gives up to `want` of the budget this shard holds above `floor`,
+  // evicting for it in policy order (at most *max_evictions items, counted down; none in a
+  // cache that does not evict), and returns how much.
+  uint64_t GiveLocked(uint64_t want, uint64_t floor, size_t* max_evictions) {
+    want = std::min(want, reserved_ > floor ? reserved_ - floor : 0);
+    while (want != 0 && Used() + want > reserved_ && *max_evictions != 0 && evict_) {
+      ItemRef victim = policy_.Evict();
+      if (victim == kNullRef) break;
+      EvictedLocked(victim);
+      EvictPendingLocked();
+      --*max_evictions;
+    }
+    const uint64_t used = Used();
+    const uint64_t lent = std::min(want, reserved_ > used ? reserved_ - used : 0);
+    if (lent != 0) SetReserved(reserved_ - lent);
+    return lent;
   }
 
   // REQUIRES: exclusive lock. Gives what this shard holds beyond its use and a step back to the

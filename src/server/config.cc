@@ -87,8 +87,9 @@ std::vector<ConfigEntry> BuildTable() {
   std::vector<ConfigEntry> t;
   t.push_back(StringEntry("bind", false, &ServerConfig::bind));
   t.push_back(IntEntry("port", false, &ServerConfig::port, 0, 65535));
-  // Small enough for tests and experiments; the engine splits it over the shards.
-  t.push_back(MemoryEntry("maxmemory", false, &ServerConfig::maxmemory, 64 << 10));
+  // Small enough for tests and experiments; the engine splits it over the shards. CONFIG SET
+  // changes the engine's budget (Server::SetMaxMemory).
+  t.push_back(MemoryEntry("maxmemory", true, &ServerConfig::maxmemory, 64 << 10));
   t.push_back(StringEntry("maxmemory-policy", false, &ServerConfig::maxmemory_policy,
                           [](std::string_view v) {
                             std::string p;

@@ -138,7 +138,9 @@ void Worker::Run() {
   const int cron_ms = std::max<int>(1, 1000 / static_cast<int>(server_.config().hz));
   int64_t next_cron = 0;
   while (!server_.shutting_down()) {
-    int n = epoll_wait(epoll_fd_, events, kMaxEvents, cron_ms);
+    // Worker 0 evicts toward a lowered maxmemory a slice per round, polling for events between.
+    const bool reclaim = index_ == 0 && server_.reclaiming();
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, reclaim ? 0 : cron_ms);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == event_fd_) {
@@ -167,6 +169,7 @@ void Worker::Run() {
       }
     }
     RunCompletions();
+    if (reclaim) server_.ReclaimStep();
     int64_t now = server_.cache().NowMs();
     if (now >= next_cron) {
       next_cron = now + cron_ms;
@@ -399,6 +402,38 @@ void Server::ApplyConfig() {
   parser_limits_.max_bulk_len = static_cast<size_t>(config_.proto_max_bulk_len);
   LogLevel level;
   if (ParseLogLevel(config_.loglevel, &level)) SetupLogging(level, "");
+}
+
+Status Server::SetMaxMemory(int64_t bytes) {
+  const uint64_t used = cache_->Stats().bytes;
+  Status st = cache_->SetCapacity(static_cast<uint64_t>(bytes));
+  if (!st.ok()) return st;
+  config_.maxmemory = bytes;
+  if (used > static_cast<uint64_t>(bytes)) {
+    // Redis's warning, word for word where it applies.
+    Log(LogLevel::kWarning,
+        "WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current "
+        "memory usage ({}). This will result in key eviction and/or the inability to accept new "
+        "write commands depending on the maxmemory-policy.",
+        bytes, used);
+  }
+  if (evict_) {
+    reclaiming_.store(true, std::memory_order_relaxed);
+    if (!workers_.empty()) workers_[0]->Wake();
+  } else {
+    cache_->Reclaim(0);  // gives back only what the shards hold unused
+  }
+  return Status::OK();
+}
+
+bool Server::ReclaimStep() {
+  // About a millisecond of evictions (each ~100-250 ns with its index and policy work).
+  constexpr size_t kReclaimItems = 4096;
+  world_.lock_shared();
+  const uint64_t left = cache_->Reclaim(kReclaimItems);
+  world_.unlock_shared();
+  if (left == 0) reclaiming_.store(false, std::memory_order_relaxed);
+  return left != 0;
 }
 
 Status Server::Start() {

@@ -181,6 +181,16 @@ class Server {
   // Applies settings whose change has effects beyond the table (logging, parser limits).
   void ApplyConfig();
 
+  // CONFIG SET maxmemory: gives the cache its new budget. A lower one is reached by evicting
+  // a slice at a time on worker 0, between its events (ReclaimStep), so that no client waits
+  // for the whole eviction; in a server that does not evict, writes are refused until deletes
+  // make room. REQUIRES: the world lock exclusively, and a budget the cache accepts.
+  Status SetMaxMemory(int64_t bytes);
+  // Evicts one slice (a few thousand items, about a millisecond) toward a lowered budget.
+  // Returns whether more remains. Takes the world lock shared.
+  bool ReclaimStep();
+  bool reclaiming() const { return reclaiming_.load(std::memory_order_relaxed); }
+
  private:
   Status InitOrigin();
   // What hands a completion to the connection's thread, callable from any thread.
@@ -205,6 +215,7 @@ class Server {
   std::vector<int> listen_fds_;
   WorkerStats local_stats_;  // for in-process connections without a worker
   std::atomic<bool> shutdown_{false};
+  std::atomic<bool> reclaiming_{false};  // a lowered maxmemory is still being evicted down to
   int shutdown_pipe_[2] = {-1, -1};
   std::atomic<uint64_t> next_client_id_{1};
   std::mutex clients_mu_;

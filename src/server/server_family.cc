@@ -765,6 +765,21 @@ void CmdConfig(CommandContext& c) {
       seen.push_back(e);
       Status st = e->set(&updated, c.arg(i + 1));
       if (!st.ok()) return failed(st.message());
+      if (std::string_view(e->name) == "maxmemory") {
+        // What the engine accepts with its shard count (the arena's address range bounds it).
+        const uint64_t most = c.cache.max_capacity();
+        const uint64_t least = c.cache.shard_count() * uint64_t{64 << 10};
+        if (static_cast<uint64_t>(updated.maxmemory) > most ||
+            static_cast<uint64_t>(updated.maxmemory) < least) {
+          return failed("argument must be between " + std::to_string(least) + " and " +
+                        std::to_string(most) + " with this server's " +
+                        std::to_string(c.cache.shard_count()) + " shards");
+        }
+      }
+    }
+    if (updated.maxmemory != c.server.config().maxmemory) {
+      Status st = c.server.SetMaxMemory(updated.maxmemory);  // checked above: cannot fail
+      if (!st.ok()) return c.reply.Error("ERR CONFIG SET failed - " + st.message());
     }
     c.server.config() = updated;  // under the exclusive world lock
     c.server.ApplyConfig();

@@ -254,6 +254,81 @@ TEST(Server, ConfigGetSetResetstat) {
   EXPECT_NE(Str(t.Run({"INFO", "stats"})).find("total_commands_processed:1\r\n"), std::string::npos);
 }
 
+uint64_t InfoField(TestClient& t, const std::string& name) {
+  const std::string info = Str(t.Run({"INFO", "memory", "stats"}));
+  const size_t at = info.find("\n" + name + ":");
+  EXPECT_NE(at, std::string::npos) << name;
+  return at == std::string::npos ? 0 : std::stoull(info.substr(at + name.size() + 2));
+}
+
+TEST(Server, ConfigSetMaxmemoryLowersAndRaisesTheBudget) {
+  ServerConfig config;
+  config.maxmemory = 64 << 20;
+  config.shards = 4;
+  TestClient t(config);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 40000; ++i) {
+    ASSERT_EQ(Str(t.Run({"SET", "key:" + std::to_string(i), value})), "OK");
+  }
+  const uint64_t used = InfoField(t, "used_memory");
+  ASSERT_GT(used, 30u << 20);
+  EXPECT_EQ(InfoField(t, "evicted_keys"), 0u);
+
+  // Lower: the reply comes at once, the evictions a slice at a time.
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "16mb"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 16777216]");
+  EXPECT_EQ(InfoField(t, "maxmemory"), 16u << 20);
+  EXPECT_TRUE(t.server().reclaiming());
+  int steps = 0;
+  while (t.server().ReclaimStep()) ++steps;
+  EXPECT_GE(steps, 2) << "24k evictions take more than one slice";
+  EXPECT_FALSE(t.server().reclaiming());
+  EXPECT_LE(InfoField(t, "used_memory"), 16u << 20);
+  const uint64_t evicted = InfoField(t, "evicted_keys");
+  EXPECT_GT(evicted, 20000u);
+  EXPECT_EQ(Str(t.Run({"DBSIZE"})), "(integer) " + std::to_string(40000 - evicted));
+
+  // Raise: writes fit again without evicting.
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "128mb"})), "OK");
+  for (int i = 40000; i < 100000; ++i) {
+    ASSERT_EQ(Str(t.Run({"SET", "key:" + std::to_string(i), value})), "OK");
+  }
+  EXPECT_EQ(InfoField(t, "evicted_keys"), evicted);
+  EXPECT_GT(InfoField(t, "used_memory"), 60u << 20);
+
+  // Out of range: the engine's bounds, and nothing changes.
+  const std::string huge = std::to_string(uint64_t{1} << 40);
+  const std::string refused = Str(t.Run({"CONFIG", "SET", "maxmemory", huge}));
+  EXPECT_EQ(refused.rfind("(error) ERR CONFIG SET failed (possibly related to argument "
+                          "'maxmemory') - argument must be between 262144 and ",
+                          0),
+            0u)
+      << refused;
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "100kb"})).rfind("(error) ERR", 0), 0u);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "lots"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument "
+            "must be a memory value");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 134217728]");
+}
+
+TEST(Server, ConfigSetMaxmemoryWithoutEvictionRefusesWrites) {
+  ServerConfig config;
+  config.maxmemory = 32 << 20;
+  config.shards = 4;
+  config.maxmemory_policy = "noeviction";
+  TestClient t(config);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_EQ(Str(t.Run({"SET", "key:" + std::to_string(i), value})), "OK");
+  }
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "4mb"})), "OK");
+  EXPECT_FALSE(t.server().reclaiming()) << "nothing to evict in a noeviction server";
+  EXPECT_EQ(Str(t.Run({"SET", "more", value})),
+            "(error) OOM command not allowed when used memory > 'maxmemory'.");
+  EXPECT_EQ(Str(t.Run({"DBSIZE"})), "(integer) 20000") << "nothing lost";
+  EXPECT_EQ(Str(t.Run({"GET", "key:7"})), value);
+}
+
 TEST(Server, TimeMemoryDebugShutdown) {
   TestClient t;
   Reply time = t.Run({"TIME"});
