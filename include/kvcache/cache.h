@@ -378,6 +378,9 @@ class Cache {
   // (Options::evict false) gives back only budget its shards hold unused, and then keeps
   // refusing writes until enough is deleted.
   virtual uint64_t Reclaim(size_t max_items) = 0;
+  // Whether a full cache evicts to make room (Options::evict), changed while in use. Turned on,
+  // an excess left from a lowered budget still needs Reclaim.
+  virtual void SetEvict(bool evict) = 0;
   // The largest budget SetCapacity accepts: what this cache's address range can hold with its
   // shard count (0 for an item-bounded cache).
   virtual uint64_t max_capacity() const = 0;

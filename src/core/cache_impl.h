@@ -267,6 +267,9 @@ class CacheImpl final : public Cache {
     std::lock_guard<std::mutex> l(resize_mu_);
     return ReclaimCache(pool_, layout_.shard_bits, max_items);
   }
+  void SetEvict(bool evict) override {
+    for (auto& s : shards_) s->SetEvict(evict);
+  }
   uint64_t max_capacity() const override {
     return layout_.count_items ? 0 : MaxCapacity(arena_, layout_.shard_bits);
   }

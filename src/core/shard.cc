@@ -61,6 +61,12 @@ void ShardCore::WidenIndex(uint32_t bits) {
   lock_.unlock();
 }
 
+void ShardCore::SetEvict(bool evict) {
+  lock_.lock();
+  evict_ = evict;
+  lock_.unlock();
+}
+
 int64_t ShardCore::Now() const {
   if (clock_ != nullptr && *clock_) return (*clock_)();
   timespec ts;

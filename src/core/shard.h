@@ -98,6 +98,8 @@ class ShardCore : public PolicyContext {
   virtual uint64_t Reclaim(uint64_t want, size_t* max_evictions) = 0;
   // Gives the index's local offsets `bits` bits, for a grown stripe (Arena::SetStripePages).
   void WidenIndex(uint32_t bits);
+  // Cache::SetEvict.
+  void SetEvict(bool evict);
   // What this shard holds above its share; read without its lock, as a hint.
   uint64_t over() const { return over_.load(std::memory_order_relaxed); }
 
@@ -179,7 +181,7 @@ class ShardCore : public PolicyContext {
   uint64_t reserved_;    // the budget this shard holds (capacity_ without a pool)
   std::atomic<uint64_t> over_{0};  // reserved_ above capacity_, read by the other shards
   const bool count_items_;
-  const bool evict_;
+  bool evict_;  // changed only by Cache::SetEvict, under the lock
   const std::function<int64_t()>* clock_;
   const std::function<void(std::string_view, const ItemView*)>* on_change_;
   uint64_t item_weight_ = 0;    // every allocated item, including retired ones still pinned

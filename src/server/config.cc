@@ -90,7 +90,8 @@ std::vector<ConfigEntry> BuildTable() {
   // Small enough for tests and experiments; the engine splits it over the shards. CONFIG SET
   // changes the engine's budget (Server::SetMaxMemory).
   t.push_back(MemoryEntry("maxmemory", true, &ServerConfig::maxmemory, 64 << 10));
-  t.push_back(StringEntry("maxmemory-policy", false, &ServerConfig::maxmemory_policy,
+  // CONFIG SET: noeviction and back (Server::SetMaxMemoryPolicy).
+  t.push_back(StringEntry("maxmemory-policy", true, &ServerConfig::maxmemory_policy,
                           [](std::string_view v) {
                             std::string p;
                             bool e;

@@ -426,11 +426,43 @@ Status Server::SetMaxMemory(int64_t bytes) {
   return Status::OK();
 }
 
+Status Server::CheckMaxMemoryPolicy(const std::string& name) const {
+  std::string policy;
+  bool evict;
+  if (!ResolvePolicy(name, &policy, &evict)) {
+    return Status::InvalidArgument("unknown maxmemory-policy '" + name + "'");
+  }
+  if (policy == "default") policy = DefaultPolicyName();
+  if (evict && policy != engine_policy_) {
+    return Status::InvalidArgument("the eviction policy is chosen at start (this server's is " +
+                                   engine_policy_ + "); start it with --maxmemory-policy " + name +
+                                   " for that one");
+  }
+  return Status::OK();
+}
+
+Status Server::SetMaxMemoryPolicy(const std::string& name) {
+  Status st = CheckMaxMemoryPolicy(name);
+  if (!st.ok()) return st;
+  std::string policy;
+  bool evict;
+  ResolvePolicy(name, &policy, &evict);
+  if (evict == evict_) return Status::OK();
+  evict_ = evict;
+  cache_->SetEvict(evict);
+  // Back to evicting: what a lowered maxmemory left above the budget goes now.
+  if (evict_ && cache_->Stats().bytes > static_cast<uint64_t>(config_.maxmemory)) {
+    reclaiming_.store(true, std::memory_order_relaxed);
+    if (!workers_.empty()) workers_[0]->Wake();
+  }
+  return Status::OK();
+}
+
 bool Server::ReclaimStep() {
   // About a millisecond of evictions (each ~100-250 ns with its index and policy work).
   constexpr size_t kReclaimItems = 4096;
   world_.lock_shared();
-  const uint64_t left = cache_->Reclaim(kReclaimItems);
+  const uint64_t left = evict_ ? cache_->Reclaim(kReclaimItems) : 0;  // noeviction: nothing to do
   world_.unlock_shared();
   if (left == 0) reclaiming_.store(false, std::memory_order_relaxed);
   return left != 0;

@@ -189,6 +189,12 @@ class Server {
   // Evicts one slice (a few thousand items, about a millisecond) toward a lowered budget.
   // Returns whether more remains. Takes the world lock shared.
   bool ReclaimStep();
+  // CONFIG SET maxmemory-policy: noeviction and back. The engine's own policy is compiled in
+  // and chosen at start: a name that resolves to another one is refused with the reason.
+  // REQUIRES: the world lock exclusively.
+  Status SetMaxMemoryPolicy(const std::string& name);
+  // Whether SetMaxMemoryPolicy would accept `name`.
+  Status CheckMaxMemoryPolicy(const std::string& name) const;
   bool reclaiming() const { return reclaiming_.load(std::memory_order_relaxed); }
 
  private:

@@ -765,6 +765,10 @@ void CmdConfig(CommandContext& c) {
       seen.push_back(e);
       Status st = e->set(&updated, c.arg(i + 1));
       if (!st.ok()) return failed(st.message());
+      if (std::string_view(e->name) == "maxmemory-policy") {
+        st = c.server.CheckMaxMemoryPolicy(updated.maxmemory_policy);
+        if (!st.ok()) return failed(st.message());
+      }
       if (std::string_view(e->name) == "maxmemory") {
         // What the engine accepts with its shard count (the arena's address range bounds it).
         const uint64_t most = c.cache.max_capacity();
@@ -777,10 +781,13 @@ void CmdConfig(CommandContext& c) {
         }
       }
     }
-    if (updated.maxmemory != c.server.config().maxmemory) {
-      Status st = c.server.SetMaxMemory(updated.maxmemory);  // checked above: cannot fail
-      if (!st.ok()) return c.reply.Error("ERR CONFIG SET failed - " + st.message());
+    // Checked above, so neither fails; the policy first, so that a lower maxmemory set
+    // together with it is reached (or not) as the new policy says.
+    Status st = c.server.SetMaxMemoryPolicy(updated.maxmemory_policy);
+    if (st.ok() && updated.maxmemory != c.server.config().maxmemory) {
+      st = c.server.SetMaxMemory(updated.maxmemory);
     }
+    if (!st.ok()) return c.reply.Error("ERR CONFIG SET failed - " + st.message());
     c.server.config() = updated;  // under the exclusive world lock
     c.server.ApplyConfig();
     c.reply.SimpleString("OK");

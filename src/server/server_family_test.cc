@@ -327,6 +327,51 @@ TEST(Server, ConfigSetMaxmemoryWithoutEvictionRefusesWrites) {
             "(error) OOM command not allowed when used memory > 'maxmemory'.");
   EXPECT_EQ(Str(t.Run({"DBSIZE"})), "(integer) 20000") << "nothing lost";
   EXPECT_EQ(Str(t.Run({"GET", "key:7"})), value);
+
+  // Turning eviction on evicts down to the lowered budget, in the engine's policy.
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory-policy", "default"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory-policy"})), "[maxmemory-policy, lirs]");
+  EXPECT_TRUE(t.server().reclaiming());
+  while (t.server().ReclaimStep()) {
+  }
+  EXPECT_LE(InfoField(t, "used_memory"), 4u << 20);
+  EXPECT_GT(InfoField(t, "evicted_keys"), 15000u);
+  EXPECT_EQ(Str(t.Run({"SET", "more", value})), "OK");
+}
+
+TEST(Server, ConfigSetMaxmemoryPolicyTurnsEvictionOffAndOn) {
+  ServerConfig config;
+  config.maxmemory = 4 << 20;
+  config.shards = 1;
+  TestClient t(config);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory-policy"})), "[maxmemory-policy, lirs]");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory-policy", "noeviction"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory-policy"})), "[maxmemory-policy, noeviction]");
+  EXPECT_NE(Str(t.Run({"INFO", "memory"})).find("maxmemory_policy:noeviction"), std::string::npos);
+  const std::string value(1000, 'v');
+  int stored = 0;
+  std::string reply;
+  for (; stored < 10000; ++stored) {
+    reply = Str(t.Run({"SET", "key:" + std::to_string(stored), value}));
+    if (reply != "OK") break;
+  }
+  EXPECT_EQ(reply, "(error) OOM command not allowed when used memory > 'maxmemory'.");
+  EXPECT_EQ(Str(t.Run({"DBSIZE"})), "(integer) " + std::to_string(stored));
+  EXPECT_EQ(InfoField(t, "evicted_keys"), 0u);
+
+  // Another engine policy needs a restart; the refusal says so and changes nothing.
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - "
+            "the eviction policy is chosen at start (this server's is lirs); start it with "
+            "--maxmemory-policy allkeys-lru for that one");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory-policy", "newest"})),
+            "(error) ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - "
+            "argument has an invalid value");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory-policy"})), "[maxmemory-policy, noeviction]");
+
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory-policy", "LIRS"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "one-more", value})), "OK");
+  EXPECT_GT(InfoField(t, "evicted_keys"), 0u);
 }
 
 TEST(Server, TimeMemoryDebugShutdown) {
