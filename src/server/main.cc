@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
 
   kvcache::server::ServerConfig config;
   if (!config_file.empty()) {
+    std::error_code ec;
+    config.config_file = std::filesystem::absolute(config_file, ec).string();
     kvcache::Status st = kvcache::server::LoadConfigFile(config_file, &config);
     if (!st.ok()) {
       std::fprintf(stderr, "kvcache-server: %s\n", st.message().c_str());

@@ -810,7 +810,13 @@ void CmdConfig(CommandContext& c) {
     reset(c.server.stats_for(nullptr));
     c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "REWRITE")) {
-    if (SubArity(c, 2)) c.reply.Error("ERR The server is running without a config file");
+    if (!SubArity(c, 2)) return;
+    const std::string& path = c.server.config().config_file;
+    if (path.empty()) return c.reply.Error("ERR The server is running without a config file");
+    Status st = RewriteConfigFile(path, c.server.config());
+    if (!st.ok()) return c.reply.Error("ERR Rewriting config file: " + st.message());
+    Log(LogLevel::kInfo, "CONFIG REWRITE executed with success.");
+    c.reply.SimpleString("OK");
   } else {
     c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try CONFIG HELP.");
   }
