@@ -455,6 +455,8 @@ def test_config_rewrite_keeps_the_file_and_saves_what_changed(tmp_path, start_se
     s = start_server("--config", str(conf), "--timeout", "30")
     r = s.client(password="pa ss")
     assert r.config_get("maxclients")["maxclients"] == "80", "the file's last line wins"
+    info = r.info("server")
+    assert info["config_file"] == str(conf) and info["executable"].endswith("kvcache-server")
     assert r.config_set("maxmemory", "128mb")
     assert r.config_set("tcp-keepalive", "60")
     assert r.config_set("requirepass", 'say "hi" \\o/')

@@ -548,6 +548,10 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "uptime_in_days", static_cast<uint64_t>((now - s.start_ms()) / 86400000));
     AppendField(&out, "hz", static_cast<uint64_t>(s.config().hz));
     AppendField(&out, "configured_hz", static_cast<uint64_t>(s.config().hz));
+    char exe[4096];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe));
+    AppendField(&out, "executable", std::string(exe, n > 0 ? static_cast<size_t>(n) : 0));
+    AppendField(&out, "config_file", s.config().config_file);
     AppendField(&out, "io_threads_active", s.workers().size() > 1 ? 1 : 0);
     AppendField(&out, "kvcache_workers", s.workers().size());
     AppendField(&out, "kvcache_shards", s.cache().shard_count());
