@@ -14,15 +14,7 @@ namespace {
 
 std::unique_ptr<Cache> Make(const std::string& policy, size_t bytes, uint32_t shards,
                             bool evict = true) {
-  Options o;
-  o.policy = policy;
-  o.capacity_bytes = bytes;
-  o.shards = shards;
-  o.evict = evict;
-  Status st;
-  auto c = NewCache(o, &st);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return c;
+  return MakeTestCache(policy, bytes, shards, evict);
 }
 
 std::string Key(int i) { return "key:" + std::to_string(i); }

@@ -17,14 +17,7 @@ namespace {
 
 std::unique_ptr<Cache> Make(const std::string& policy, size_t bytes = 8 << 20,
                             uint32_t shards = 1) {
-  Options o;
-  o.policy = policy;
-  o.capacity_bytes = bytes;
-  o.shards = shards;
-  Status st;
-  auto c = NewCache(o, &st);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return c;
+  return MakeTestCache(policy, bytes, shards);
 }
 
 class EveryPolicy : public ::testing::TestWithParam<std::string> {};

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "kvcache/cache.h"
+#include "kvcache/options.h"
 
 namespace kvcache {
 
@@ -16,6 +18,20 @@ inline std::vector<std::string> AllPolicies() {
   size_t n = 0;
   const char* const* names = PolicyNames(&n);
   return std::vector<std::string>(names, names + n);
+}
+
+// A byte-bounded cache of `policy`, or a test failure saying why not.
+inline std::unique_ptr<Cache> MakeTestCache(const std::string& policy, size_t bytes = 8 << 20,
+                                            uint32_t shards = 1, bool evict = true) {
+  Options o;
+  o.policy = policy;
+  o.capacity_bytes = bytes;
+  o.shards = shards;
+  o.evict = evict;
+  Status st;
+  auto c = NewCache(o, &st);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return c;
 }
 
 inline std::string PolicyTestName(const ::testing::TestParamInfo<std::string>& info) {
