@@ -139,7 +139,7 @@ void Worker::Run() {
   int64_t next_cron = 0;
   while (!server_.shutting_down()) {
     // Worker 0 evicts toward a lowered maxmemory a slice per round, polling for events between.
-    const bool reclaim = index_ == 0 && server_.reclaiming();
+    const bool reclaim = index_ == 0 && server_.reclaim_eager();
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, reclaim ? 0 : cron_ms);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
@@ -305,6 +305,7 @@ void Worker::Cron() {
   // Expired items: worker 0 sweeps a bounded slice each tick, so idle expired bytes go.
   if (index_ == 0) {
     server_.cache().EvictExpired(4096);
+    if (server_.reclaiming() && !server_.reclaim_eager()) server_.ReclaimStep();
     SampleMetrics(server_, now);
   }
 }
@@ -418,8 +419,7 @@ Status Server::SetMaxMemory(int64_t bytes) {
         bytes, used);
   }
   if (evict_) {
-    reclaiming_.store(true, std::memory_order_relaxed);
-    if (!workers_.empty()) workers_[0]->Wake();
+    StartReclaim();
   } else {
     cache_->Reclaim(0);  // gives back only what the shards hold unused
   }
@@ -452,20 +452,31 @@ Status Server::SetMaxMemoryPolicy(const std::string& name) {
   cache_->SetEvict(evict);
   // Back to evicting: what a lowered maxmemory left above the budget goes now.
   if (evict_ && cache_->Stats().bytes > static_cast<uint64_t>(config_.maxmemory)) {
-    reclaiming_.store(true, std::memory_order_relaxed);
-    if (!workers_.empty()) workers_[0]->Wake();
+    StartReclaim();
   }
   return Status::OK();
+}
+
+void Server::StartReclaim() {
+  reclaim_left_ = UINT64_MAX;
+  reclaiming_.store(true, std::memory_order_relaxed);
+  reclaim_eager_.store(true, std::memory_order_relaxed);
+  if (!workers_.empty()) workers_[0]->Wake();
 }
 
 bool Server::ReclaimStep() {
   // About a millisecond of evictions (each ~100-250 ns with its index and policy work).
   constexpr size_t kReclaimItems = 4096;
-  world_.lock_shared();
+  world_.lock_shared();  // also orders these updates against StartReclaim's (exclusive)
   const uint64_t left = evict_ ? cache_->Reclaim(kReclaimItems) : 0;  // noeviction: nothing to do
-  world_.unlock_shared();
+  // No progress: what is left is pinned (a reply still being sent from an evicted item) or
+  // otherwise out of reach. Retried once per cron tick instead of in a busy loop.
+  const bool progress = left < reclaim_left_;
+  reclaim_left_ = left;
   if (left == 0) reclaiming_.store(false, std::memory_order_relaxed);
-  return left != 0;
+  reclaim_eager_.store(left != 0 && progress, std::memory_order_relaxed);
+  world_.unlock_shared();
+  return left != 0 && progress;
 }
 
 Status Server::Start() {

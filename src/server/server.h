@@ -187,15 +187,20 @@ class Server {
   // make room. REQUIRES: the world lock exclusively, and a budget the cache accepts.
   Status SetMaxMemory(int64_t bytes);
   // Evicts one slice (a few thousand items, about a millisecond) toward a lowered budget.
-  // Returns whether more remains. Takes the world lock shared.
+  // Returns whether to go on at once: more remains and this slice made progress. Without
+  // progress (the rest is pinned) worker 0 retries once per cron tick. Takes the world lock
+  // shared; called by worker 0 only.
   bool ReclaimStep();
   // CONFIG SET maxmemory-policy: noeviction and back. The engine's own policy is compiled in
   // and chosen at start: a name that resolves to another one is refused with the reason.
   // REQUIRES: the world lock exclusively.
   Status SetMaxMemoryPolicy(const std::string& name);
+  // Has worker 0 evict toward the budget (ReclaimStep). REQUIRES: the world lock exclusively.
+  void StartReclaim();
   // Whether SetMaxMemoryPolicy would accept `name`.
   Status CheckMaxMemoryPolicy(const std::string& name) const;
   bool reclaiming() const { return reclaiming_.load(std::memory_order_relaxed); }
+  bool reclaim_eager() const { return reclaim_eager_.load(std::memory_order_relaxed); }
 
  private:
   Status InitOrigin();
@@ -222,6 +227,8 @@ class Server {
   WorkerStats local_stats_;  // for in-process connections without a worker
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> reclaiming_{false};  // a lowered maxmemory is still being evicted down to
+  std::atomic<bool> reclaim_eager_{false};  // ... and the last slice made progress
+  uint64_t reclaim_left_ = 0;               // what the last slice left (worker 0's)
   int shutdown_pipe_[2] = {-1, -1};
   std::atomic<uint64_t> next_client_id_{1};
   std::mutex clients_mu_;

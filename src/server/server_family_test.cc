@@ -311,6 +311,35 @@ TEST(Server, ConfigSetMaxmemoryLowersAndRaisesTheBudget) {
   EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 134217728]");
 }
 
+TEST(Server, ConfigSetMaxmemoryWaitsForPinnedBytesWithoutSpinning) {
+  ServerConfig config;
+  config.maxmemory = 64 << 20;
+  config.shards = 4;
+  TestClient t(config);
+  ASSERT_EQ(Str(t.Run({"SET", "big", std::string(24 << 20, 'b')})), "OK");
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(Str(t.Run({"SET", "key:" + std::to_string(i), std::string(1000, 'v')})), "OK");
+  }
+  // A reply still being sent from the big value pins it (here, a Handle).
+  Handle pinned = t.server().cache().Get("big");
+  ASSERT_TRUE(pinned);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "8mb"})), "OK");
+  int steps = 0;
+  while (t.server().ReclaimStep() && steps < 1000) ++steps;
+  EXPECT_LT(steps, 100) << "the steps stop when they no longer make progress";
+  EXPECT_TRUE(t.server().reclaiming()) << "the pinned 24 MiB are still above the budget";
+  EXPECT_FALSE(t.server().reclaim_eager()) << "retried once per cron tick, not in a busy loop";
+  EXPECT_EQ(Str(t.Run({"EXISTS", "big"})), "(integer) 0");
+  EXPECT_EQ(pinned.value().size(), size_t{24} << 20);
+
+  pinned.Reset();  // the reply is sent: the bytes go, and the next step finds the budget met
+  while (t.server().ReclaimStep()) {
+  }
+  EXPECT_FALSE(t.server().reclaiming());
+  EXPECT_LE(InfoField(t, "used_memory"), 8u << 20);
+  EXPECT_NE(Str(t.Run({"DBSIZE"})), "(integer) 0") << "small keys within the budget stay";
+}
+
 TEST(Server, ConfigSetMaxmemoryWithoutEvictionRefusesWrites) {
   ServerConfig config;
   config.maxmemory = 32 << 20;
