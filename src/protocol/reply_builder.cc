@@ -151,6 +151,7 @@ void ReplyBuilder::Error(std::string_view text) {
   ++errors_;
   // As Redis's formatted errors: CR and LF at the end are dropped, the others become spaces.
   while (!text.empty() && (text.back() == '\r' || text.back() == '\n')) text.remove_suffix(1);
+  if (error_sink_ != nullptr) error_sink_->CountError(text.substr(0, text.find(' ')));
   Line('-', text);
 }
 

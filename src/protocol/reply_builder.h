@@ -89,6 +89,14 @@ class ReplyBuilder {
   size_t WritableBytes() const { return pending_ - held_; }
   // Error replies written so far (for the server's failed-call statistics).
   uint64_t error_count() const { return errors_; }
+  // Told the first word of every error reply (Redis's INFO errorstats); null: no one.
+  struct ErrorSink {
+    virtual void CountError(std::string_view prefix) = 0;
+
+   protected:
+    ~ErrorSink() = default;
+  };
+  void set_error_sink(ErrorSink* sink) { error_sink_ = sink; }
   // Nothing pending and no deferred header open.
   bool empty() const { return pending_ == 0 && open_.empty(); }
   // Fills iov[0..k) with the first k writable runs, k <= max_iov, and returns k.
@@ -141,6 +149,7 @@ class ReplyBuilder {
   size_t head_offset_ = 0;  // bytes of segments_[head_] already written
   size_t pending_ = 0;
   uint64_t errors_ = 0;
+  ErrorSink* error_sink_ = nullptr;
   Chunk* tail_ = nullptr;   // the chunk small replies are written into
   Chunk* spare_ = nullptr;  // one emptied chunk kept for reuse
   size_t chunks_allocated_ = 0;

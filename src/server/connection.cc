@@ -39,6 +39,7 @@ Connection::Connection(Server& server, Worker* worker, int fd, uint64_t id, std:
       parser_(&server.parser_limits()),
       lookahead_(&server.parser_limits()) {
   created_ms = last_active_ms = server.cache().NowMs();
+  reply_.set_error_sink(&server.stats_for(worker));
   authenticated = server.config().requirepass.empty();
 }
 

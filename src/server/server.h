@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "core/rw_spinlock.h"
 #include "kvcache/cache.h"
+#include "protocol/reply_builder.h"
 #include "protocol/request_parser.h"
 #include "server/command.h"
 #include "server/config.h"
@@ -42,7 +44,7 @@ inline constexpr size_t kBuildInStepsBytes = 8 << 20;
 using Completion = std::function<void(Connection&)>;
 
 // Counters of one worker, written by it alone, summed by INFO (relaxed atomics: no RMW).
-struct WorkerStats {
+struct WorkerStats final : protocol::ReplyBuilder::ErrorSink {
   struct PerCommand {
     std::atomic<uint64_t> calls{0}, ticks{0}, failed{0}, rejected{0};  // ticks: tick_clock.h
   };
@@ -56,6 +58,23 @@ struct WorkerStats {
 
   static void Add(std::atomic<uint64_t>& c, uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  // Error replies by their first word (INFO errorstats, total_error_replies). Errors are rare,
+  // so a mutex; at most kMaxErrorKinds kinds are told apart, as Redis does.
+  static constexpr size_t kMaxErrorKinds = 128;
+  std::mutex errors_mu;
+  std::map<std::string, uint64_t, std::less<>> errors;
+  uint64_t error_replies = 0;
+  void CountError(std::string_view prefix) override {
+    std::lock_guard<std::mutex> l(errors_mu);
+    ++error_replies;
+    auto it = errors.find(prefix);
+    if (it != errors.end()) {
+      ++it->second;
+    } else if (errors.size() < kMaxErrorKinds) {
+      errors.emplace(std::string(prefix), 1);
+    }
   }
 };
 
@@ -259,6 +278,10 @@ struct MetricSamples {
   std::mutex mu;
   Rate ops, input_bytes, output_bytes;
   uint64_t peak_used_memory = 0;
+  // used_memory above maxmemory (a lowered maxmemory being evicted down to, or pinned bytes):
+  // since when (0: not now), and for how long before, in ms. Sampled by the cron.
+  int64_t over_since_ms = 0;
+  int64_t over_total_ms = 0;
 };
 // Takes one sample (worker 0's cron) and raises the peak.
 void SampleMetrics(Server& server, int64_t now_ms);

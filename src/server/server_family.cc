@@ -462,7 +462,8 @@ uint64_t RssBytes() {
 }
 
 struct Totals {
-  uint64_t commands = 0, connections = 0, rejected = 0, in = 0, out = 0;
+  uint64_t commands = 0, connections = 0, rejected = 0, in = 0, out = 0, errors = 0;
+  std::map<std::string, uint64_t, std::less<>> error_kinds;
 };
 
 Totals SumWorkers(Server& s) {
@@ -473,6 +474,9 @@ Totals SumWorkers(Server& s) {
     t.rejected += w.rejected_connections.load(std::memory_order_relaxed);
     t.in += w.net_input_bytes.load(std::memory_order_relaxed);
     t.out += w.net_output_bytes.load(std::memory_order_relaxed);
+    std::lock_guard<std::mutex> l(w.errors_mu);
+    t.errors += w.error_replies;
+    for (const auto& [kind, n] : w.errors) t.error_kinds[kind] += n;
   };
   for (auto& w : s.workers()) add(w->stats());
   add(s.stats_for(nullptr));
@@ -499,9 +503,15 @@ double MetricSamples::Rate::Mean() const {
 
 void SampleMetrics(Server& server, int64_t now_ms) {
   const Totals t = SumWorkers(server);
-  const uint64_t used = server.cache().Stats().bytes;
+  const CacheStats cs = server.cache().Stats();
+  const uint64_t used = cs.bytes;
   MetricSamples& m = server.metrics();
   std::lock_guard<std::mutex> l(m.mu);
+  if (used > cs.capacity && m.over_since_ms == 0) m.over_since_ms = now_ms;
+  if (used <= cs.capacity && m.over_since_ms != 0) {
+    m.over_total_ms += now_ms - m.over_since_ms;
+    m.over_since_ms = 0;
+  }
   m.ops.Add(now_ms, t.commands);
   m.input_bytes.Add(now_ms, t.in);
   m.output_bytes.Add(now_ms, t.out);
@@ -643,6 +653,15 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "rejected_connections", t.rejected);
     AppendField(&out, "expired_keys", cs.expirations);
     AppendField(&out, "evicted_keys", cs.evictions);
+    AppendField(&out, "evicted_clients", 0);
+    {
+      std::lock_guard<std::mutex> l(s.metrics().mu);
+      const int64_t since = s.metrics().over_since_ms;
+      const int64_t current = since != 0 ? std::max<int64_t>(0, now - since) : 0;
+      AppendField(&out, "total_eviction_exceeded_time",
+                  static_cast<uint64_t>(s.metrics().over_total_ms + current));
+      AppendField(&out, "current_eviction_exceeded_time", static_cast<uint64_t>(current));
+    }
     AppendField(&out, "keyspace_hits", cs.hits);
     AppendField(&out, "keyspace_misses", cs.misses);
     AppendField(&out, "pubsub_channels", 0);  // no pub/sub
@@ -651,6 +670,8 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "sync_full", 0);    // no replication
     AppendField(&out, "sync_partial_ok", 0);
     AppendField(&out, "sync_partial_err", 0);
+    AppendField(&out, "unexpected_error_replies", 0);
+    AppendField(&out, "total_error_replies", t.errors);
     out += "\r\n";
   }
   if (s.origin() != nullptr && wanted("origin", true)) {
@@ -699,6 +720,14 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     }
     out += "\r\n";
   }
+  if (wanted("errorstats", true)) {
+    out += "# Errorstats\r\n";
+    for (const auto& [kind, n] : t.error_kinds) {
+      out += "errorstat_" + kind + ":count=" + std::to_string(n) + "\r\n";
+    }
+    out += "\r\n";
+  }
+  if (wanted("cluster", true)) out += "# Cluster\r\ncluster_enabled:0\r\n\r\n";
   if (wanted("keyspace", true)) {
     out += "# Keyspace\r\n";
     for (int64_t db = 0; db < s.config().databases; ++db) {
@@ -809,6 +838,9 @@ void CmdConfig(CommandContext& c) {
       w.rejected_connections = 0;
       w.net_input_bytes = 0;
       w.net_output_bytes = 0;
+      std::lock_guard<std::mutex> l(w.errors_mu);
+      w.errors.clear();
+      w.error_replies = 0;
     };
     for (auto& w : c.server.workers()) reset(w->stats());
     reset(c.server.stats_for(nullptr));

@@ -311,6 +311,50 @@ TEST(Server, ConfigSetMaxmemoryLowersAndRaisesTheBudget) {
   EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 134217728]");
 }
 
+TEST(Server, InfoCountsErrorRepliesByKind) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"SET", "a", "1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"HGET", "a", "f"})).rfind("(error) WRONGTYPE", 0), 0u);
+  EXPECT_EQ(Str(t.Run({"NOSUCH"})).rfind("(error) ERR unknown command", 0), 0u);
+  EXPECT_EQ(Str(t.Run({"GET"})).rfind("(error) ERR wrong number", 0), 0u);
+  std::string info = Str(t.Run({"INFO"}));
+  EXPECT_NE(info.find("\r\ntotal_error_replies:3\r\n"), std::string::npos) << info;
+  EXPECT_NE(info.find("# Errorstats\r\nerrorstat_ERR:count=2\r\nerrorstat_WRONGTYPE:count=1\r\n"),
+            std::string::npos)
+      << info;
+  EXPECT_NE(info.find("# Cluster\r\ncluster_enabled:0\r\n"), std::string::npos);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "RESETSTAT"})), "OK");
+  info = Str(t.Run({"INFO", "stats", "errorstats"}));
+  EXPECT_NE(info.find("\r\ntotal_error_replies:0\r\n"), std::string::npos) << info;
+  EXPECT_EQ(info.find("errorstat_"), std::string::npos) << info;
+}
+
+TEST(Server, InfoTimesHowLongUsedMemoryExceedsMaxmemory) {
+  int64_t now = 1'000'000;
+  ServerConfig config;
+  config.maxmemory = 32 << 20;
+  config.shards = 2;
+  TestClient t(config, [&] { return now; });
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_EQ(Str(t.Run({"SET", "key:" + std::to_string(i), std::string(1000, 'v')})), "OK");
+  }
+  SampleMetrics(t.server(), now);
+  EXPECT_EQ(InfoField(t, "total_eviction_exceeded_time"), 0u);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "8mb"})), "OK");
+  now += 100;
+  SampleMetrics(t.server(), now);  // the cron notices: over since now
+  now += 400;
+  EXPECT_EQ(InfoField(t, "current_eviction_exceeded_time"), 400u);
+  EXPECT_EQ(InfoField(t, "total_eviction_exceeded_time"), 400u);
+  while (t.server().ReclaimStep()) {
+  }
+  now += 100;
+  SampleMetrics(t.server(), now);  // within the budget again
+  now += 1000;
+  EXPECT_EQ(InfoField(t, "current_eviction_exceeded_time"), 0u);
+  EXPECT_EQ(InfoField(t, "total_eviction_exceeded_time"), 500u);
+}
+
 TEST(Server, ConfigSetMaxmemoryWaitsForPinnedBytesWithoutSpinning) {
   ServerConfig config;
   config.maxmemory = 64 << 20;
