@@ -486,6 +486,22 @@ def test_config_rewrite_keeps_the_file_and_saves_what_changed(tmp_path, start_se
         str(128 << 20), "80", "30", "60")
 
 
+def test_slowlog_through_redis_py(server):
+    r = server.client()
+    assert r.config_set("slowlog-log-slower-than", 0)
+    r.client_setname("ranker")
+    r.set("emb:1", b"\x00" * 1000)
+    entries = r.slowlog_get(2)  # newest first; this SLOWLOG GET is logged once it has replied
+    assert [e["command"] for e in entries] == [
+        b"SET emb:1 " + b"\x00" * 128 + b"... (872 more bytes)", b"CLIENT SETNAME ranker"]
+    assert entries[1]["id"] + 1 == entries[0]["id"] and entries[0]["duration"] >= 0
+    raw = r.execute_command("SLOWLOG", "GET", "1")[0]  # Debian's redis-py parses no client fields
+    assert raw[4].startswith(b"127.0.0.1:") and raw[5] == b"ranker"
+    assert r.slowlog_len() >= 3
+    assert r.slowlog_reset()
+    assert r.slowlog_len() == 1  # the reset itself
+
+
 def test_config_rewrite_without_a_file(server):
     with pytest.raises(redis.ResponseError, match="running without a config file"):
         server.client().execute_command("CONFIG", "REWRITE")

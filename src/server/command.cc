@@ -297,6 +297,8 @@ void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
   WorkerStats::Add(pc.calls, 1);
   WorkerStats::Add(pc.ticks, ticks);
   if (conn.reply().error_count() != errors_before) WorkerStats::Add(pc.failed, 1);
+  if (ticks >= slowlog_ticks_.load(std::memory_order_relaxed))
+    MaybeLogSlow(conn, spec, args, ticks);
   WorkerStats::Add(stats.commands, 1);
   ++conn.commands;
   conn.last_command = spec.name;

@@ -139,6 +139,9 @@ std::vector<ConfigEntry> BuildTable() {
                        1, 1 << 20));
   t.push_back(StringEntry("preload", false, &ServerConfig::preload));
   t.back().list = true;
+  t.push_back(IntEntry("slowlog-log-slower-than", true, &ServerConfig::slowlog_log_slower_than,
+                       std::numeric_limits<int64_t>::min(), kMax));
+  t.push_back(IntEntry("slowlog-max-len", true, &ServerConfig::slowlog_max_len, 0, kMax));
   t.push_back(StringEntry("save", true, &ServerConfig::save));
   t.push_back(StringEntry("appendonly", true, &ServerConfig::appendonly,
                           [](std::string_view v) { return v == "no"; }));

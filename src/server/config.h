@@ -46,6 +46,10 @@ struct ServerConfig {
   int64_t write_back_max_dirty = 100000;
   int64_t write_through_max_batch = 4096;  // requests per durable sync (1: one sync per write)
   std::string preload;
+  // SLOWLOG: commands that ran at least this many microseconds are logged (negative: none,
+  // 0: all), the newest slowlog_max_len of them kept.
+  int64_t slowlog_log_slower_than = 10000;
+  int64_t slowlog_max_len = 128;
   // Persistence is not a cache's job; these answer what clients ask (redis-benchmark reads them).
   std::string save;
   std::string appendonly = "no";

@@ -401,8 +401,68 @@ Status Server::InitOrigin() {
 
 void Server::ApplyConfig() {
   parser_limits_.max_bulk_len = static_cast<size_t>(config_.proto_max_bulk_len);
+  const int64_t slow_us = config_.slowlog_log_slower_than;
+  slowlog_ticks_.store(slow_us < 0
+                           ? UINT64_MAX
+                           : static_cast<uint64_t>(static_cast<double>(slow_us) / MicrosPerTick()),
+                       std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> l(slowlog_mu_);
+    while (slowlog_.size() > static_cast<uint64_t>(config_.slowlog_max_len)) slowlog_.pop_back();
+  }
   LogLevel level;
   if (ParseLogLevel(config_.loglevel, &level)) SetupLogging(level, "");
+}
+
+void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
+                          std::span<const std::string_view> args, uint64_t ticks) {
+  // Commands that carry passwords are not logged (Redis's CMD_SKIP_SLOWLOG), and a password set
+  // through CONFIG SET is redacted, as Redis does.
+  if (std::string_view(spec.name) == "auth" || std::string_view(spec.name) == "hello") return;
+  constexpr size_t kMaxArgs = 32, kMaxArgBytes = 128;
+  SlowlogEntry e;
+  e.micros = static_cast<uint64_t>(static_cast<double>(ticks) * MicrosPerTick());
+  e.unix_seconds = cache_->NowMs() / 1000;
+  const size_t n = std::min(args.size(), kMaxArgs);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 1 == kMaxArgs && args.size() > kMaxArgs) {
+      e.args.push_back("... (" + std::to_string(args.size() - kMaxArgs + 1) + " more arguments)");
+      break;
+    }
+    std::string_view a = args[i];
+    if (i >= 3 && std::string_view(spec.name) == "config" &&
+        EqualsIgnoreCase(args[i - 1], "requirepass")) {
+      e.args.emplace_back("(redacted)");
+    } else if (a.size() > kMaxArgBytes) {
+      e.args.push_back(std::string(a.substr(0, kMaxArgBytes)) + "... (" +
+                       std::to_string(a.size() - kMaxArgBytes) + " more bytes)");
+    } else {
+      e.args.emplace_back(a);
+    }
+  }
+  e.peer = conn.peer;
+  e.client_name = conn.name;
+  std::lock_guard<std::mutex> l(slowlog_mu_);
+  if (config_.slowlog_max_len == 0) return;
+  e.id = slowlog_next_id_++;
+  slowlog_.push_front(std::move(e));
+  while (slowlog_.size() > static_cast<uint64_t>(config_.slowlog_max_len)) slowlog_.pop_back();
+}
+
+std::vector<SlowlogEntry> Server::SlowlogGet(size_t count) {
+  std::lock_guard<std::mutex> l(slowlog_mu_);
+  const size_t n = std::min(count, slowlog_.size());
+  return std::vector<SlowlogEntry>(slowlog_.begin(), slowlog_.begin() + static_cast<ptrdiff_t>(n));
+}
+
+size_t Server::SlowlogLen() {
+  std::lock_guard<std::mutex> l(slowlog_mu_);
+  return slowlog_.size();
+}
+
+void Server::SlowlogReset() {
+  std::lock_guard<std::mutex> l(slowlog_mu_);
+  slowlog_.clear();
 }
 
 Status Server::SetMaxMemory(int64_t bytes) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -121,6 +122,16 @@ struct ClientInfo {
 
 struct MetricSamples;
 
+// One SLOWLOG entry, as Redis keeps it: the arguments are cut to 32, each to 128 bytes.
+struct SlowlogEntry {
+  uint64_t id;
+  int64_t unix_seconds;
+  uint64_t micros;
+  std::vector<std::string> args;
+  std::string peer;
+  std::string client_name;
+};
+
 class Server {
  public:
   explicit Server(const ServerConfig& config);
@@ -214,6 +225,12 @@ class Server {
   // and chosen at start: a name that resolves to another one is refused with the reason.
   // REQUIRES: the world lock exclusively.
   Status SetMaxMemoryPolicy(const std::string& name);
+  // SLOWLOG: the newest entries first, at most `count` (SIZE_MAX: all); how many are kept;
+  // forgetting them.
+  std::vector<SlowlogEntry> SlowlogGet(size_t count);
+  size_t SlowlogLen();
+  void SlowlogReset();
+
   // Has worker 0 evict toward the budget (ReclaimStep). REQUIRES: the world lock exclusively.
   void StartReclaim();
   // Whether SetMaxMemoryPolicy would accept `name`.
@@ -245,6 +262,13 @@ class Server {
   std::vector<int> listen_fds_;
   WorkerStats local_stats_;  // for in-process connections without a worker
   std::atomic<bool> shutdown_{false};
+  // Logs the command if it took at least the slowlog threshold.
+  void MaybeLogSlow(Connection& conn, const CommandSpec& spec,
+                    std::span<const std::string_view> args, uint64_t ticks);
+  std::atomic<uint64_t> slowlog_ticks_{UINT64_MAX};  // the threshold in ticks; MAX: off
+  std::mutex slowlog_mu_;
+  std::deque<SlowlogEntry> slowlog_;  // newest at the front
+  uint64_t slowlog_next_id_ = 0;
   std::atomic<bool> reclaiming_{false};  // a lowered maxmemory is still being evicted down to
   std::atomic<bool> reclaim_eager_{false};  // ... and the last slice made progress
   uint64_t reclaim_left_ = 0;               // what the last slice left (worker 0's)

@@ -753,6 +753,57 @@ void CmdInfo(CommandContext& c) {
 
 // ---- CONFIG
 
+// ---- SLOWLOG
+
+void CmdSlowlog(CommandContext& c) {
+  std::string_view sub = c.arg(1);
+  if (EqualsIgnoreCase(sub, "GET")) {
+    if (c.argc() > 3)
+      return c.reply.Error("ERR wrong number of arguments for 'slowlog|get' command");
+    int64_t count = 10;
+    if (c.argc() == 3 && (!ParseInt64(c.arg(2), &count) || count < -1)) {
+      return c.reply.Error("ERR count should be greater than or equal to -1");
+    }
+    const std::vector<SlowlogEntry> entries =
+        c.server.SlowlogGet(count < 0 ? SIZE_MAX : static_cast<size_t>(count));
+    c.reply.ArrayHeader(entries.size());
+    for (const SlowlogEntry& e : entries) {
+      c.reply.ArrayHeader(6);
+      c.reply.Integer(static_cast<int64_t>(e.id));
+      c.reply.Integer(e.unix_seconds);
+      c.reply.Integer(static_cast<int64_t>(e.micros));
+      c.reply.ArrayHeader(e.args.size());
+      for (const std::string& a : e.args) c.reply.Bulk(a);
+      c.reply.Bulk(e.peer);
+      c.reply.Bulk(e.client_name);
+    }
+  } else if (EqualsIgnoreCase(sub, "LEN")) {
+    if (SubArity(c, 2)) c.reply.Integer(static_cast<int64_t>(c.server.SlowlogLen()));
+  } else if (EqualsIgnoreCase(sub, "RESET")) {
+    if (!SubArity(c, 2)) return;
+    c.server.SlowlogReset();
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "HELP")) {
+    static const char* const kHelp[] = {
+        "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET [<count>]",
+        "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+        "    Entries are made of:",
+        "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+        "    client name",
+        "LEN",
+        "    Return the length of the slowlog.",
+        "RESET",
+        "    Reset the slowlog.",
+        "HELP",
+        "    Prints this help."};
+    c.reply.ArrayHeader(std::size(kHelp));
+    for (const char* line : kHelp) c.reply.SimpleString(line);
+  } else {
+    c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try SLOWLOG HELP.");
+  }
+}
+
 void CmdConfig(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "GET")) {
@@ -931,6 +982,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"client", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdClient, "connection", "A container for client connection commands."});
   r->Add({"command", -1, kLoading | kStale, 0, 0, 0, CmdCommand, "server", "Returns detailed information about all commands."});
   r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server", "Returns information and statistics about the server."});
+  r->Add({"slowlog", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdSlowlog, "server",
+          "A container for slow log commands."});
   r->Add({"config", -2, kAdmin | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
   r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});

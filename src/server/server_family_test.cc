@@ -311,6 +311,52 @@ TEST(Server, ConfigSetMaxmemoryLowersAndRaisesTheBudget) {
   EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 134217728]");
 }
 
+TEST(Server, SlowlogKeepsTheSlowCommandsAsRedisDoes) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "slowlog*"})),
+            "[slowlog-log-slower-than, 10000, slowlog-max-len, 128]");
+  EXPECT_EQ(Str(t.Run({"SET", "fast", "1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "LEN"})), "(integer) 0") << "nothing takes 10 ms here";
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "slowlog-log-slower-than", "0", "slowlog-max-len", "3"})),
+            "OK");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "SETNAME", "ranker"})), "OK");
+  std::vector<std::string> mset = {"MSET"};
+  for (int i = 0; i < 20; ++i) {
+    mset.push_back("k" + std::to_string(i));
+    mset.push_back(i == 0 ? std::string(200, 'x') : "v");
+  }
+  EXPECT_EQ(Str(t.Run(mset)), "OK");
+  EXPECT_EQ(Str(t.Run({"AUTH", "secret"})).rfind("(error)", 0), 0u);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "requirepass", "hunter2"})), "OK");
+  EXPECT_EQ(Str(t.Run({"AUTH", "hunter2"})), "OK");
+
+  // Newest first; AUTH is never logged, and a password set through CONFIG SET is redacted.
+  Reply log = t.Run({"SLOWLOG", "GET"});
+  ASSERT_EQ(log.elems.size(), 3u) << Str(log) << ": at most slowlog-max-len entries";
+  EXPECT_EQ(Str(log.elems[0].elems[3]), "[CONFIG, SET, requirepass, (redacted)]");
+  const Reply& m = log.elems[1];
+  ASSERT_EQ(m.elems.size(), 6u);
+  EXPECT_EQ(m.elems[0].integer + 1, log.elems[0].elems[0].integer) << "ids count up";
+  EXPECT_GT(m.elems[1].integer, 1'600'000'000) << "unix seconds";
+  ASSERT_EQ(m.elems[3].elems.size(), 32u) << "arguments cut to 32";
+  EXPECT_EQ(Str(m.elems[3].elems[0]), "MSET");
+  EXPECT_EQ(Str(m.elems[3].elems[2]), std::string(128, 'x') + "... (72 more bytes)");
+  EXPECT_EQ(Str(m.elems[3].elems[31]), "... (10 more arguments)");
+  EXPECT_EQ(Str(m.elems[5]), "ranker");
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "GET", "1"})).find("CONFIG"), std::string::npos)
+      << "SLOWLOG GET itself is logged after it replies: the newest is now the last GET";
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "GET", "-2"})),
+            "(error) ERR count should be greater than or equal to -1");
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "NOPE"})),
+            "(error) ERR unknown subcommand 'NOPE'. Try SLOWLOG HELP.");
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "RESET"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "LEN"})), "(integer) 1") << "the RESET itself";
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "slowlog-log-slower-than", "-1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "RESET"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "a", "b"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SLOWLOG", "LEN"})), "(integer) 0") << "negative: nothing logged";
+}
+
 TEST(Server, InfoCountsErrorRepliesByKind) {
   TestClient t;
   EXPECT_EQ(Str(t.Run({"SET", "a", "1"})), "OK");
