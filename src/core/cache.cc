@@ -156,17 +156,26 @@ Status PlanLayout(const Options& o, CacheLayout* layout) {
   return Status::OK();
 }
 
+namespace {
+
+// The pages per stripe a byte-bounded cache of shards with this share needs.
+size_t StripePagesForShare(uint64_t share, uint32_t shard_bits) {
+  const uint32_t shards = 1u << shard_bits;
+  return Arena::StripePagesFor(StripeBytes(share, shards) * shards, shard_bits);
+}
+
+}  // namespace
+
 uint64_t MaxCapacity(const Arena& arena, uint32_t shard_bits) {
   const uint32_t shards = 1u << shard_bits;
   const uint64_t most_pages = arena.max_stripe_pages();
-  auto pages = [&](uint64_t share) {
-    return Arena::StripePagesFor(StripeBytes(share, shards) * shards, shard_bits);
-  };
   // StripeBytes is linear in the share: start from its inverse, then step down past rounding.
   const uint64_t spare = kStripeSpareBytes + kArenaSpareBytes / shards + 2 * Arena::kPageBytes;
   const uint64_t stripe = most_pages * Arena::kPageBytes;
   uint64_t share = stripe > spare ? (stripe - spare) / 3 * 2 : 0;
-  while (share != 0 && pages(share) > most_pages) share -= std::min<uint64_t>(share, 1 << 20);
+  while (share != 0 && StripePagesForShare(share, shard_bits) > most_pages) {
+    share -= std::min<uint64_t>(share, 1 << 20);
+  }
   return share << shard_bits;
 }
 
@@ -186,7 +195,7 @@ Status ResizeCache(Arena& arena, BudgetPool& pool, uint32_t shard_bits, uint64_t
   // Longer stripes first, so that the shards may use the pages their new shares need; if their
   // local offsets need another bit, every index gets it before the first page past the old end
   // is handed out.
-  const size_t pages = Arena::StripePagesFor(StripeBytes(share, shards) * shards, shard_bits);
+  const size_t pages = StripePagesForShare(share, shard_bits);
   if (pages > arena.stripe_pages()) {
     const uint32_t bits = Arena::LocalRefBitsFor(pages);
     if (bits > arena.local_ref_bits()) {

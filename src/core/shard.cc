@@ -41,9 +41,11 @@ void ShardCore::SetReserved(uint64_t reserved) { SetReservedAndShare(reserved, c
 void ShardCore::SetReservedAndShare(uint64_t reserved, uint64_t share) {
   const bool was_lender = reserved_ >= capacity_ + step_;
   reserved_ = reserved;
-  std::atomic_ref<uint64_t>(capacity_).store(share,
-                                             std::memory_order_relaxed);  // see max_item_weight
-  step_ = std::max<uint64_t>(1, share / 64);
+  if (share != capacity_) {
+    std::atomic_ref<uint64_t>(capacity_).store(share,
+                                               std::memory_order_relaxed);  // see max_item_weight
+    step_ = std::max<uint64_t>(1, share / 64);
+  }
   over_.store(reserved > capacity_ ? reserved - capacity_ : 0, std::memory_order_relaxed);
   const bool lender = reserved_ >= capacity_ + step_;
   if (lender != was_lender && pool_ != nullptr) {

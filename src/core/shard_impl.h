@@ -25,12 +25,17 @@ class Shard final : public ShardCore {
     // the shard's share: the shards share one budget, and a shard may come to hold all of it.
     // Capped at the share, LIRS evicted on its own limits in a shard holding a few large
     // values more than its share while the budget had room.
-    uint64_t capacity = capacity_;
+    policy_.SetCapacity(PolicyCapacity(
+        capacity_, pool_ != nullptr ? pool_->total.load(std::memory_order_relaxed) : 0));
+  }
+
+  // What the policy is sized for: the share, or for a policy whose limits follow the room in a
+  // shard of a shared budget, the whole budget.
+  uint64_t PolicyCapacity(uint64_t share, uint64_t total) const {
     if constexpr (requires { P::kLimitsFollowTheRoom; }) {
-      if (pool_ != nullptr && !count_items_)
-        capacity = pool_->total.load(std::memory_order_relaxed);
+      if (pool_ != nullptr && !count_items_) return total;
     }
-    policy_.SetCapacity(capacity);
+    return share;
   }
 
   // The largest weight an item may have: everything else can be evicted to make room for it,
@@ -64,11 +69,7 @@ class Shard final : public ShardCore {
 
   void Resize(uint64_t share, uint64_t total) override {
     lock_.lock();
-    uint64_t capacity = share;
-    if constexpr (requires { P::kLimitsFollowTheRoom; }) {
-      if (pool_ != nullptr && !count_items_) capacity = total;
-    }
-    policy_.SetCapacity(capacity);
+    policy_.SetCapacity(PolicyCapacity(share, total));
     if (pool_ != nullptr) {
       SetReservedAndShare(reserved_, share);
       SettleLocked();

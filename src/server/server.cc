@@ -418,7 +418,10 @@ void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
                           std::span<const std::string_view> args, uint64_t ticks) {
   // Commands that carry passwords are not logged (Redis's CMD_SKIP_SLOWLOG), and a password set
   // through CONFIG SET is redacted, as Redis does.
-  if (std::string_view(spec.name) == "auth" || std::string_view(spec.name) == "hello") return;
+  if (std::string_view(spec.name) == "auth" || std::string_view(spec.name) == "hello" ||
+      config_.slowlog_max_len == 0) {
+    return;
+  }
   constexpr size_t kMaxArgs = 32, kMaxArgBytes = 128;
   SlowlogEntry e;
   e.micros = static_cast<uint64_t>(static_cast<double>(ticks) * MicrosPerTick());
@@ -443,7 +446,6 @@ void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
   e.peer = conn.peer;
   e.client_name = conn.name;
   std::lock_guard<std::mutex> l(slowlog_mu_);
-  if (config_.slowlog_max_len == 0) return;
   e.id = slowlog_next_id_++;
   slowlog_.push_front(std::move(e));
   while (slowlog_.size() > static_cast<uint64_t>(config_.slowlog_max_len)) slowlog_.pop_back();
@@ -486,14 +488,13 @@ Status Server::SetMaxMemory(int64_t bytes) {
   return Status::OK();
 }
 
-Status Server::CheckMaxMemoryPolicy(const std::string& name) const {
+Status Server::CheckMaxMemoryPolicy(const std::string& name, bool* evict) const {
   std::string policy;
-  bool evict;
-  if (!ResolvePolicy(name, &policy, &evict)) {
+  if (!ResolvePolicy(name, &policy, evict)) {
     return Status::InvalidArgument("unknown maxmemory-policy '" + name + "'");
   }
   if (policy == "default") policy = DefaultPolicyName();
-  if (evict && policy != engine_policy_) {
+  if (*evict && policy != engine_policy_) {
     return Status::InvalidArgument("the eviction policy is chosen at start (this server's is " +
                                    engine_policy_ + "); start it with --maxmemory-policy " + name +
                                    " for that one");
@@ -502,18 +503,14 @@ Status Server::CheckMaxMemoryPolicy(const std::string& name) const {
 }
 
 Status Server::SetMaxMemoryPolicy(const std::string& name) {
-  Status st = CheckMaxMemoryPolicy(name);
-  if (!st.ok()) return st;
-  std::string policy;
   bool evict;
-  ResolvePolicy(name, &policy, &evict);
-  if (evict == evict_) return Status::OK();
+  Status st = CheckMaxMemoryPolicy(name, &evict);
+  if (!st.ok() || evict == evict_) return st;
   evict_ = evict;
   cache_->SetEvict(evict);
-  // Back to evicting: what a lowered maxmemory left above the budget goes now.
-  if (evict_ && cache_->Stats().bytes > static_cast<uint64_t>(config_.maxmemory)) {
-    StartReclaim();
-  }
+  // Back to evicting: what a lowered maxmemory left above the budget goes now (if nothing did,
+  // the first step finds so).
+  if (evict_) StartReclaim();
   return Status::OK();
 }
 

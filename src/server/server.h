@@ -233,8 +233,8 @@ class Server {
 
   // Has worker 0 evict toward the budget (ReclaimStep). REQUIRES: the world lock exclusively.
   void StartReclaim();
-  // Whether SetMaxMemoryPolicy would accept `name`.
-  Status CheckMaxMemoryPolicy(const std::string& name) const;
+  // Whether SetMaxMemoryPolicy would accept `name`, and whether it means evicting.
+  Status CheckMaxMemoryPolicy(const std::string& name, bool* evict) const;
   bool reclaiming() const { return reclaiming_.load(std::memory_order_relaxed); }
   bool reclaim_eager() const { return reclaim_eager_.load(std::memory_order_relaxed); }
 

@@ -751,8 +751,6 @@ void CmdInfo(CommandContext& c) {
   c.reply.Verbatim("txt", InfoText(c, sections));
 }
 
-// ---- CONFIG
-
 // ---- SLOWLOG
 
 void CmdSlowlog(CommandContext& c) {
@@ -804,6 +802,8 @@ void CmdSlowlog(CommandContext& c) {
   }
 }
 
+// ---- CONFIG
+
 void CmdConfig(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "GET")) {
@@ -850,7 +850,8 @@ void CmdConfig(CommandContext& c) {
       Status st = e->set(&updated, c.arg(i + 1));
       if (!st.ok()) return failed(st.message());
       if (std::string_view(e->name) == "maxmemory-policy") {
-        st = c.server.CheckMaxMemoryPolicy(updated.maxmemory_policy);
+        bool evict;
+        st = c.server.CheckMaxMemoryPolicy(updated.maxmemory_policy, &evict);
         if (!st.ok()) return failed(st.message());
       }
       if (std::string_view(e->name) == "maxmemory") {
