@@ -91,7 +91,7 @@ def comparable(cmd, reply, queued=()):
     verb = cmd[0].upper()
     if verb in TIMES and reply[0] == b":":
         return reply if int(reply[1]) < 0 else (b":", b"some time")
-    if verb == b"EXEC" and reply[0] == b"*" and len(reply[1]) == len(queued):
+    if verb == b"EXEC" and reply[0] == b"*" and reply[1] is not None and len(reply[1]) == len(queued):
         return (b"*", [comparable(q, r) for q, r in zip(queued, reply[1])])
     if reply[0] not in (b"*", b"%") or verb not in (b"KEYS", b"HKEYS", b"HVALS", b"HGETALL"):
         return reply

@@ -54,6 +54,55 @@ def test_pipelines_and_transactions(server):
     assert t.execute() == [True, {"hz": "10"}, True, "teller", b"1"]
 
 
+def test_watch_through_redis_py(server):
+    """Optimistic locking as redis-py users write it: a read-modify-write under WATCH that
+    another client's change makes fail with WatchError, then retried; and four clients adding
+    to one counter that way, from threads, must lose no update."""
+    r = server.client()
+    other = server.client()
+    r.set("balance", 100)
+    with r.pipeline() as pipe:
+        pipe.watch("balance")
+        current = int(pipe.get("balance"))
+        other.incrby("balance", 5)  # another client changes the key meanwhile
+        pipe.multi()
+        pipe.set("balance", current - 30)
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    assert r.get("balance") == b"105"
+
+    def withdraw(pipe):
+        current = int(pipe.get("balance"))
+        pipe.multi()
+        pipe.set("balance", current - 30)
+
+    assert r.transaction(withdraw, "balance") == [True]
+    assert r.get("balance") == b"75"
+
+    r.set("counter", 0)
+
+    def add(times):
+        c = server.client()
+        retries = 0
+        for _ in range(times):
+            while True:
+                with c.pipeline() as pipe:
+                    try:
+                        pipe.watch("counter")
+                        value = int(pipe.get("counter"))
+                        pipe.multi()
+                        pipe.set("counter", value + 1)
+                        pipe.execute()
+                        break
+                    except redis.WatchError:
+                        retries += 1
+        return retries
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        retries = sum(pool.map(add, [200] * 4))
+    assert r.get("counter") == b"800", f"lost updates ({retries} retries)"
+
+
 def test_a_long_pipeline_that_switches_database_and_carries_a_large_value(server):
     # Keys are prefetched a window at a time while the pipeline runs; a SELECT and a value
     # received in place change what the next windows may look at, never what the commands do.

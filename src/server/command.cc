@@ -90,6 +90,10 @@ void CommandContext::FillJustLoaded(std::span<const std::string_view> keys,
   }
 }
 
+void CommandContext::TouchWatched(std::string_view engine_key) {
+  if (server.watches().active()) server.watches().Touch(engine_key);
+}
+
 void CommandContext::BulkFromHandle(Handle h, size_t offset, size_t length) {
   std::string_view v = h.value().substr(std::min(offset, h.value().size()), length);
   if (v.size() < kZeroCopyBytes) {
@@ -225,10 +229,11 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
         std::string("wrong number of arguments for '") + spec->name + "' command";
     if (std::string_view(spec->name) == "exec") {
       // As Redis (rejectCommand, execCommandAbort): a refused EXEC answers EXECABORT, in a
-      // transaction or not, and ends any transaction.
+      // transaction or not, and ends any transaction and its WATCH.
       conn.in_multi = false;
       conn.multi_failed = false;
       conn.queued.clear();
+      watches_.UnwatchAll(&conn.watch);
       conn.reply().Error("EXECABORT Transaction discarded because of: " + text);
       return;
     }

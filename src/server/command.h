@@ -122,6 +122,10 @@ class CommandContext {
   // A bulk reply of a stored value (from byte `offset` on): copied when small, sent from the
   // pinned item when large.
   void BulkFromHandle(Handle h, size_t offset = 0, size_t length = std::string_view::npos);
+  // Marks the transactions that WATCH this engine key as failed. The engine's change listener
+  // does so for every change but an expiry set on a kept value (EXPIRE, PERSIST, GETEX), which
+  // it does not report; those commands call this.
+  void TouchWatched(std::string_view engine_key);
   // Fills the entries of rows (a MultiGet of keys) that missed with the values read through
   // for this command, if any.
   void FillJustLoaded(std::span<const std::string_view> keys, std::vector<Handle>* rows);

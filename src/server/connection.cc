@@ -44,6 +44,7 @@ Connection::Connection(Server& server, Worker* worker, int fd, uint64_t id, std:
 }
 
 Connection::~Connection() {
+  server_.watches().UnwatchAll(&watch);
   if (fd_ >= 0) close(fd_);
 }
 

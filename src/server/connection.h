@@ -14,6 +14,7 @@
 #include "kvcache/cache.h"
 #include "protocol/reply_builder.h"
 #include "protocol/request_parser.h"
+#include "server/watch_table.h"
 
 namespace kvcache::server {
 
@@ -60,6 +61,7 @@ class Connection {
   bool in_multi = false;
   bool multi_failed = false;  // a command could not be queued: EXEC aborts
   std::vector<std::vector<std::string>> queued;
+  WatchState watch;  // WATCH's keys, registered in the server's WatchTable
   bool close_after_reply = false;
   // A command's reply is being produced on a background thread (Server::Defer): no further
   // command runs until its completion has.

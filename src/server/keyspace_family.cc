@@ -471,14 +471,26 @@ void OpFlushDb(Cache& cache, uint8_t db) {
   } while (cursor != 0);
 }
 
+// Clear() tells the change listener nothing, so the watched keys a flush removes are touched
+// here first (as Redis's touchAllWatchedKeysInDb: those that exist). db < 0: every database.
+void TouchWatchedBeforeFlush(CommandContext& c, int db) {
+  WatchTable& watches = c.server.watches();
+  if (!watches.active()) return;
+  for (const std::string& key : watches.Keys()) {
+    if ((db < 0 || DbOf(key) == db) && c.cache.Contains(key)) watches.Touch(key);
+  }
+}
+
 void CmdFlushDb(CommandContext& c) {
   if (!ParseFlushMode(c)) return;
+  TouchWatchedBeforeFlush(c, c.db());
   OpFlushDb(c.cache, c.db());
   c.reply.SimpleString("OK");
 }
 
 void CmdFlushAll(CommandContext& c) {
   if (!ParseFlushMode(c)) return;
+  TouchWatchedBeforeFlush(c, -1);
   c.cache.Clear();
   c.reply.SimpleString("OK");
 }
@@ -559,6 +571,7 @@ void ExpireGeneric(CommandContext& c, bool relative, bool seconds, const char* n
   bool set;
   Status st = OpExpire(c.cache, c.Key(1), when, now, flags, &set);
   if (!st.ok()) return c.ErrorFromStatus(st);
+  if (set) c.TouchWatched(c.Key(1));
   c.reply.Integer(set ? 1 : 0);
 }
 
@@ -594,6 +607,7 @@ void CmdPersist(CommandContext& c) {
     m->expires_at_ms = 0;
   });
   if (!st.ok()) return c.ErrorFromStatus(st);
+  if (removed) c.TouchWatched(c.Key(1));
   c.reply.Integer(removed ? 1 : 0);
 }
 

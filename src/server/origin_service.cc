@@ -462,6 +462,8 @@ void OriginService::WriterLoop() {
 
 // ---------------------------------------------------------------- write-back
 
+bool OriginService::InOwnWrite() { return t_own_write; }
+
 void OriginService::OnCacheChange(std::string_view key, const ItemView* now) {
   // Values the service stored itself (loaded from the origin, rows of read-only tensor files
   // included) are not clients' changes: they are never written back.

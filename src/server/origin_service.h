@@ -106,6 +106,9 @@ class OriginService {
   // dirty, unless the change is the service's own (a value loaded from the origin). Runs under
   // a shard lock: copies and returns.
   void OnCacheChange(std::string_view key, const ItemView* now);
+  // Whether the calling thread is storing a value of the service's own (a read-through load, a
+  // row of a preloaded file) rather than running a client's change.
+  static bool InOwnWrite();
   // Write-back: if the dirty set is full, waits (bounded by the origin timeout) until the
   // flusher has made room. Called after a write command, outside every lock.
   void WaitForDirtyRoom();

@@ -333,8 +333,11 @@ Status Server::Init(std::function<int64_t()> clock) {
   o.key_spaces = static_cast<uint32_t>(config_.databases);
   o.max_key_bytes = 65535;
   o.clock = std::move(clock);
-  // Write-back learns what clients changed from the cache itself (set up before any command).
+  // Write-back and WATCH learn what clients changed from the cache itself (set up before any
+  // command). Values the origin service stored (read-through loads) change nothing a client
+  // wrote, so they touch no watched key, as they are not written back.
   o.on_change = [this](std::string_view key, const ItemView* now) {
+    if (watches_.active() && !OriginService::InOwnWrite()) watches_.Touch(key);
     if (origin_ != nullptr) origin_->OnCacheChange(key, now);
   };
   Status st;

@@ -28,6 +28,7 @@
 #include "protocol/request_parser.h"
 #include "server/command.h"
 #include "server/config.h"
+#include "server/watch_table.h"
 
 namespace kvcache::server {
 
@@ -182,6 +183,8 @@ class Server {
   ServerConfig& config() { return config_; }
   const CommandRegistry& commands() const { return commands_; }
   internal::RwSpinLock& world() { return world_; }
+  // The keys clients WATCH (MULTI/EXEC's optimistic locking).
+  WatchTable& watches() { return watches_; }
   protocol::ParserLimits& parser_limits() { return parser_limits_; }
   std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
   WorkerStats& stats_for(Worker* w) { return w != nullptr ? w->stats() : local_stats_; }
@@ -257,6 +260,7 @@ class Server {
   bool evict_ = true;
   CommandRegistry commands_;
   internal::RwSpinLock world_;
+  WatchTable watches_;  // before workers_: their connections unwatch when destroyed
   protocol::ParserLimits parser_limits_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int> listen_fds_;

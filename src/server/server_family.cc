@@ -160,6 +160,7 @@ void CmdReset(CommandContext& c) {
   c.conn.in_multi = false;
   c.conn.multi_failed = false;
   c.conn.queued.clear();
+  c.server.watches().UnwatchAll(&c.conn.watch);
   c.conn.name.clear();
   c.conn.authenticated = c.server.config().requirepass.empty();
   c.reply.set_resp_version(2);

@@ -583,6 +583,183 @@ TEST(Transactions, ConnectionAndAdminCommandsAreQueued) {
   EXPECT_EQ(Str(t.Run({"GET", "a"})), "(nil)");
 }
 
+// WATCH: EXEC runs nothing and answers a null array when a watched key changed after WATCH,
+// whoever changed it; what did not change a key (a read, a SETNX that found it, a DEL of a
+// missing key, another key) leaves the transaction alone, as in Redis.
+TEST(Transactions, WatchFailsExecWhenAWatchedKeyChanges) {
+  TestClient t;
+  std::unique_ptr<Connection> other = t.NewConnection();
+  auto attempt = [&](const std::vector<std::string>& change) {
+    EXPECT_EQ(Str(t.Run({"WATCH", "k", "h"})), "OK");
+    if (!change.empty()) t.RunOn(*other, change);
+    EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
+    EXPECT_EQ(Str(t.Run({"SET", "done", "yes"})), "QUEUED");
+    const Reply r = t.Run({"EXEC"});
+    t.Run({"DEL", "done"});
+    return r;
+  };
+  EXPECT_EQ(Str(t.Run({"SET", "k", "1"})), "OK");
+  EXPECT_EQ(Str(t.Run({"HSET", "h", "f", "1"})), "(integer) 1");
+  EXPECT_EQ(Str(attempt({})), "[OK]");
+  for (const std::vector<std::string>& unchanged :
+       std::vector<std::vector<std::string>>{{"GET", "k"},
+                                             {"SETNX", "k", "2"},
+                                             {"SET", "k", "2", "NX"},
+                                             {"DEL", "nosuch"},
+                                             {"SET", "other", "1"},
+                                             {"HSETNX", "h", "f", "2"},
+                                             {"EXPIRE", "nosuch", "10"},
+                                             {"PERSIST", "k"}}) {
+    EXPECT_EQ(Str(attempt(unchanged)), "[OK]") << unchanged[0];
+  }
+  int n = 0;
+  for (const std::vector<std::string>& change :
+       std::vector<std::vector<std::string>>{{"SET", "k", "2"},
+                                             {"INCR", "k"},
+                                             {"APPEND", "k", "x"},
+                                             {"SETRANGE", "k", "0", "y"},
+                                             {"EXPIRE", "k", "100"},
+                                             {"PERSIST", "k"},
+                                             {"HSET", "h", "g", "1"},
+                                             {"HINCRBY", "h", "f", "1"},
+                                             {"HDEL", "h", "g"},
+                                             {"DEL", "k"},
+                                             {"SET", "k", "back"},
+                                             {"RENAME", "k", "k2"},
+                                             {"RENAME", "k2", "k"},
+                                             {"COPY", "h", "k", "REPLACE"},
+                                             {"MSET", "x", "1", "k", "3"},
+                                             {"GETDEL", "k"},
+                                             {"SET", "k", "4"},
+                                             {"MOVE", "k", "1"}}) {
+    EXPECT_EQ(Str(attempt(change)), "(nil)") << "change " << ++n << ": " << change[0];
+    EXPECT_EQ(Str(t.Run({"GET", "done"})), "(nil)") << "nothing ran";
+  }
+  // The client's own change between WATCH and MULTI counts too; changes inside the
+  // transaction do not (EXEC looks before running them).
+  EXPECT_EQ(Str(t.Run({"WATCH", "k"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "k", "mine"})), "OK");
+  t.Run({"MULTI"});
+  t.Run({"GET", "k"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "(nil)");
+  EXPECT_EQ(Str(t.Run({"WATCH", "k"})), "OK");
+  t.Run({"MULTI"});
+  t.Run({"SET", "k", "in"});
+  t.Run({"GET", "k"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "[OK, in]");
+  // EXEC, DISCARD, UNWATCH and RESET forget the watched keys; a watch keeps across databases
+  // apart (the same name in database 1 is another key).
+  for (const char* end : {"EXEC", "DISCARD", "UNWATCH", "RESET"}) {
+    EXPECT_EQ(Str(t.Run({"WATCH", "k"})), "OK");
+    if (std::string_view(end) == "UNWATCH" || std::string_view(end) == "RESET") {
+      t.Run({end});
+    } else {
+      t.Run({"MULTI"});
+      t.Run({end});
+    }
+    t.RunOn(*other, {"SET", "k", end});
+    t.Run({"MULTI"});
+    t.Run({"GET", "k"});
+    EXPECT_EQ(Str(t.Run({"EXEC"})), std::string("[") + end + "]") << end;
+  }
+  EXPECT_EQ(Str(t.Run({"WATCH", "k"})), "OK");
+  t.RunOn(*other, {"SELECT", "1"});
+  t.RunOn(*other, {"SET", "k", "db1"});
+  t.Run({"MULTI"});
+  t.Run({"GET", "k"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "[RESET]");
+  // An EXEC refused for its arity forgets the watched keys too, as Redis's execCommandAbort.
+  t.Run({"WATCH", "k"});
+  t.RunOn(*other, {"SET", "k", "RESET"});
+  EXPECT_TRUE(t.Run({"EXEC", "x"}).is_error());
+  t.Run({"MULTI"});
+  t.Run({"GET", "k"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "[RESET]");
+  // WATCH inside MULTI is refused without failing the transaction.
+  t.Run({"MULTI"});
+  EXPECT_EQ(Str(t.Run({"WATCH", "k"})), "(error) ERR WATCH inside MULTI is not allowed");
+  t.Run({"GET", "k"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "[RESET]");
+  EXPECT_EQ(Str(t.Run({"WATCH"})), "(error) ERR wrong number of arguments for 'watch' command");
+  // Both failures at once: EXECABORT wins, as in Redis.
+  t.Run({"WATCH", "k"});
+  t.RunOn(*other, {"SELECT", "0"});
+  t.RunOn(*other, {"SET", "k", "again"});
+  t.Run({"MULTI"});
+  t.Run({"NOSUCH"});
+  EXPECT_EQ(Str(t.Run({"EXEC"})),
+            "(error) EXECABORT Transaction discarded because of previous errors.");
+  // The null array in RESP3.
+  t.Run({"HELLO", "3"});
+  t.Run({"WATCH", "k"});
+  t.RunOn(*other, {"SET", "k", "resp3"});
+  t.Run({"MULTI"});
+  const std::vector<Reply> replies = t.RunRaw("*1\r\n$4\r\nEXEC\r\n");
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].is_null()) << Str(replies[0]);
+}
+
+TEST(Transactions, WatchSeesFlushesEvictionAndExpiry) {
+  int64_t now = 1'000'000;
+  ServerConfig config;
+  config.maxmemory = 16 << 20;
+  config.shards = 2;
+  TestClient t(config, [&] { return now; });
+  std::unique_ptr<Connection> other = t.NewConnection();
+  auto exec_get = [&] {
+    t.Run({"MULTI"});
+    t.Run({"GET", "k"});
+    return Str(t.Run({"EXEC"}));
+  };
+  // FLUSHDB and FLUSHALL touch the watched keys they remove, not those that did not exist.
+  t.Run({"SET", "k", "1"});
+  t.Run({"WATCH", "k"});
+  t.RunOn(*other, {"FLUSHALL"});
+  EXPECT_EQ(exec_get(), "(nil)");
+  t.Run({"WATCH", "k"});
+  t.RunOn(*other, {"FLUSHALL"});
+  EXPECT_EQ(exec_get(), "[(nil)]") << "k did not exist";
+  t.Run({"SET", "k", "1"});
+  t.Run({"WATCH", "k"});
+  t.RunOn(*other, {"SELECT", "2"});
+  t.RunOn(*other, {"SET", "x", "1"});
+  t.RunOn(*other, {"FLUSHDB"});
+  EXPECT_EQ(exec_get(), "[1]") << "another database was flushed";
+  t.Run({"WATCH", "k"});
+  t.RunOn(*other, {"SELECT", "0"});
+  t.RunOn(*other, {"FLUSHDB"});
+  EXPECT_EQ(exec_get(), "(nil)");
+  // A key that expires after WATCH fails the transaction, as in Redis 7.
+  t.Run({"SET", "k", "1", "PX", "100"});
+  t.Run({"WATCH", "k"});
+  now += 200;
+  EXPECT_EQ(exec_get(), "(nil)");
+  // So does one the policy evicts.
+  t.Run({"SET", "k", "1"});
+  t.Run({"WATCH", "k"});
+  const std::string value(1000, 'v');
+  int i = 0;
+  while (Str(t.Run({"EXISTS", "k"})) == "(integer) 1" && i < 100000) {
+    t.RunOn(*other, {"SET", "fill:" + std::to_string(i++), value});
+  }
+  ASSERT_LT(i, 100000) << "k was never evicted";
+  EXPECT_EQ(exec_get(), "(nil)");
+}
+
+TEST(Transactions, AClosedConnectionStopsWatching) {
+  TestClient t;
+  {
+    std::unique_ptr<Connection> gone = t.NewConnection();
+    EXPECT_EQ(Str(t.RunOn(*gone, {"WATCH", "k", "j"})), "OK");
+  }
+  EXPECT_EQ(Str(t.Run({"SET", "k", "1"})), "OK") << "no watcher left to mark";
+  EXPECT_FALSE(t.server().watches().active());
+  t.Run({"WATCH", "k", "k", "j"});
+  EXPECT_TRUE(t.server().watches().active());
+  t.Run({"UNWATCH"});
+  EXPECT_FALSE(t.server().watches().active());
+}
+
 TEST(Protocol, PipelinesInlineAndErrors) {
   TestClient t;
   std::vector<Reply> replies =

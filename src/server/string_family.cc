@@ -336,11 +336,14 @@ void CmdGetEx(CommandContext& c) {
       return ReplyExpiryError(c, e, "getex");
     }
   }
+  bool expiry_set = false;
   GetAndChange(c, c.Key(1), [&](const ItemView&, Mutation* m) {
     if (kind == ExpiryKind::kNone) return;
     m->action = Action::kSetExpiry;
     m->expires_at_ms = at;  // 0 for PERSIST
+    expiry_set = true;
   });
+  if (expiry_set) c.TouchWatched(c.Key(1));
 }
 
 // ---- MSET family: all keys at once (the world lock is exclusive for these).
