@@ -1,5 +1,5 @@
 // Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT, COMMAND,
-// INFO, CONFIG, DBSIZE, TIME, MEMORY, DEBUG, SHUTDOWN.
+// INFO, CONFIG, DBSIZE, TIME, ROLE, LASTSAVE, MEMORY, DEBUG, SHUTDOWN.
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -925,6 +925,18 @@ void CmdTime(CommandContext& c) {
   c.reply.Bulk(std::to_string(tv.tv_usec));
 }
 
+// ROLE: a server without replicas is a master at replication offset 0 with none attached.
+void CmdRole(CommandContext& c) {
+  c.reply.ArrayHeader(3);
+  c.reply.Bulk("master");
+  c.reply.Integer(0);
+  c.reply.ArrayHeader(0);
+}
+
+// LASTSAVE: nothing is ever saved (the slower tier is the durable copy), so, as a Redis that
+// has not saved yet, the time the server started.
+void CmdLastSave(CommandContext& c) { c.reply.Integer(c.server.start_ms() / 1000); }
+
 void CmdMemory(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "USAGE")) {
@@ -989,6 +1001,10 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"config", -2, kAdmin | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
   r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
+  r->Add({"role", 1, kFast | kLoading | kStale, 0, 0, 0, CmdRole, "server",
+          "Returns the replication role."});
+  r->Add({"lastsave", 1, kFast | kLoading | kStale, 0, 0, 0, CmdLastSave, "server",
+          "Returns the Unix timestamp of the last successful save to disk."});
   r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
   r->Add({"debug", -2, kAdmin, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
   r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});

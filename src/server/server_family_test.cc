@@ -583,6 +583,15 @@ TEST(Transactions, ConnectionAndAdminCommandsAreQueued) {
   EXPECT_EQ(Str(t.Run({"GET", "a"})), "(nil)");
 }
 
+TEST(Server, RoleAndLastsaveAsARedisWithoutReplicasOrSaves) {
+  int64_t now = 1'700'000'123'456;
+  TestClient t(ServerConfig{}, [&] { return now; });
+  EXPECT_EQ(Str(t.Run({"ROLE"})), "[master, (integer) 0, []]");
+  now += 5000;
+  EXPECT_EQ(Str(t.Run({"LASTSAVE"})), "(integer) 1700000123") << "when the server started";
+  EXPECT_EQ(Str(t.Run({"ROLE", "x"})), "(error) ERR wrong number of arguments for 'role' command");
+}
+
 // WATCH: EXEC runs nothing and answers a null array when a watched key changed after WATCH,
 // whoever changed it; what did not change a key (a read, a SETNX that found it, a DEL of a
 // missing key, another key) leaves the transaction alone, as in Redis.
