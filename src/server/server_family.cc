@@ -1001,10 +1001,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"config", -2, kAdmin | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
   r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
-  r->Add({"role", 1, kFast | kLoading | kStale, 0, 0, 0, CmdRole, "server",
-          "Returns the replication role."});
-  r->Add({"lastsave", 1, kFast | kLoading | kStale, 0, 0, 0, CmdLastSave, "server",
-          "Returns the Unix timestamp of the last successful save to disk."});
+  r->Add({"role", 1, kFast | kLoading | kStale, 0, 0, 0, CmdRole, "server", "Returns the replication role."});
+  r->Add({"lastsave", 1, kFast | kLoading | kStale, 0, 0, 0, CmdLastSave, "server", "Returns the Unix timestamp of the last successful save to disk."});
   r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
   r->Add({"debug", -2, kAdmin, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
   r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});
