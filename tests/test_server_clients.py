@@ -103,6 +103,33 @@ def test_watch_through_redis_py(server):
     assert r.get("counter") == b"800", f"lost updates ({retries} retries)"
 
 
+def test_monitor_through_redis_py(server):
+    """redis-py's Monitor parses what MONITOR sends: other clients' commands, from both
+    workers' connections, with their database and address."""
+    r = server.client()
+    with r.monitor() as m:
+        others = [server.client(db=d) for d in (0, 3)]
+        assert [c["flags"] for c in others[0].client_list()].count("O") == 1
+        for i, c in enumerate(others * 4):
+            c.set(f"feature:{i}", b"row\x00\x01")
+        others[0].get("feature:0")
+        seen = []
+        while len(seen) < 9:
+            cmd = m.next_command()
+            if cmd["command"].split(" ")[0] in ("SET", "GET"):
+                seen.append(cmd)
+    assert [c["command"] for c in seen[:8]] == [
+        f"SET feature:{i} row\\x00\\x01" for i in range(8)]
+    assert seen[8]["command"] == "GET feature:0"
+    assert [c["db"] for c in seen[:8]] == [0, 3] * 4
+    assert all(c["client_address"] == "127.0.0.1" and int(c["client_port"]) > 0 for c in seen)
+    assert all(abs(c["time"] - time.time()) < 60 for c in seen)
+    deadline = time.monotonic() + 10
+    while "O" in [c["flags"] for c in server.client().client_list()]:  # the monitor has left
+        assert time.monotonic() < deadline, "the monitor is still listed"
+        time.sleep(0.01)
+
+
 def test_a_long_pipeline_that_switches_database_and_carries_a_large_value(server):
     # Keys are prefetched a window at a time while the pipeline runs; a SELECT and a value
     # received in place change what the next windows may look at, never what the commands do.

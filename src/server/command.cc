@@ -210,6 +210,16 @@ bool Server::IsWriteCommand(std::string_view name) const {
   return spec != nullptr && (spec->flags & cmd::kWrite) != 0;
 }
 
+bool Server::Monitored(const CommandSpec& spec, std::span<const std::string_view> args) {
+  // CLIENT is one admin command here; in Redis only some of its subcommands are.
+  if (std::string_view(spec.name) == "client" && args.size() > 1) {
+    for (const char* sub : {"SETNAME", "GETNAME", "ID", "INFO", "SETINFO"}) {
+      if (EqualsIgnoreCase(args[1], sub)) return true;
+    }
+  }
+  return !(spec.flags & cmd::kAdmin);
+}
+
 void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
   WorkerStats& stats = stats_for(conn.worker());
   char buf[64];
@@ -304,6 +314,9 @@ void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
   if (conn.reply().error_count() != errors_before) WorkerStats::Add(pc.failed, 1);
   if (ticks >= slowlog_ticks_.load(std::memory_order_relaxed))
     MaybeLogSlow(conn, spec, args, ticks);
+  if (monitor_count_.load(std::memory_order_relaxed) != 0 && Monitored(spec, args)) {
+    FeedMonitors(conn, args);
+  }
   WorkerStats::Add(stats.commands, 1);
   ++conn.commands;
   conn.last_command = spec.name;
@@ -318,8 +331,11 @@ void ExecuteQueued(Server& server, Connection& conn, std::span<const std::string
     conn.reply().Error(UnknownCommandText(args));
     return;
   }
-  CommandContext ctx(server, conn, args);
-  spec->handler(ctx);
+  {
+    CommandContext ctx(server, conn, args);
+    spec->handler(ctx);
+  }
+  if (Server::Monitored(*spec, args)) server.FeedMonitorsFromExec(conn, args);
   WorkerStats& stats = server.stats_for(conn.worker());
   WorkerStats::Add(stats.per_command[spec->id].calls, 1);
   WorkerStats::Add(stats.commands, 1);

@@ -45,6 +45,7 @@ Connection::Connection(Server& server, Worker* worker, int fd, uint64_t id, std:
 
 Connection::~Connection() {
   server_.watches().UnwatchAll(&watch);
+  if (monitor) server_.RemoveMonitor(*this);
   if (fd_ >= 0) close(fd_);
 }
 

@@ -67,6 +67,7 @@ class Connection {
   // command runs until its completion has.
   bool blocked = false;
   bool in_exec = false;
+  bool monitor = false;      // MONITOR: sent every command the server runs
   bool keys_loaded = false;  // read-through has loaded this command's keys: misses are final
   // The values read through for the command being run (engine key, pinned value), so that it
   // finds each one even if the policy evicted it again while the batch was being stored (a

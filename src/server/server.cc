@@ -9,10 +9,12 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <random>
@@ -452,6 +454,94 @@ void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
   e.id = slowlog_next_id_++;
   slowlog_.push_front(std::move(e));
   while (slowlog_.size() > static_cast<uint64_t>(config_.slowlog_max_len)) slowlog_.pop_back();
+}
+
+void Server::AddMonitor(Connection& conn) {
+  std::lock_guard<std::mutex> l(monitors_mu_);
+  conn.monitor = true;
+  monitors_.push_back({conn.id(), Poster(conn)});
+  monitor_count_.store(monitors_.size(), std::memory_order_relaxed);
+}
+
+void Server::RemoveMonitor(Connection& conn) {
+  std::lock_guard<std::mutex> l(monitors_mu_);
+  conn.monitor = false;
+  std::erase_if(monitors_, [&](const Monitor& m) { return m.id == conn.id(); });
+  monitor_count_.store(monitors_.size(), std::memory_order_relaxed);
+}
+
+namespace {
+
+// Redis's sdscatrepr: quoted, with \\ \" \n \r \t \a \b escaped and other unprintable bytes as
+// \xHH.
+void AppendRepr(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\a':
+        out->append("\\a");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      default:
+        if (c >= 0x20 && c < 0x7f) {
+          out->push_back(ch);
+        } else {
+          char hex[5];
+          std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+          out->append(hex);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> args) {
+  // Redis's replicationFeedMonitors: "<seconds>.<micros> [<db> <ip:port>] "arg" ...", with the
+  // passwords AUTH and HELLO carry redacted.
+  timeval tv{};
+  gettimeofday(&tv, nullptr);
+  char head[96];
+  std::snprintf(head, sizeof(head), "%ld.%06ld [%d ", static_cast<long>(tv.tv_sec),
+                static_cast<long>(tv.tv_usec), static_cast<int>(conn.db));
+  std::string line(head);
+  line.append(conn.peer);
+  line.append("]");
+  const bool auth = EqualsIgnoreCase(args[0], "auth");
+  const bool hello = EqualsIgnoreCase(args[0], "hello");
+  for (size_t i = 0; i < args.size(); ++i) {
+    line.push_back(' ');
+    const bool secret =
+        (auth && i > 0) ||
+        (hello && i >= 3 &&
+         (EqualsIgnoreCase(args[i - 1], "auth") || EqualsIgnoreCase(args[i - 2], "auth")));
+    AppendRepr(&line, secret ? std::string_view("(redacted)") : args[i]);
+  }
+  std::lock_guard<std::mutex> l(monitors_mu_);
+  for (const Monitor& m : monitors_) {
+    m.post([line](Connection& c) {
+      if (c.monitor) c.reply().SimpleString(line);
+    });
+  }
 }
 
 std::vector<SlowlogEntry> Server::SlowlogGet(size_t count) {

@@ -230,6 +230,16 @@ class Server {
   Status SetMaxMemoryPolicy(const std::string& name);
   // SLOWLOG: the newest entries first, at most `count` (SIZE_MAX: all); how many are kept;
   // forgetting them.
+  // MONITOR: `conn` is sent a line for every command run from now on (Redis's format), until
+  // it closes or RESETs. The lines are posted to its worker, as completions are.
+  void AddMonitor(Connection& conn);
+  // Whether MONITOR shows the command: not admin commands, as Redis.
+  static bool Monitored(const CommandSpec& spec, std::span<const std::string_view> args);
+  // A command EXEC ran (ExecuteQueued).
+  void FeedMonitorsFromExec(Connection& conn, std::span<const std::string_view> args) {
+    if (monitor_count_.load(std::memory_order_relaxed) != 0) FeedMonitors(conn, args);
+  }
+  void RemoveMonitor(Connection& conn);
   std::vector<SlowlogEntry> SlowlogGet(size_t count);
   size_t SlowlogLen();
   void SlowlogReset();
@@ -269,6 +279,15 @@ class Server {
   // Logs the command if it took at least the slowlog threshold.
   void MaybeLogSlow(Connection& conn, const CommandSpec& spec,
                     std::span<const std::string_view> args, uint64_t ticks);
+  // Sends the command to every MONITOR connection (not admin commands, as Redis).
+  void FeedMonitors(Connection& conn, std::span<const std::string_view> args);
+  struct Monitor {
+    uint64_t id;
+    std::function<void(Completion)> post;
+  };
+  std::mutex monitors_mu_;
+  std::vector<Monitor> monitors_;
+  std::atomic<size_t> monitor_count_{0};
   std::atomic<uint64_t> slowlog_ticks_{UINT64_MAX};  // the threshold in ticks; MAX: off
   std::mutex slowlog_mu_;
   std::deque<SlowlogEntry> slowlog_;  // newest at the front

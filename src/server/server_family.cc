@@ -1,5 +1,5 @@
 // Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT, COMMAND,
-// INFO, CONFIG, DBSIZE, TIME, ROLE, LASTSAVE, MEMORY, DEBUG, SHUTDOWN.
+// INFO, CONFIG, DBSIZE, TIME, ROLE, LASTSAVE, MONITOR, MEMORY, DEBUG, SHUTDOWN.
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -161,6 +161,7 @@ void CmdReset(CommandContext& c) {
   c.conn.multi_failed = false;
   c.conn.queued.clear();
   c.server.watches().UnwatchAll(&c.conn.watch);
+  if (c.conn.monitor) c.server.RemoveMonitor(c.conn);
   c.conn.name.clear();
   c.conn.authenticated = c.server.config().requirepass.empty();
   c.reply.set_resp_version(2);
@@ -176,12 +177,12 @@ std::string ClientLine(Server& s, Connection* conn, int64_t now) {
                 " flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu "
                 "argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r "
                 "cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
-                conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(),
-                conn->name.c_str(), (now - conn->created_ms) / 1000,
-                (now - conn->last_active_ms) / 1000, conn->in_multi ? "x" : "N", conn->db,
-                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1,
-                conn->input_buffered(), conn->input_capacity() - conn->input_buffered(),
-                conn->input_capacity(), conn->reply().PendingBytes(),
+                conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(), conn->name.c_str(),
+                (now - conn->created_ms) / 1000, (now - conn->last_active_ms) / 1000,
+                conn->in_multi ? "x" : (conn->monitor ? "O" : "N"), conn->db,
+                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, conn->input_buffered(),
+                conn->input_capacity() - conn->input_buffered(), conn->input_capacity(),
+                conn->reply().PendingBytes(),
                 conn->input_capacity() + conn->reply().AllocatedBytes(),
                 conn->last_command.empty() ? "NULL" : conn->last_command.c_str(),
                 conn->reply().resp_version(), conn->lib_name.c_str(), conn->lib_ver.c_str());
@@ -937,6 +938,14 @@ void CmdRole(CommandContext& c) {
 // has not saved yet, the time the server started.
 void CmdLastSave(CommandContext& c) { c.reply.Integer(c.server.start_ms() / 1000); }
 
+// MONITOR: from now on the connection is sent every command the server runs (FeedMonitors).
+void CmdMonitor(CommandContext& c) {
+  if (c.conn.in_exec) return c.reply.Error("ERR MONITOR isn't allowed for DENY BLOCKING client");
+  if (c.conn.monitor) return;  // as Redis: a second MONITOR gets no reply
+  c.server.AddMonitor(c.conn);
+  c.reply.SimpleString("OK");
+}
+
 void CmdMemory(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "USAGE")) {
@@ -1003,6 +1012,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
   r->Add({"role", 1, kFast | kLoading | kStale, 0, 0, 0, CmdRole, "server", "Returns the replication role."});
   r->Add({"lastsave", 1, kFast | kLoading | kStale, 0, 0, 0, CmdLastSave, "server", "Returns the Unix timestamp of the last successful save to disk."});
+  r->Add({"monitor", 1, kAdmin | kLoading | kStale, 0, 0, 0, CmdMonitor, "server",
+          "Listens for all requests received by the server in real-time."});
   r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
   r->Add({"debug", -2, kAdmin, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
   r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});

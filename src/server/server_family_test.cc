@@ -592,6 +592,68 @@ TEST(Server, RoleAndLastsaveAsARedisWithoutReplicasOrSaves) {
   EXPECT_EQ(Str(t.Run({"ROLE", "x"})), "(error) ERR wrong number of arguments for 'role' command");
 }
 
+// MONITOR: every command another client runs, as Redis writes it (a status line each, with
+// time, database, client address and the quoted arguments), passwords redacted, admin commands
+// (CONFIG, CLIENT LIST) left out; RESET ends it. The expected lines are Redis 7.0's for the same
+// commands.
+TEST(Server, MonitorSeesEveryCommandAsRedisWritesIt) {
+  TestClient t;
+  std::unique_ptr<Connection> m = t.NewConnection();
+  EXPECT_EQ(Str(t.RunOn(*m, {"MONITOR"})), "OK");
+  EXPECT_EQ(TestClient::TakeOutput(*m), "");
+  EXPECT_EQ(Str(t.RunOn(*m, {"MONITOR"})), "(nil)") << "no reply to a second MONITOR";
+  t.Run({"SET", "k", std::string("a b\n\"\\\x01\xff", 8)});
+  t.Run({"SELECT", "2"});
+  t.Run({"get", "k"});
+  t.Run({"CONFIG", "GET", "hz"});
+  t.Run({"AUTH", "secret"});
+  t.Run({"HELLO", "2", "AUTH", "default", "pw", "SETNAME", "n"});
+  t.Run({"MULTI"});
+  t.Run({"INCR", "n"});
+  t.Run({"EXEC"});
+  t.Run({"NOSUCH"});
+  t.Run({"CLIENT", "SETNAME", "z"});
+  t.Run({"CLIENT", "LIST"});
+  while (t.server().RunLocalCompletions(0) != 0) {
+  }
+  const std::string out = TestClient::TakeOutput(*m);
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < out.size();) {
+    const size_t end = out.find("\r\n", at);
+    ASSERT_NE(end, std::string::npos) << out;
+    lines.push_back(out.substr(at, end - at));
+    at = end + 2;
+  }
+  const std::vector<std::string> want = {
+      R"x("SET" "k" "a b\n\"\\\x01\xff")x",
+      R"x("SELECT" "2")x",
+      R"x("get" "k")x",
+      R"x("AUTH" "(redacted)")x",
+      R"x("HELLO" "2" "AUTH" "(redacted)" "(redacted)" "SETNAME" "n")x",
+      R"x("MULTI")x",
+      R"x("INCR" "n")x",
+      R"x("EXEC")x",
+      R"x("CLIENT" "SETNAME" "z")x"};
+  ASSERT_EQ(lines.size(), want.size()) << out;
+  for (size_t i = 0; i < want.size(); ++i) {
+    // "+<seconds>.<micros> [<db> <address>] <arguments>"
+    ASSERT_GT(lines[i].size(), 20u);
+    EXPECT_EQ(lines[i][0], '+') << lines[i];
+    const size_t dot = lines[i].find('.'), open = lines[i].find(" ["), close = lines[i].find("] ");
+    ASSERT_NE(close, std::string::npos) << lines[i];
+    EXPECT_EQ(open - dot, 7u) << "six digits of microseconds: " << lines[i];
+    // SELECT's own line shows the database it chose, as Redis's.
+    EXPECT_EQ(lines[i].substr(open + 2, 2), i == 0 ? "0 " : "2 ") << lines[i];
+    EXPECT_EQ(lines[i].substr(close + 2), want[i]);
+  }
+  EXPECT_EQ(Str(t.RunOn(*m, {"RESET"})), "RESET");
+  TestClient::TakeOutput(*m);
+  t.Run({"PING"});
+  while (t.server().RunLocalCompletions(0) != 0) {
+  }
+  EXPECT_EQ(TestClient::TakeOutput(*m), "") << "RESET ended MONITOR";
+}
+
 // WATCH: EXEC runs nothing and answers a null array when a watched key changed after WATCH,
 // whoever changed it; what did not change a key (a read, a SETNX that found it, a DEL of a
 // missing key, another key) leaves the transaction alone, as in Redis.
