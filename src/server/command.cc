@@ -256,6 +256,12 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
     conn.reply().Error("NOAUTH Authentication required.");
     return;
   }
+  if (conn.monitor && (spec->flags & (cmd::kWrite | cmd::kReadOnly))) {
+    // As Redis, which treats a monitor as a replica: no keyspace commands (so none that defers).
+    WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
+    conn.reply().Error("ERR Replica can't interact with the keyspace");
+    return;
+  }
   if (conn.in_multi && (spec->flags & cmd::kNoMulti)) {
     WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
     conn.multi_failed = true;

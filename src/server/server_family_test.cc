@@ -602,6 +602,13 @@ TEST(Server, MonitorSeesEveryCommandAsRedisWritesIt) {
   EXPECT_EQ(Str(t.RunOn(*m, {"MONITOR"})), "OK");
   EXPECT_EQ(TestClient::TakeOutput(*m), "");
   EXPECT_EQ(Str(t.RunOn(*m, {"MONITOR"})), "(nil)") << "no reply to a second MONITOR";
+  EXPECT_EQ(Str(t.RunOn(*m, {"GET", "k"})), "(error) ERR Replica can't interact with the keyspace");
+  EXPECT_EQ(Str(t.RunOn(*m, {"KEYS", "*"})),
+            "(error) ERR Replica can't interact with the keyspace");
+  EXPECT_EQ(Str(t.RunOn(*m, {"PING"})), "PONG");
+  while (t.server().RunLocalCompletions(0) != 0) {
+  }
+  TestClient::TakeOutput(*m);  // its own PING, as Redis feeds it
   t.Run({"SET", "k", std::string("a b\n\"\\\x01\xff", 8)});
   t.Run({"SELECT", "2"});
   t.Run({"get", "k"});
