@@ -5,16 +5,18 @@
 namespace kvcache::server {
 
 void WatchTable::Watch(WatchState* w, std::string_view key, bool existed) {
-  for (const WatchState::Key& k : w->keys) {
-    if (k.key == key) return;
-  }
-  w->keys.push_back({std::string(key), existed});
   std::lock_guard<std::mutex> l(mu_);
   auto it = watchers_.find(key);
-  if (it == watchers_.end())
+  if (it == watchers_.end()) {
     it = watchers_.emplace(std::string(key), std::vector<WatchState*>()).first;
-  it->second.push_back(w);
-  entries_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Once per key: found among the key's watchers (few), not among the connection's keys (a
+  // WATCH of many keys would be quadratic).
+  std::vector<WatchState*>& v = it->second;
+  if (std::find(v.begin(), v.end(), w) != v.end()) return;
+  v.push_back(w);
+  w->keys.push_back({std::string(key), existed});
+  entries_.fetch_add(1);
 }
 
 void WatchTable::UnwatchAll(WatchState* w) {
@@ -27,7 +29,7 @@ void WatchTable::UnwatchAll(WatchState* w) {
       v.erase(std::remove(v.begin(), v.end(), w), v.end());
       if (v.empty()) watchers_.erase(it);
     }
-    entries_.fetch_sub(w->keys.size(), std::memory_order_relaxed);
+    entries_.fetch_sub(w->keys.size());
     w->keys.clear();
   }
   w->dirty.store(false, std::memory_order_relaxed);
