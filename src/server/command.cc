@@ -320,6 +320,9 @@ void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
   if (conn.reply().error_count() != errors_before) WorkerStats::Add(pc.failed, 1);
   if (ticks >= slowlog_ticks_.load(std::memory_order_relaxed))
     MaybeLogSlow(conn, spec, args, ticks);
+  if (ticks >= latency_ticks_.load(std::memory_order_relaxed)) {
+    AddLatencySample((spec.flags & cmd::kFast) ? "fast-command" : "command", ticks);
+  }
   if (monitor_count_.load(std::memory_order_relaxed) != 0 && Monitored(spec, args)) {
     FeedMonitors(conn, args);
   }

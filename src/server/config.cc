@@ -142,6 +142,8 @@ std::vector<ConfigEntry> BuildTable() {
   t.push_back(IntEntry("slowlog-log-slower-than", true, &ServerConfig::slowlog_log_slower_than,
                        std::numeric_limits<int64_t>::min(), kMax));
   t.push_back(IntEntry("slowlog-max-len", true, &ServerConfig::slowlog_max_len, 0, kMax));
+  t.push_back(IntEntry("latency-monitor-threshold", true, &ServerConfig::latency_monitor_threshold,
+                       0, kMax));
   t.push_back(StringEntry("save", true, &ServerConfig::save));
   t.push_back(StringEntry("appendonly", true, &ServerConfig::appendonly,
                           [](std::string_view v) { return v == "no"; }));

@@ -50,6 +50,8 @@ struct ServerConfig {
   // 0: all), the newest slowlog_max_len of them kept.
   int64_t slowlog_log_slower_than = 10000;
   int64_t slowlog_max_len = 128;
+  // LATENCY: commands that took at least this many milliseconds are sampled (0: off).
+  int64_t latency_monitor_threshold = 0;
   // Persistence is not a cache's job; these answer what clients ask (redis-benchmark reads them).
   std::string save;
   std::string appendonly = "no";

@@ -415,6 +415,11 @@ void Server::ApplyConfig() {
     std::lock_guard<std::mutex> l(slowlog_mu_);
     while (slowlog_.size() > static_cast<uint64_t>(config_.slowlog_max_len)) slowlog_.pop_back();
   }
+  const int64_t latency_ms = config_.latency_monitor_threshold;
+  latency_ticks_.store(latency_ms <= 0 ? UINT64_MAX
+                                       : static_cast<uint64_t>(static_cast<double>(latency_ms) *
+                                                               1000 / MicrosPerTick()),
+                       std::memory_order_relaxed);
   LogLevel level;
   if (ParseLogLevel(config_.loglevel, &level)) SetupLogging(level, "");
 }
@@ -542,6 +547,46 @@ void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> ar
       if (c.monitor) c.reply().SimpleString(line);
     });
   }
+}
+
+void Server::AddLatencySample(const char* event, uint64_t ticks) {
+  // Redis's latencyAddSample: one sample per second, the worst of that second.
+  const auto ms = static_cast<uint64_t>(static_cast<double>(ticks) * MicrosPerTick() / 1000);
+  const int64_t now = cache_->NowMs() / 1000;
+  std::lock_guard<std::mutex> l(latency_mu_);
+  auto it = latency_.find(event);
+  if (it == latency_.end()) it = latency_.emplace(event, LatencyEvent()).first;
+  LatencyEvent& e = it->second;
+  e.max = std::max(e.max, ms);
+  LatencySample& prev = e.samples[(e.next + LatencyEvent::kSamples - 1) % LatencyEvent::kSamples];
+  if (prev.unix_seconds == now) {
+    prev.ms = std::max(prev.ms, ms);
+    return;
+  }
+  e.samples[e.next] = {now, ms};
+  e.next = (e.next + 1) % LatencyEvent::kSamples;
+}
+
+std::map<std::string, LatencyEvent> Server::LatencyEvents() {
+  std::lock_guard<std::mutex> l(latency_mu_);
+  return std::map<std::string, LatencyEvent>(latency_.begin(), latency_.end());
+}
+
+size_t Server::LatencyReset(std::span<const std::string_view> events) {
+  std::lock_guard<std::mutex> l(latency_mu_);
+  if (events.empty()) {
+    const size_t n = latency_.size();
+    latency_.clear();
+    return n;
+  }
+  size_t n = 0;
+  for (std::string_view e : events) {
+    auto it = latency_.find(e);
+    if (it == latency_.end()) continue;
+    latency_.erase(it);
+    ++n;
+  }
+  return n;
 }
 
 std::vector<SlowlogEntry> Server::SlowlogGet(size_t count) {

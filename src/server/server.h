@@ -124,6 +124,20 @@ struct ClientInfo {
 struct MetricSamples;
 
 // One SLOWLOG entry, as Redis keeps it: the arguments are cut to 32, each to 128 bytes.
+// One LATENCY event class ("command", "fast-command"): Redis's latencyTimeSeries, the worst
+// latency of each second in which one was sampled, the last 160 of them, and the worst ever.
+struct LatencySample {
+  int64_t unix_seconds = 0;  // 0: an unused slot
+  uint64_t ms = 0;
+};
+struct LatencyEvent {
+  static constexpr size_t kSamples = 160;
+  LatencySample samples[kSamples];
+  size_t next = 0;
+  uint64_t max = 0;
+  const LatencySample& latest() const { return samples[(next + kSamples - 1) % kSamples]; }
+};
+
 struct SlowlogEntry {
   uint64_t id;
   int64_t unix_seconds;
@@ -243,6 +257,10 @@ class Server {
   std::vector<SlowlogEntry> SlowlogGet(size_t count);
   size_t SlowlogLen();
   void SlowlogReset();
+  // LATENCY LATEST / HISTORY / RESET: copies of the event classes sampled so far, by name.
+  std::map<std::string, LatencyEvent> LatencyEvents();
+  // Forgets the named classes (all when `events` is empty); returns how many it forgot.
+  size_t LatencyReset(std::span<const std::string_view> events);
 
   // Has worker 0 evict toward the budget (ReclaimStep). REQUIRES: the world lock exclusively.
   void StartReclaim();
@@ -288,7 +306,11 @@ class Server {
   std::mutex monitors_mu_;
   std::vector<Monitor> monitors_;
   std::atomic<size_t> monitor_count_{0};
-  std::atomic<uint64_t> slowlog_ticks_{UINT64_MAX};  // the threshold in ticks; MAX: off
+  std::atomic<uint64_t> slowlog_ticks_{UINT64_MAX};
+  std::atomic<uint64_t> latency_ticks_{UINT64_MAX};  // latency-monitor-threshold; MAX: off
+  void AddLatencySample(const char* event, uint64_t ticks);
+  std::mutex latency_mu_;
+  std::map<std::string, LatencyEvent, std::less<>> latency_;  // the threshold in ticks; MAX: off
   std::mutex slowlog_mu_;
   std::deque<SlowlogEntry> slowlog_;  // newest at the front
   uint64_t slowlog_next_id_ = 0;

@@ -1,5 +1,6 @@
 // Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT, COMMAND,
-// INFO, CONFIG, DBSIZE, TIME, ROLE, LASTSAVE, MONITOR, MEMORY, DEBUG, SHUTDOWN.
+// INFO, CONFIG, SLOWLOG, LATENCY, DBSIZE, TIME, ROLE, LASTSAVE, MONITOR, MEMORY, DEBUG,
+// SHUTDOWN.
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -804,6 +805,58 @@ void CmdSlowlog(CommandContext& c) {
   }
 }
 
+// ---- LATENCY (the command events; Redis also samples its own internal events)
+
+void CmdLatency(CommandContext& c) {
+  std::string_view sub = c.arg(1);
+  if (EqualsIgnoreCase(sub, "LATEST")) {
+    if (!SubArity(c, 2)) return;
+    const std::map<std::string, LatencyEvent> events = c.server.LatencyEvents();
+    c.reply.ArrayHeader(events.size());
+    for (const auto& [name, e] : events) {
+      c.reply.ArrayHeader(4);
+      c.reply.Bulk(name);
+      c.reply.Integer(e.latest().unix_seconds);
+      c.reply.Integer(static_cast<int64_t>(e.latest().ms));
+      c.reply.Integer(static_cast<int64_t>(e.max));
+    }
+  } else if (EqualsIgnoreCase(sub, "HISTORY")) {
+    if (!SubArity(c, 3)) return;
+    const std::map<std::string, LatencyEvent> events = c.server.LatencyEvents();
+    auto it = events.find(std::string(c.arg(2)));
+    if (it == events.end()) return c.reply.ArrayHeader(0);
+    std::vector<LatencySample> samples;
+    for (size_t i = 0; i < LatencyEvent::kSamples; ++i) {  // oldest first
+      const LatencySample& s = it->second.samples[(it->second.next + i) % LatencyEvent::kSamples];
+      if (s.unix_seconds != 0) samples.push_back(s);
+    }
+    c.reply.ArrayHeader(samples.size());
+    for (const LatencySample& s : samples) {
+      c.reply.ArrayHeader(2);
+      c.reply.Integer(s.unix_seconds);
+      c.reply.Integer(static_cast<int64_t>(s.ms));
+    }
+  } else if (EqualsIgnoreCase(sub, "RESET")) {
+    c.reply.Integer(static_cast<int64_t>(c.server.LatencyReset(c.args.subspan(2))));
+  } else if (EqualsIgnoreCase(sub, "HELP")) {
+    static const char* const kHelp[] = {
+        "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "HISTORY <event>",
+        "    Return time-latency samples for the <event> class.",
+        "LATEST",
+        "    Return the latest latency samples for all events.",
+        "RESET [<event> ...]",
+        "    Reset latency data of one or more <event> classes.",
+        "    (default: reset all data for all event classes)",
+        "HELP",
+        "    Prints this help."};
+    c.reply.ArrayHeader(std::size(kHelp));
+    for (const char* line : kHelp) c.reply.SimpleString(line);
+  } else {
+    c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try LATENCY HELP.");
+  }
+}
+
 // ---- CONFIG
 
 void CmdConfig(CommandContext& c) {
@@ -1007,6 +1060,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server", "Returns information and statistics about the server."});
   r->Add({"slowlog", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdSlowlog, "server",
           "A container for slow log commands."});
+  r->Add({"latency", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdLatency, "server",
+          "A container for latency diagnostics commands."});
   r->Add({"config", -2, kAdmin | kLoading | kStale | kExclusive, 0, 0, 0, CmdConfig, "server", "A container for server configuration commands."});
   r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});

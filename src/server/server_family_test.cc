@@ -583,6 +583,52 @@ TEST(Transactions, ConnectionAndAdminCommandsAreQueued) {
   EXPECT_EQ(Str(t.Run({"GET", "a"})), "(nil)");
 }
 
+// LATENCY: with latency-monitor-threshold set, commands that take at least that many
+// milliseconds are sampled per second into the "command" class (or "fast-command"), as Redis.
+TEST(Server, LatencyKeepsTheWorstCommandOfEachSecond) {
+  int64_t now = 1'700'000'000'000;
+  TestClient t(ServerConfig{}, [&] { return now; });
+  std::vector<std::string> mset = {"MSET"};
+  for (int i = 0; i < 200000; ++i) {  // well over a millisecond on any machine
+    mset.push_back("k" + std::to_string(i));
+    mset.push_back("v");
+  }
+  EXPECT_EQ(Str(t.Run(mset)), "OK");
+  EXPECT_EQ(Str(t.Run({"LATENCY", "LATEST"})), "[]") << "off by default (threshold 0)";
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "latency-monitor-threshold", "1"})), "OK");
+  EXPECT_EQ(Str(t.Run(mset)), "OK");
+  EXPECT_EQ(Str(t.Run({"GET", "k1"})), "v");
+  Reply latest = t.Run({"LATENCY", "LATEST"});
+  ASSERT_EQ(latest.elems.size(), 1u) << Str(latest) << ": GET took under a millisecond";
+  ASSERT_EQ(latest.elems[0].elems.size(), 4u);
+  EXPECT_EQ(Str(latest.elems[0].elems[0]), "command");
+  EXPECT_EQ(latest.elems[0].elems[1].integer, 1'700'000'000);
+  const int64_t first = latest.elems[0].elems[2].integer;
+  EXPECT_GE(first, 1);
+  EXPECT_EQ(latest.elems[0].elems[3].integer, first) << "the worst so far";
+  EXPECT_EQ(Str(t.Run(mset)), "OK");  // the same second: one sample, the worse of the two
+  now += 2000;
+  EXPECT_EQ(Str(t.Run(mset)), "OK");
+  const Reply history = t.Run({"LATENCY", "HISTORY", "command"});
+  ASSERT_EQ(history.elems.size(), 2u) << Str(history);
+  EXPECT_EQ(history.elems[0].elems[0].integer, 1'700'000'000);
+  EXPECT_GE(history.elems[0].elems[1].integer, first);
+  EXPECT_EQ(history.elems[1].elems[0].integer, 1'700'000'002);
+  latest = t.Run({"LATENCY", "LATEST"});
+  EXPECT_EQ(latest.elems[0].elems[1].integer, 1'700'000'002);
+  EXPECT_EQ(latest.elems[0].elems[3].integer,
+            std::max(history.elems[0].elems[1].integer, history.elems[1].elems[1].integer));
+  EXPECT_EQ(Str(t.Run({"LATENCY", "HISTORY", "nosuch"})), "[]");
+  EXPECT_EQ(Str(t.Run({"LATENCY", "RESET", "nosuch"})), "(integer) 0");
+  EXPECT_EQ(Str(t.Run({"LATENCY", "RESET"})), "(integer) 1");
+  EXPECT_EQ(Str(t.Run({"LATENCY", "LATEST"})), "[]");
+  EXPECT_EQ(Str(t.Run({"LATENCY", "LATEST", "x"})),
+            "(error) ERR wrong number of arguments for 'latency|latest' command");
+  EXPECT_EQ(Str(t.Run({"LATENCY", "DOCTOR"})),
+            "(error) ERR unknown subcommand 'DOCTOR'. Try LATENCY HELP.");
+  EXPECT_TRUE(t.Run({"CONFIG", "SET", "latency-monitor-threshold", "-1"}).is_error());
+}
+
 TEST(Server, RoleAndLastsaveAsARedisWithoutReplicasOrSaves) {
   int64_t now = 1'700'000'123'456;
   TestClient t(ServerConfig{}, [&] { return now; });
