@@ -464,7 +464,7 @@ void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
 void Server::AddMonitor(Connection& conn) {
   std::lock_guard<std::mutex> l(monitors_mu_);
   conn.monitor = true;
-  monitors_.push_back({conn.id(), Poster(conn)});
+  monitors_.push_back({conn.id(), Poster(conn), std::make_shared<MonitorOutbox>()});
   monitor_count_.store(monitors_.size(), std::memory_order_relaxed);
 }
 
@@ -526,7 +526,7 @@ void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> ar
   timeval tv{};
   gettimeofday(&tv, nullptr);
   char head[96];
-  std::snprintf(head, sizeof(head), "%ld.%06ld [%d ", static_cast<long>(tv.tv_sec),
+  std::snprintf(head, sizeof(head), "+%ld.%06ld [%d ", static_cast<long>(tv.tv_sec),
                 static_cast<long>(tv.tv_usec), static_cast<int>(conn.db));
   std::string line(head);
   line.append(conn.peer);
@@ -541,10 +541,23 @@ void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> ar
          (EqualsIgnoreCase(args[i - 1], "auth") || EqualsIgnoreCase(args[i - 2], "auth")));
     AppendRepr(&line, secret ? std::string_view("(redacted)") : args[i]);
   }
+  line.append("\r\n");  // a status reply; the quoting left no line break in it
   std::lock_guard<std::mutex> l(monitors_mu_);
   for (const Monitor& m : monitors_) {
-    m.post([line](Connection& c) {
-      if (c.monitor) c.reply().SimpleString(line);
+    bool first;
+    {
+      std::lock_guard<std::mutex> lb(m.box->mu);
+      first = m.box->pending.empty();
+      m.box->pending.append(line);
+    }
+    if (!first) continue;  // a completion is on its way and will take this line too
+    m.post([box = m.box](Connection& c) {
+      std::string lines;
+      {
+        std::lock_guard<std::mutex> lb(box->mu);
+        lines.swap(box->pending);
+      }
+      if (c.monitor) c.reply().AppendRaw(lines);
     });
   }
 }

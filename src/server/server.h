@@ -299,9 +299,16 @@ class Server {
                     std::span<const std::string_view> args, uint64_t ticks);
   // Sends the command to every MONITOR connection (not admin commands, as Redis).
   void FeedMonitors(Connection& conn, std::span<const std::string_view> args);
+  // A monitor's lines not yet handed to its worker: one completion carries all that piled up
+  // while the previous one waited, rather than one completion (a lock and a wakeup) per line.
+  struct MonitorOutbox {
+    std::mutex mu;
+    std::string pending;
+  };
   struct Monitor {
     uint64_t id;
     std::function<void(Completion)> post;
+    std::shared_ptr<MonitorOutbox> box;
   };
   std::mutex monitors_mu_;
   std::vector<Monitor> monitors_;
