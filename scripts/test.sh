@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds kvcache (Release with debug info) and runs every test: the unit tests beside the code,
-# the concurrency stress test again under ThreadSanitizer, and the black-box tests in tests/
-# that run the real binaries.
+# the concurrency tests and the server's client tests again under ThreadSanitizer, and the
+# black-box tests in tests/ that run the real binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +20,11 @@ cmake --build build-tsan -j "$JOBS" --target cache_stress_test cache_resize_test
 TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/cache_stress_test --gtest_filter='Policies/Stress.*'
 TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/cache_resize_test \
   --gtest_filter='CacheResize.WritersKeepGoingWhileTheBudgetChanges'
+
+# The server under ThreadSanitizer, driven by the black-box client tests: its two workers share
+# connections' state (CLIENT LIST, WATCH, MONITOR) and the settings (CONFIG SET).
+cmake --build build-tsan -j "$JOBS" --target kvcache-server
+TSAN_OPTIONS="halt_on_error=1" KVCACHE_BIN_DIR="$PWD/build-tsan/bin" \
+  /usr/bin/python3 -m pytest -q tests/test_server_clients.py
 
 /usr/bin/python3 -m pytest -q tests/

@@ -92,6 +92,31 @@ def test_value_larger_than_the_cache_can_hold_gets_a_clear_error(start_server):
     assert r.set("fine", b"f" * (1 << 20)) and r.strlen("fine") == 1 << 20
 
 
+def test_slowlog_and_monitor_show_a_large_value_that_is_gone(start_server):
+    """A large value is received into memory of its own, which the command stores (as the item)
+    or frees (refused): SLOWLOG and MONITOR, which look at the arguments after the command ran,
+    show a copy of its first 128 bytes and its size. They used to read the freed memory (a
+    crash once the refused SET was logged)."""
+    s = start_server("--maxmemory", "64mb", "--slowlog-log-slower-than", "0")
+    r = s.client()
+    huge = b"h" * 128 + os.urandom((60 << 20) - 128)
+    with r.monitor() as m:
+        with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
+            r.set("huge", huge)
+        assert r.set("big", b"b" * (8 << 20))
+        lines = []
+        while len(lines) < 2:
+            cmd = m.next_command()
+            if cmd["command"].startswith("SET"):
+                lines.append(cmd["command"])
+    assert lines[0] == "SET huge " + "h" * 128 + f"... ({(60 << 20) - 128} more bytes)"
+    assert lines[1] == "SET big " + "b" * 128 + f"... ({(8 << 20) - 128} more bytes)"
+    logged = [e["command"] for e in r.slowlog_get(10) if e["command"].startswith(b"SET")]
+    assert logged[1] == b"SET huge " + b"h" * 128 + f"... ({(60 << 20) - 128} more bytes)".encode()
+    assert logged[0] == b"SET big " + b"b" * 128 + f"... ({(8 << 20) - 128} more bytes)".encode()
+    assert r.strlen("big") == 8 << 20
+
+
 def test_value_larger_than_a_shard_fits_a_full_cache(start_server):
     # 64 MB in 8 shards of 8 MB, full of small values: the shards make room for 40 MB together.
     s = start_server("--maxmemory", "64mb")

@@ -307,24 +307,42 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
 void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
                            std::span<const std::string_view> args) {
   WorkerStats& stats = stats_for(conn.worker());
+  // An argument received into memory of its own may be gone once the handler ran (SET's value
+  // becomes the item, which another client may evict; a refused one is freed): what SLOWLOG and
+  // MONITOR show of it, its first kLoggedArgBytes, is copied first. Only large requests pay.
+  std::vector<std::string_view> shown;
+  std::vector<std::string> copies;
+  std::vector<size_t> sizes;
+  if (conn.has_large_args()) {
+    shown.assign(args.begin(), args.end());
+    sizes.resize(args.size());
+    copies.reserve(args.size());
+    for (size_t i = 0; i < args.size(); ++i) {
+      sizes[i] = args[i].size();
+      if (!conn.is_large_arg(i)) continue;
+      copies.emplace_back(args[i].substr(0, kLoggedArgBytes));
+      shown[i] = copies.back();
+    }
+  }
   const uint64_t start = TicksNow();
   const uint64_t errors_before = conn.reply().error_count();
   {
     CommandContext ctx(*this, conn, args);
     spec.handler(ctx);
   }
+  if (!shown.empty()) args = shown;
   const uint64_t ticks = TicksNow() - start;
   WorkerStats::PerCommand& pc = stats.per_command[spec.id];
   WorkerStats::Add(pc.calls, 1);
   WorkerStats::Add(pc.ticks, ticks);
   if (conn.reply().error_count() != errors_before) WorkerStats::Add(pc.failed, 1);
   if (ticks >= slowlog_ticks_.load(std::memory_order_relaxed))
-    MaybeLogSlow(conn, spec, args, ticks);
+    MaybeLogSlow(conn, spec, args, sizes, ticks);
   if (ticks >= latency_ticks_.load(std::memory_order_relaxed)) {
     AddLatencySample((spec.flags & cmd::kFast) ? "fast-command" : "command", ticks);
   }
   if (monitor_count_.load(std::memory_order_relaxed) != 0 && Monitored(spec, args)) {
-    FeedMonitors(conn, args);
+    FeedMonitors(conn, args, sizes);
   }
   WorkerStats::Add(stats.commands, 1);
   ++conn.commands;

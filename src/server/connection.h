@@ -81,6 +81,21 @@ class Connection {
   std::string local;
   // Set by CLIENT KILL from any thread; the owning worker closes the connection.
   std::atomic<bool> kill_requested{false};
+  // What CLIENT LIST shows of the buffers, which the owning worker changes outside the world
+  // lock: published by it after every event (Publish), read by CLIENT LIST on any worker.
+  struct Published {
+    std::atomic<size_t> qbuf{0}, capacity{0}, omem{0}, allocated{0};
+    std::atomic<int64_t> last_active_ms{0};
+  };
+  Published published;
+  // On the owning thread.
+  void Publish() {
+    published.qbuf.store(input_buffered(), std::memory_order_relaxed);
+    published.capacity.store(input_capacity(), std::memory_order_relaxed);
+    published.omem.store(reply_.PendingBytes(), std::memory_order_relaxed);
+    published.allocated.store(reply_.AllocatedBytes(), std::memory_order_relaxed);
+    published.last_active_ms.store(last_active_ms, std::memory_order_relaxed);
+  }
 
   size_t input_buffered() const { return in_end_ - in_start_; }
   // Bytes the pipeline prefetch has parsed ahead of execution, over the connection's life.
@@ -89,6 +104,15 @@ class Connection {
   // For the command running: the engine buffer that holds args[index], when that argument
   // was received into one (ValueBufferFor); the command may store it without a copy.
   ValueBuffer* received_value(size_t index);
+  // Whether the request being run has arguments received into memory of their own (a command
+  // may store or free that memory: the views of them die with the handler).
+  bool has_large_args() const { return !large_args_.empty(); }
+  bool is_large_arg(size_t index) const {
+    for (const LargeArg& a : large_args_) {
+      if (a.index == index) return true;
+    }
+    return false;
+  }
 
  private:
   // An argument of at least kLargeArgBytes, received into memory of exactly its size rather

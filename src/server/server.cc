@@ -137,7 +137,9 @@ void Worker::Join() {
 
 void Worker::Run() {
   epoll_event events[kMaxEvents];
+  server_.world().lock_shared();  // the other worker may already run a client's CONFIG SET
   const int cron_ms = std::max<int>(1, 1000 / static_cast<int>(server_.config().hz));
+  server_.world().unlock_shared();
   int64_t next_cron = 0;
   while (!server_.shutting_down()) {
     // Worker 0 evicts toward a lowered maxmemory a slice per round, polling for events between.
@@ -152,7 +154,11 @@ void Worker::Run() {
         continue;
       }
       if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
+        // Accepting reads settings (maxclients, protected mode, requirepass) that CONFIG SET
+        // changes with the world lock held exclusively.
+        server_.world().lock_shared();
         Accept(fd);
+        server_.world().unlock_shared();
         continue;
       }
       auto it = conns_.find(fd);
@@ -271,6 +277,7 @@ void Worker::Accept(int listen_fd) {
 }
 
 void Worker::UpdateInterest(Connection* c) {
+  c->Publish();
   uint32_t want = (c->output_blocked() || c->blocked ? 0u : uint32_t{EPOLLIN}) |
                   (c->wants_write() ? uint32_t{EPOLLOUT} : 0u);
   uint32_t& have = interest_[c->fd()];
@@ -295,7 +302,9 @@ void Worker::Close(Connection* c) {
 void Worker::Cron() {
   // Kill requests and idle timeouts.
   const int64_t now = server_.cache().NowMs();
+  server_.world().lock_shared();  // CONFIG SET writes the settings under it, exclusively
   const int64_t timeout_ms = server_.config().timeout * 1000;
+  server_.world().unlock_shared();
   std::vector<Connection*> doomed;
   for (auto& [fd, c] : conns_) {
     if (c->kill_requested.load(std::memory_order_relaxed) ||
@@ -425,14 +434,15 @@ void Server::ApplyConfig() {
 }
 
 void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
-                          std::span<const std::string_view> args, uint64_t ticks) {
+                          std::span<const std::string_view> args, std::span<const size_t> sizes,
+                          uint64_t ticks) {
   // Commands that carry passwords are not logged (Redis's CMD_SKIP_SLOWLOG), and a password set
   // through CONFIG SET is redacted, as Redis does.
   if (std::string_view(spec.name) == "auth" || std::string_view(spec.name) == "hello" ||
       config_.slowlog_max_len == 0) {
     return;
   }
-  constexpr size_t kMaxArgs = 32, kMaxArgBytes = 128;
+  constexpr size_t kMaxArgs = 32, kMaxArgBytes = kLoggedArgBytes;
   SlowlogEntry e;
   e.micros = static_cast<uint64_t>(static_cast<double>(ticks) * MicrosPerTick());
   e.unix_seconds = cache_->NowMs() / 1000;
@@ -446,9 +456,9 @@ void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
     if (i >= 3 && std::string_view(spec.name) == "config" &&
         EqualsIgnoreCase(args[i - 1], "requirepass")) {
       e.args.emplace_back("(redacted)");
-    } else if (a.size() > kMaxArgBytes) {
+    } else if (const size_t size = sizes.empty() ? a.size() : sizes[i]; size > kMaxArgBytes) {
       e.args.push_back(std::string(a.substr(0, kMaxArgBytes)) + "... (" +
-                       std::to_string(a.size() - kMaxArgBytes) + " more bytes)");
+                       std::to_string(size - kMaxArgBytes) + " more bytes)");
     } else {
       e.args.emplace_back(a);
     }
@@ -520,7 +530,8 @@ void AppendRepr(std::string* out, std::string_view s) {
 
 }  // namespace
 
-void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> args) {
+void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> args,
+                          std::span<const size_t> sizes) {
   // Redis's replicationFeedMonitors: "<seconds>.<micros> [<db> <ip:port>] "arg" ...", with the
   // passwords AUTH and HELLO carry redacted.
   timeval tv{};
@@ -539,6 +550,13 @@ void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> ar
         (auth && i > 0) ||
         (hello && i >= 3 &&
          (EqualsIgnoreCase(args[i - 1], "auth") || EqualsIgnoreCase(args[i - 2], "auth")));
+    if (!sizes.empty() && sizes[i] > args[i].size()) {
+      // An argument received into memory of its own: its first bytes only, as SLOWLOG shows it
+      // (Redis would send it whole, a line of up to 512 MB).
+      AppendRepr(&line, std::string(args[i]) + "... (" + std::to_string(sizes[i] - args[i].size()) +
+                            " more bytes)");
+      continue;
+    }
     AppendRepr(&line, secret ? std::string_view("(redacted)") : args[i]);
   }
   line.append("\r\n");  // a status reply; the quoting left no line break in it
@@ -691,6 +709,10 @@ Status Server::Start() {
   int threads = static_cast<int>(config_.threads);
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::string> addrs = SplitSpaces(config_.bind);
+  // What the ready line reports, read before the workers start: from then on a client's CONFIG
+  // SET may change the settings.
+  const int64_t maxmemory = config_.maxmemory;
+  const bool evict = evict_;
   if (addrs.empty()) addrs.push_back("127.0.0.1");
   port_ = static_cast<int>(config_.port);
   for (int i = 0; i < threads; ++i) {
@@ -731,7 +753,7 @@ Status Server::Start() {
   Log(LogLevel::kInfo,
       "kvcache-server ready to accept connections on {}:{} (workers={}, maxmemory={}, "
       "maxmemory-policy={}{})",
-      addrs[0], port_, threads, config_.maxmemory, engine_policy_, evict_ ? "" : ", noeviction");
+      addrs[0], port_, threads, maxmemory, engine_policy_, evict ? "" : ", noeviction");
   return Status::OK();
 }
 

@@ -35,6 +35,8 @@ namespace kvcache::server {
 class Connection;
 class OriginService;
 
+// SLOWLOG keeps at most this much of an argument, as Redis (SLOWLOG_ENTRY_MAX_STRING).
+inline constexpr size_t kLoggedArgBytes = 128;
 // How long one step of a RunInSteps command works before its event loop serves the others.
 inline constexpr std::chrono::microseconds kStepTime{1000};
 // A value of at least this size that a command builds anew or copies (SETRANGE, APPEND, COPY)
@@ -295,10 +297,14 @@ class Server {
   WorkerStats local_stats_;  // for in-process connections without a worker
   std::atomic<bool> shutdown_{false};
   // Logs the command if it took at least the slowlog threshold.
+  // `sizes`, when not empty, are the arguments' real sizes: an argument received into memory of
+  // its own is passed as a copy of its first kLoggedArgBytes (ExecuteLocked).
   void MaybeLogSlow(Connection& conn, const CommandSpec& spec,
-                    std::span<const std::string_view> args, uint64_t ticks);
+                    std::span<const std::string_view> args, std::span<const size_t> sizes,
+                    uint64_t ticks);
   // Sends the command to every MONITOR connection (not admin commands, as Redis).
-  void FeedMonitors(Connection& conn, std::span<const std::string_view> args);
+  void FeedMonitors(Connection& conn, std::span<const std::string_view> args,
+                    std::span<const size_t> sizes = {});
   // A monitor's lines not yet handed to its worker: one completion carries all that piled up
   // while the previous one waited, rather than one completion (a lock and a wakeup) per line.
   struct MonitorOutbox {

@@ -171,7 +171,12 @@ void CmdReset(CommandContext& c) {
 
 // ---- CLIENT
 
+// REQUIRES: the world lock held exclusively (the fields commands change are stable), and
+// conn->Publish() called if conn is the caller's own connection.
 std::string ClientLine(Server& s, Connection* conn, int64_t now) {
+  const Connection::Published& p = conn->published;
+  const size_t qbuf = p.qbuf.load(std::memory_order_relaxed);
+  const size_t capacity = p.capacity.load(std::memory_order_relaxed);
   char buf[1024];
   std::snprintf(buf, sizeof(buf),
                 "id=%" PRIu64 " addr=%s laddr=%s fd=%d name=%s age=%" PRId64 " idle=%" PRId64
@@ -179,12 +184,13 @@ std::string ClientLine(Server& s, Connection* conn, int64_t now) {
                 "argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r "
                 "cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
                 conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(), conn->name.c_str(),
-                (now - conn->created_ms) / 1000, (now - conn->last_active_ms) / 1000,
+                (now - conn->created_ms) / 1000,
+                (now - p.last_active_ms.load(std::memory_order_relaxed)) / 1000,
                 conn->in_multi ? "x" : (conn->monitor ? "O" : "N"), conn->db,
-                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, conn->input_buffered(),
-                conn->input_capacity() - conn->input_buffered(), conn->input_capacity(),
-                conn->reply().PendingBytes(),
-                conn->input_capacity() + conn->reply().AllocatedBytes(),
+                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, qbuf,
+                capacity - std::min(qbuf, capacity), capacity,
+                p.omem.load(std::memory_order_relaxed),
+                capacity + p.allocated.load(std::memory_order_relaxed),
                 conn->last_command.empty() ? "NULL" : conn->last_command.c_str(),
                 conn->reply().resp_version(), conn->lib_name.c_str(), conn->lib_ver.c_str());
   return buf;
@@ -218,7 +224,9 @@ void CmdClient(CommandContext& c) {
     }
     c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "INFO")) {
-    if (arity(2)) c.reply.Verbatim("txt", ClientLine(c.server, &c.conn, c.NowMs()));
+    if (!arity(2)) return;
+    c.conn.Publish();
+    c.reply.Verbatim("txt", ClientLine(c.server, &c.conn, c.NowMs()));
   } else if (EqualsIgnoreCase(sub, "LIST")) {
     // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id...]: every client here is normal.
     bool none = false, by_id = false;
@@ -242,14 +250,25 @@ void CmdClient(CommandContext& c) {
     }
     std::string out;
     const int64_t now = c.NowMs();
+    // Other workers' connections are read with no command running anywhere (names, databases
+    // and transactions change only in commands), and their buffers through what their workers
+    // published.
+    const bool upgrade = !c.conn.in_exec;  // EXEC holds the world lock exclusively already
+    if (upgrade) {
+      c.server.world().unlock_shared();
+      c.server.world().lock();
+    }
+    c.conn.Publish();
     c.server.ForEachClient([&](Connection* conn, Worker*) {
-      // Other workers' connections: their fields are read while those workers may change them;
-      // CLIENT LIST is a diagnostic snapshot, as in Redis.
       if (none || (by_id && std::find(ids.begin(), ids.end(), conn->id()) == ids.end())) {
         return;
       }
       out += ClientLine(c.server, conn, now);
     });
+    if (upgrade) {
+      c.server.world().unlock();
+      c.server.world().lock_shared();
+    }
     c.reply.Verbatim("txt", out);
   } else if (EqualsIgnoreCase(sub, "KILL")) {
     if (!arity(-3)) return;
