@@ -341,9 +341,7 @@ void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
   if (ticks >= latency_ticks_.load(std::memory_order_relaxed)) {
     AddLatencySample((spec.flags & cmd::kFast) ? "fast-command" : "command", ticks);
   }
-  if (monitor_count_.load(std::memory_order_relaxed) != 0 && Monitored(spec, args)) {
-    FeedMonitors(conn, args, sizes);
-  }
+  MaybeFeedMonitors(conn, spec, args, sizes);
   WorkerStats::Add(stats.commands, 1);
   ++conn.commands;
   conn.last_command = spec.name;
@@ -362,7 +360,7 @@ void ExecuteQueued(Server& server, Connection& conn, std::span<const std::string
     CommandContext ctx(server, conn, args);
     spec->handler(ctx);
   }
-  if (Server::Monitored(*spec, args)) server.FeedMonitorsFromExec(conn, args);
+  server.MaybeFeedMonitors(conn, *spec, args);
   WorkerStats& stats = server.stats_for(conn.worker());
   WorkerStats::Add(stats.per_command[spec->id].calls, 1);
   WorkerStats::Add(stats.commands, 1);

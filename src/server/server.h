@@ -249,11 +249,14 @@ class Server {
   // MONITOR: `conn` is sent a line for every command run from now on (Redis's format), until
   // it closes or RESETs. The lines are posted to its worker, as completions are.
   void AddMonitor(Connection& conn);
-  // Whether MONITOR shows the command: not admin commands, as Redis.
-  static bool Monitored(const CommandSpec& spec, std::span<const std::string_view> args);
-  // A command EXEC ran (ExecuteQueued).
-  void FeedMonitorsFromExec(Connection& conn, std::span<const std::string_view> args) {
-    if (monitor_count_.load(std::memory_order_relaxed) != 0) FeedMonitors(conn, args);
+  // After a command ran (ExecuteLocked, and ExecuteQueued for EXEC's): sends it to the
+  // monitors, if any, unless it is one MONITOR does not show.
+  void MaybeFeedMonitors(Connection& conn, const CommandSpec& spec,
+                         std::span<const std::string_view> args,
+                         std::span<const size_t> sizes = {}) {
+    if (monitor_count_.load(std::memory_order_relaxed) != 0 && Monitored(spec, args)) {
+      FeedMonitors(conn, args, sizes);
+    }
   }
   void RemoveMonitor(Connection& conn);
   std::vector<SlowlogEntry> SlowlogGet(size_t count);
@@ -302,7 +305,9 @@ class Server {
   void MaybeLogSlow(Connection& conn, const CommandSpec& spec,
                     std::span<const std::string_view> args, std::span<const size_t> sizes,
                     uint64_t ticks);
-  // Sends the command to every MONITOR connection (not admin commands, as Redis).
+  // Whether MONITOR shows the command: not admin commands, as Redis.
+  static bool Monitored(const CommandSpec& spec, std::span<const std::string_view> args);
+  // Sends the command to every MONITOR connection.
   void FeedMonitors(Connection& conn, std::span<const std::string_view> args,
                     std::span<const size_t> sizes = {});
   // A monitor's lines not yet handed to its worker: one completion carries all that piled up
