@@ -249,6 +249,26 @@ def raw(port, data, expect_close=False, timeout=5):
         return chunks
 
 
+def test_client_reply_drops_replies_that_arrive_later(server):
+    """CLIENT REPLY OFF and SKIP drop whole replies, also of a command answered in steps (an
+    HGETALL of more than 16384 fields) and of a pipeline's many commands; nothing else is lost."""
+    r = server.client()
+    fields = {b"f%d" % i: b"v%d" % i for i in range(40000)}
+    pipe = r.pipeline(transaction=False)
+    items = list(fields.items())
+    for start in range(0, len(items), 1000):
+        pipe.hset("big", mapping=dict(items[start:start + 1000]))
+    pipe.execute()
+    assert r.hlen("big") == 40000
+    assert raw(server.port, b"CLIENT REPLY SKIP\r\nHGETALL big\r\nPING\r\n") == b"+PONG\r\n"
+    sets = b"".join(b"SET k%d %d\r\n" % (i, i) for i in range(2000))
+    out = raw(server.port, b"CLIENT REPLY OFF\r\n" + sets + b"HGETALL big\r\nNOPE\r\n"
+              b"CLIENT REPLY ON\r\nGET k1999\r\n")
+    assert out == b"+OK\r\n$4\r\n1999\r\n"
+    assert r.hgetall("big") == fields
+    assert r.get("k0") == b"0"
+
+
 def test_resp3_over_a_raw_socket(server):
     out = raw(server.port, b"HELLO 3\r\n")
     assert out.startswith(b"%7\r\n")

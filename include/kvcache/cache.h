@@ -357,6 +357,12 @@ class Cache {
   // Whether key holds a live item. Not an access: changes neither the policy nor Stats().
   virtual bool Contains(std::string_view key) = 0;
 
+  // How often the eviction policy has seen key used, as far as it counts uses (Redis's OBJECT
+  // FREQ): LFU's count (saturating at 255), W-TinyLFU's estimate from its frequency sketch,
+  // S3-FIFO's 2-bit hit counter, SIEVE's visited bit. Not an access. NotFound when key holds
+  // no live item; InvalidArgument for a policy that counts nothing (LRU, LIRS, ARC, ...).
+  virtual Status AccessFrequency(std::string_view key, uint32_t* frequency) = 0;
+
   // Removes every item.
   virtual void Clear() = 0;
 

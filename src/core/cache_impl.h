@@ -240,6 +240,20 @@ class CacheImpl final : public Cache {
     return ShardFor(hash).Contains(hash, key);
   }
 
+  Status AccessFrequency(std::string_view key, uint32_t* frequency) override {
+    if constexpr (Shard<P>::kCountsUses) {
+      if (!KeyOk(key)) return Status::NotFound("no such key");
+      uint64_t hash = HashKey(key);
+      if (ShardFor(hash).Frequency(hash, key, frequency)) return Status::OK();
+      return Status::NotFound("no such key");
+    } else {
+      (void)key;
+      (void)frequency;
+      return Status::InvalidArgument(std::string("the ") + P::kName +
+                                     " policy does not count accesses");
+    }
+  }
+
   void Clear() override {
     // The emptied pages of all shards together: they lie side by side (the stripes interleave),
     // so a few madvise calls give them all back.

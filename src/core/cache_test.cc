@@ -395,6 +395,53 @@ TEST_P(EveryPolicy, RenameMovesLargeValuesWithoutACopy) {
 INSTANTIATE_TEST_SUITE_P(Policies, EveryPolicy, ::testing::ValuesIn(AllPolicies()),
                          PolicyTestName);
 
+// AccessFrequency reports the count of the policies that keep one, rises with hits and not
+// with itself, Peek or Contains, and is refused by the policies that count nothing.
+TEST_P(EveryPolicy, AccessFrequencyCountsHitsWherePoliciesCountThem) {
+  const std::string policy = GetParam();
+  auto c = Make(policy);
+  ASSERT_TRUE(c->Put("hot", "v").ok());
+  ASSERT_TRUE(c->Put("cold", "v").ok());
+  uint32_t before = 0;
+  Status st = c->AccessFrequency("hot", &before);
+  const bool counts = policy == "lfu" || policy == "s3fifo" || policy == "sieve" ||
+                      policy.rfind("wtinylfu", 0) == 0;
+  if (!counts) {
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find(policy), std::string::npos) << st.ToString();
+    return;
+  }
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  uint32_t again = 0;
+  ASSERT_TRUE(c->AccessFrequency("hot", &again).ok());
+  EXPECT_EQ(again, before) << "asking is not a use";
+  ASSERT_TRUE(c->Peek("hot"));
+  EXPECT_TRUE(c->Contains("hot"));
+  ASSERT_TRUE(c->AccessFrequency("hot", &again).ok());
+  EXPECT_EQ(again, before) << "Peek and Contains are not uses";
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(c->Get("hot"));
+  uint32_t hot = 0, cold = 0;
+  ASSERT_TRUE(c->AccessFrequency("hot", &hot).ok());
+  ASSERT_TRUE(c->AccessFrequency("cold", &cold).ok());
+  if (policy.rfind("wtinylfu", 0) == 0) {
+    EXPECT_GE(hot, 1u) << "the sketch counts the insert (hits in the window it does not)";
+  } else {
+    EXPECT_GT(hot, before);
+    EXPECT_GT(hot, cold);
+  }
+  if (policy == "lfu") {
+    EXPECT_EQ(hot, 3u);  // the insert, then two hits
+  }
+  if (policy == "s3fifo") {
+    EXPECT_EQ(hot, 2u);
+  }
+  if (policy == "sieve") {
+    EXPECT_EQ(hot, 1u);
+  }
+  EXPECT_EQ(c->AccessFrequency("absent", &hot).code(), Status::Code::kNotFound);
+  EXPECT_EQ(c->AccessFrequency("", &hot).code(), Status::Code::kNotFound);
+}
+
 TEST(Cache, TextbookLruExample) {
   Options o;
   o.policy = "lru";

@@ -196,6 +196,25 @@ class Shard final : public ShardCore {
     }
   }
 
+  // Whether the policy counts uses of its items (Cache::AccessFrequency).
+  static constexpr bool kCountsUses = requires(const P& p, ItemRef r) {
+    { p.Frequency(r) } -> std::convertible_to<uint32_t>;
+  };
+
+  // The policy's count of uses of key, once the buffered hits are in; false when key holds no
+  // live item.
+  bool Frequency(uint64_t hash, std::string_view key, uint32_t* out)
+    requires kCountsUses
+  {
+    lock_.lock();
+    DrainLocked();
+    ItemRef ref = index_.Find(hash, key);
+    const bool live = ref != kNullRef && !IsExpiredNow(arena_->At(ref));
+    if (live) *out = policy_.Frequency(ref);
+    lock_.unlock();
+    return live;
+  }
+
   bool Contains(uint64_t hash, std::string_view key) {
     lock_.lock_shared();
     ItemRef ref = index_.Find(hash, key);

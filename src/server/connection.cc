@@ -49,6 +49,36 @@ Connection::~Connection() {
   if (fd_ >= 0) close(fd_);
 }
 
+void Connection::set_resp_version(int version) {
+  reply_.set_resp_version(version);
+  if (discard_ != nullptr) discard_->set_resp_version(version);
+}
+
+void Connection::SetReplyMode(ReplyMode mode) {
+  replies_off_ = mode == ReplyMode::kOff;
+  if (mode == ReplyMode::kOn) {
+    skip_next_ = false;
+    reply_to_ = &reply_;
+  } else {
+    StartSkipping();  // the command's own reply is not sent either
+    skip_next_ = mode == ReplyMode::kSkip;
+  }
+}
+
+void Connection::StartSkipping() {
+  skip_next_ = false;
+  if (discard_ == nullptr) {
+    discard_ = std::make_unique<protocol::ReplyBuilder>(reply_.resp_version());
+    discard_->set_error_sink(&server_.stats_for(worker_));  // errors are still counted
+  }
+  reply_to_ = discard_.get();
+}
+
+void Connection::EndSkipping() {
+  discard_->Clear();
+  if (!replies_off_) reply_to_ = &reply_;
+}
+
 bool Connection::output_blocked() const { return reply_.PendingBytes() > kMaxPendingOutput; }
 
 bool Connection::ReadSome() {
@@ -196,6 +226,7 @@ size_t Connection::PrefetchKeys(size_t from) {
 }
 
 bool Connection::ProcessInput() {
+  if (!blocked) AfterReply();  // a deferred command's reply is complete
   // From a request's start only: not while a large argument arrives.
   auto can_prefetch = [&] { return !blocked && large_args_.empty() && !receiving_large_arg(); };
   size_t prefetched = in_start_;  // input up to here has been looked at
@@ -224,7 +255,9 @@ bool Connection::ProcessInput() {
       break;
     }
     if (r == protocol::ParseResult::kCommand) {
+      BeforeCommand();
       server_.Execute(*this, parser_.args());
+      if (!blocked) AfterReply();
     }
     in_start_ += consumed;
     large_args_.clear();  // the command has run (or copied what it keeps)

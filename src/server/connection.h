@@ -50,7 +50,18 @@ class Connection {
   int fd() const { return fd_; }
   uint64_t id() const { return id_; }
   Worker* worker() const { return worker_; }
-  protocol::ReplyBuilder& reply() { return reply_; }
+  // Where the running command's reply goes: the client, or nowhere while CLIENT REPLY has
+  // turned replies off or skips this command.
+  protocol::ReplyBuilder& reply() { return *reply_to_; }
+  // What is sent to the client.
+  protocol::ReplyBuilder& output() { return reply_; }
+  void set_resp_version(int version);
+
+  // CLIENT REPLY ON | OFF | SKIP. OFF and SKIP take effect with their own reply (none is sent);
+  // SKIP drops the next command's reply as well.
+  enum class ReplyMode : uint8_t { kOn, kOff, kSkip };
+  void SetReplyMode(ReplyMode mode);
+  bool replies_off() const { return replies_off_; }
 
   // ---- State that commands read and change (owned by the worker thread).
   uint8_t db = 0;
@@ -128,6 +139,16 @@ class Connection {
   };
 
   bool Flush();
+  // Around each command, for CLIENT REPLY: the command starts (a SKIP before it takes effect);
+  // its reply is complete (what it wrote while replies were off is dropped).
+  void BeforeCommand() {
+    if (skip_next_) StartSkipping();
+  }
+  void AfterReply() {
+    if (reply_to_ != &reply_) EndSkipping();
+  }
+  void StartSkipping();  // until AfterReply
+  void EndSkipping();
   // Prefetches the keys of up to kPrefetchWindow complete requests from offset `from` of the
   // input buffer; returns the offset after the last one looked at.
   size_t PrefetchKeys(size_t from);
@@ -148,6 +169,10 @@ class Connection {
   protocol::RequestParser parser_;
   protocol::RequestParser lookahead_;  // PrefetchKeys' own, so parser_'s state is untouched
   protocol::ReplyBuilder reply_;
+  protocol::ReplyBuilder* reply_to_ = &reply_;
+  std::unique_ptr<protocol::ReplyBuilder> discard_;  // what CLIENT REPLY drops; made on first use
+  bool replies_off_ = false;  // CLIENT REPLY OFF
+  bool skip_next_ = false;    // CLIENT REPLY SKIP: the next command's reply is dropped
   std::vector<char> in_;
   size_t in_start_ = 0;
   size_t in_end_ = 0;

@@ -15,6 +15,7 @@
 #include "server/command.h"
 #include "server/connection.h"
 #include "server/glob.h"
+#include "server/hash_codec.h"
 #include "server/log.h"
 #include "server/origin_service.h"
 #include "server/server.h"
@@ -119,7 +120,7 @@ void CmdHello(CommandContext& c) {
         "select the RESP protocol version at the same time");
   }
   if (has_setname) c.conn.name.assign(setname);
-  c.reply.set_resp_version(static_cast<int>(version));
+  c.conn.set_resp_version(static_cast<int>(version));
   c.reply.MapHeader(7);
   c.reply.Bulk("server");
   c.reply.Bulk("redis");
@@ -165,8 +166,9 @@ void CmdReset(CommandContext& c) {
   if (c.conn.monitor) c.server.RemoveMonitor(c.conn);
   c.conn.name.clear();
   c.conn.authenticated = c.server.config().requirepass.empty();
-  c.reply.set_resp_version(2);
-  c.reply.SimpleString("RESET");
+  c.conn.set_resp_version(2);
+  c.conn.SetReplyMode(Connection::ReplyMode::kOn);
+  c.conn.reply().SimpleString("RESET");
 }
 
 // ---- CLIENT
@@ -346,6 +348,23 @@ void CmdClient(CommandContext& c) {
       return c.reply.SimpleString("OK");
     }
     c.reply.Integer(killed);
+  } else if (EqualsIgnoreCase(sub, "REPLY")) {
+    if (!arity(3)) return;
+    const std::string_view mode = c.arg(2);
+    Connection::ReplyMode m;
+    if (EqualsIgnoreCase(mode, "ON")) {
+      m = Connection::ReplyMode::kOn;
+    } else if (EqualsIgnoreCase(mode, "OFF")) {
+      m = Connection::ReplyMode::kOff;
+    } else if (EqualsIgnoreCase(mode, "SKIP")) {
+      m = Connection::ReplyMode::kSkip;
+    } else {
+      return c.ErrorSyntax();
+    }
+    // Redis lets EXEC run it, and the rest of EXEC's reply array is then never sent.
+    if (c.conn.in_exec) return c.reply.Error("ERR CLIENT REPLY is not allowed inside MULTI");
+    c.conn.SetReplyMode(m);
+    if (m == Connection::ReplyMode::kOn) c.conn.reply().SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "NO-EVICT") || EqualsIgnoreCase(sub, "NO-TOUCH")) {
     if (arity(3)) c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "HELP")) {
@@ -359,6 +378,8 @@ void CmdClient(CommandContext& c) {
                            "LIST", "    Return information about client connections.",
                            "KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port>",
                            "    Kill connections.",
+                           "REPLY (ON|OFF|SKIP)",
+                           "    Control the replies sent to the current connection.",
                            "HELP", "    Print this help."};
     c.reply.ArrayHeader(std::size(lines));
     for (const char* l : lines) c.reply.SimpleString(l);
@@ -1043,6 +1064,77 @@ void CmdMemory(CommandContext& c) {
   }
 }
 
+// OBJECT: how a key's value is held, as far as kvcache has Redis's notions of it. Asking is not
+// an access (Peek): it changes neither the policy nor the hit statistics.
+const char* EncodingName(const Handle& h) {
+  const std::string_view v = h.value();
+  switch (h.kind()) {
+    case ValueKind::kString: {
+      // What Redis reports for a value SET stored (an APPEND or SETRANGE makes Redis say "raw"
+      // for any length; kvcache keeps no such history).
+      int64_t unused;
+      if (ParseInt64(v, &unused)) return "int";
+      return v.size() <= 44 ? "embstr" : "raw";
+    }
+    case ValueKind::kHash:
+      return !v.empty() && v[0] == kHashIndexedFormat ? "hashtable" : "listpack";
+    case ValueKind::kTensor:
+    case ValueKind::kOther:
+      break;
+  }
+  return "raw";  // contiguous bytes, as Redis names a module type's encoding
+}
+
+void CmdObject(CommandContext& c) {
+  const std::string_view sub = c.arg(1);
+  const bool encoding = EqualsIgnoreCase(sub, "ENCODING"), freq = EqualsIgnoreCase(sub, "FREQ"),
+             idle = EqualsIgnoreCase(sub, "IDLETIME"), refcount = EqualsIgnoreCase(sub, "REFCOUNT");
+  if (encoding || freq || idle || refcount) {
+    if (!SubArity(c, 3)) return;
+    const std::string_view key = c.Key(2);
+    Handle h = c.cache.Peek(key);
+    if (!h) return c.reply.Null();
+    if (encoding) return c.reply.Bulk(EncodingName(h));
+    if (refcount) return c.reply.Integer(1);  // no value is shared between keys
+    if (idle) {
+      return c.reply.Error(std::string("ERR idle time is not tracked by the ") +
+                           c.cache.policy_name() + " maxmemory-policy");
+    }
+    uint32_t frequency = 0;
+    Status st = c.cache.AccessFrequency(key, &frequency);
+    if (st.code() == Status::Code::kNotFound) return c.reply.Null();  // gone since the Peek
+    if (!st.ok()) {
+      return c.reply.Error(
+          "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please "
+          "note that when switching between policies at runtime LRU and LFU data will take "
+          "some time to adjust.");
+    }
+    return c.reply.Integer(frequency);
+  }
+  if (EqualsIgnoreCase(sub, "HELP")) {
+    if (!SubArity(c, 2)) return;
+    static const char* const kHelp[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency of the <key>, as the maxmemory-policy counts it",
+        "    (lfu, wtinylfu, s3fifo and sieve count accesses).",
+        "IDLETIME <key>",
+        "    Not tracked: no maxmemory-policy of kvcache keeps the time of the last access.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Print this help."};
+    c.reply.ArrayHeader(std::size(kHelp));
+    for (const char* line : kHelp) c.reply.SimpleString(line);
+    return;
+  }
+  c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try OBJECT HELP.");
+}
+
 void CmdDebug(CommandContext& c) {
   c.reply.Error("ERR DEBUG " + std::string(c.arg(1)) + " is not supported by kvcache");
 }
@@ -1089,6 +1181,7 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"monitor", 1, kAdmin | kLoading | kStale, 0, 0, 0, CmdMonitor, "server",
           "Listens for all requests received by the server in real-time."});
   r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
+  r->Add({"object", -2, kReadOnly | kNoLoad, 2, 2, 1, CmdObject, "generic", "A container for object introspection commands."});
   r->Add({"debug", -2, kAdmin, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
   r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});
 }

@@ -629,6 +629,100 @@ TEST(Server, LatencyKeepsTheWorstCommandOfEachSecond) {
   EXPECT_TRUE(t.Run({"CONFIG", "SET", "latency-monitor-threshold", "-1"}).is_error());
 }
 
+TEST(Server, ObjectReportsEncodingAndThePolicysFrequency) {
+  TestClient t;  // the default policy, LIRS, counts no frequencies
+  EXPECT_EQ(Str(t.Run({"SET", "n", "12345"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "z", "012"})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "s", std::string(44, 'a')})), "OK");
+  EXPECT_EQ(Str(t.Run({"SET", "r", std::string(45, 'a')})), "OK");
+  EXPECT_EQ(Str(t.Run({"HSET", "h", "f", "v"})), "(integer) 1");
+  // Redis 7.0.15 answers the same for these.
+  EXPECT_EQ(Str(t.Run({"OBJECT", "ENCODING", "n"})), "int");
+  EXPECT_EQ(Str(t.Run({"object", "encoding", "z"})), "embstr");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "ENCODING", "s"})), "embstr");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "ENCODING", "r"})), "raw");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "ENCODING", "h"})), "listpack");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "ENCODING", "missing"})), "(nil)");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "REFCOUNT", "s"})), "(integer) 1");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "FREQ", "missing"})), "(nil)");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "FREQ", "s"})),
+            "(error) ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+            "Please note that when switching between policies at runtime LRU and LFU data will "
+            "take some time to adjust.");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "IDLETIME", "s"})),
+            "(error) ERR idle time is not tracked by the lirs maxmemory-policy");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "ENCODING"})),
+            "(error) ERR wrong number of arguments for 'object|encoding' command");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "FREQ", "a", "b"})),
+            "(error) ERR wrong number of arguments for 'object|freq' command");
+  EXPECT_EQ(Str(t.Run({"OBJECT", "NOPE", "s"})),
+            "(error) ERR unknown subcommand 'NOPE'. Try OBJECT HELP.");
+  EXPECT_EQ(t.Run({"OBJECT", "HELP"}).elems.size(), 14u);
+  // More than 64 fields: kvcache's indexed layout, Redis's hashtable.
+  std::vector<std::string> hset = {"HSET", "big"};
+  for (int i = 0; i < 65; ++i) {
+    hset.push_back("f" + std::to_string(i));
+    hset.push_back("v");
+  }
+  t.Run(hset);
+  EXPECT_EQ(Str(t.Run({"OBJECT", "ENCODING", "big"})), "hashtable");
+  // Asking is not an access: a GET's hit is counted, OBJECT's are not.
+  auto hits = [&] {
+    const std::string info = Str(t.Run({"INFO", "stats"}));
+    const size_t at = info.find("keyspace_hits:");
+    return at == std::string::npos ? -1 : std::stoll(info.substr(at + 14));
+  };
+  const int64_t before = hits();
+  t.Run({"OBJECT", "ENCODING", "s"});
+  EXPECT_EQ(hits(), before);
+  t.Run({"GET", "s"});
+  EXPECT_EQ(hits(), before + 1);
+
+  ServerConfig lfu;
+  lfu.maxmemory_policy = "lfu";
+  TestClient l(lfu);
+  EXPECT_EQ(Str(l.Run({"SET", "k", "v"})), "OK");
+  EXPECT_EQ(Str(l.Run({"OBJECT", "FREQ", "k"})), "(integer) 1");
+  for (int i = 0; i < 5; ++i) l.Run({"GET", "k"});
+  EXPECT_EQ(Str(l.Run({"OBJECT", "FREQ", "k"})), "(integer) 6");
+  EXPECT_EQ(Str(l.Run({"OBJECT", "FREQ", "k"})), "(integer) 6") << "asking is not a use";
+  EXPECT_EQ(Str(l.Run({"SELECT", "3"})), "OK");
+  EXPECT_EQ(Str(l.Run({"OBJECT", "FREQ", "k"})), "(nil)") << "another database's key";
+}
+
+// The sequences and what Redis 7.0.15 sent for them (a raw socket, one pipeline each).
+TEST(Connection, ClientReplyOffSkipAndOn) {
+  TestClient t;
+  auto run = [&](const std::string& inline_commands) {
+    std::string out;
+    for (const Reply& r : t.RunRaw(inline_commands)) out += Str(r) + "|";
+    return out;
+  };
+  EXPECT_EQ(run("CLIENT REPLY OFF\r\nSET a 1\r\nNOPE\r\nGET a\r\nCLIENT REPLY ON\r\nGET a\r\n"),
+            "OK|1|");
+  EXPECT_EQ(run("CLIENT REPLY SKIP\r\nPING x\r\nPING y\r\n"), "y|");
+  EXPECT_EQ(run("CLIENT REPLY SKIP\r\nCLIENT REPLY SKIP\r\nPING z\r\nPING w\r\n"), "w|");
+  EXPECT_EQ(run("CLIENT REPLY OFF\r\nCLIENT REPLY SKIP\r\nPING z\r\nCLIENT REPLY ON\r\n"
+                "PING w\r\n"),
+            "OK|w|");
+  EXPECT_EQ(run("CLIENT REPLY OFF\r\nRESET\r\nPING\r\n"), "RESET|PONG|");
+  EXPECT_EQ(run("CLIENT REPLY BAD\r\nCLIENT REPLY\r\n"),
+            "(error) ERR syntax error|"
+            "(error) ERR wrong number of arguments for 'client|reply' command|");
+  // The errors of commands whose replies were dropped are still counted.
+  EXPECT_NE(run("CONFIG RESETSTAT\r\nCLIENT REPLY OFF\r\nNOPE\r\nGET\r\nCLIENT REPLY ON\r\n"
+                "INFO errorstats\r\n")
+                .find("errorstat_ERR:count=2"),
+            std::string::npos);
+  // RESP3 chosen while replies are off holds once they are on again.
+  EXPECT_EQ(run("CLIENT REPLY OFF\r\nHELLO 3\r\nCLIENT REPLY ON\r\nHGETALL none\r\n"),
+            "OK|{}|");
+  EXPECT_EQ(t.RunRaw("HELLO 2\r\n").size(), 1u);
+  // Inside EXEC it is refused (in Redis, EXEC's reply would stop after its array header).
+  EXPECT_EQ(run("MULTI\r\nCLIENT REPLY OFF\r\nPING\r\nEXEC\r\n"),
+            "OK|QUEUED|QUEUED|[(error) ERR CLIENT REPLY is not allowed inside MULTI, PONG]|");
+}
+
 TEST(Server, RoleAndLastsaveAsARedisWithoutReplicasOrSaves) {
   int64_t now = 1'700'000'123'456;
   TestClient t(ServerConfig{}, [&] { return now; });

@@ -122,7 +122,7 @@ std::unique_ptr<Connection> TestClient::NewConnection() {
 
 std::string TestClient::TakeOutput(Connection& conn) {
   std::string out;
-  auto& r = conn.reply();
+  auto& r = conn.output();
   while (r.WritableBytes() != 0) {
     struct iovec iov[64];
     size_t n = r.FillIovec(iov, 64);

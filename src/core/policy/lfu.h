@@ -35,6 +35,7 @@ class LfuPolicy {
     if (min_freq_ == f && buckets_[f].empty()) min_freq_ = f + 1;
   }
   void Remove(ItemRef r) { buckets_[c_->At(r)->policy_byte()].Remove(*c_, r, 0); }
+  uint32_t Frequency(ItemRef r) const { return c_->At(r)->policy_byte(); }
   void Replace(ItemRef from, ItemRef to) {
     uint8_t f = c_->At(from)->policy_byte();
     c_->At(to)->set_policy_byte(f);

@@ -47,6 +47,8 @@ class S3FifoPolicy {
   }
 
   void Touch(ItemRef r) { c_->At(r)->BumpHot(); }
+  // The hits since the item entered its queue or was last looked at by the eviction, up to 3.
+  uint32_t Frequency(ItemRef r) const { return c_->At(r)->hot(); }
 
   void Remove(ItemRef r) { Queue(r).Remove(*c_, r, c_->Weight(r)); }
 

@@ -19,6 +19,8 @@ class SievePolicy {
   void BeforeInsert(uint64_t) {}
   void Insert(ItemRef r, uint64_t) { list_.PushHead(*c_, r, 0); }
   void Touch(ItemRef r) { c_->At(r)->MarkHot(); }
+  // The visited bit.
+  uint32_t Frequency(ItemRef r) const { return c_->At(r)->hot(); }
   void Remove(ItemRef r) {
     if (hand_ == r) hand_ = c_->At(r)->prev;
     list_.Remove(*c_, r, 0);

@@ -96,6 +96,8 @@ class WTinyLfuPolicyT {
   }
 
   void Remove(ItemRef r) { List(r).Remove(*c_, r, c_->Weight(r)); }
+  // The frequency sketch's estimate for the item's key (what admission compares).
+  uint32_t Frequency(ItemRef r) const { return filter_.Estimate(c_->At(r)->key()); }
 
   void Replace(ItemRef from, ItemRef to) {
     c_->At(to)->set_policy_byte(c_->At(from)->policy_byte());
