@@ -14,8 +14,9 @@ import pytest
 
 from conftest import ServerProcess
 
-# Never sent: they stop the server or would turn a connection into a stream of other replies.
-NEVER = {"SHUTDOWN", "MONITOR", "SUBSCRIBE", "PSUBSCRIBE", "SYNC", "PSYNC"}
+# Never sent: they stop the server or would turn a connection into a stream of other replies,
+# or (WAIT with a timeout of 0) block the connection until another one unblocks it.
+NEVER = {"SHUTDOWN", "MONITOR", "SUBSCRIBE", "PSUBSCRIBE", "SYNC", "PSYNC", "WAIT"}
 
 OPTIONS = [b"EX", b"PX", b"EXAT", b"PXAT", b"NX", b"XX", b"GT", b"LT", b"KEEPTTL", b"GET",
            b"PERSIST", b"COUNT", b"MATCH", b"TYPE", b"ASYNC", b"SYNC", b"ID", b"SETNAME",
@@ -125,6 +126,7 @@ SUBCOMMANDS = {
     "MEMORY": [b"USAGE", b"HELP", b"STATS"],
     "COMMAND": [b"COUNT", b"DOCS", b"INFO", b"HELP", b"LIST"],
     "DEBUG": [b"SLEEP", b"OBJECT", b"HELP", b"RELOAD"],
+    "OBJECT": [b"ENCODING", b"FREQ", b"IDLETIME", b"REFCOUNT", b"HELP"],
 }
 
 

@@ -22,7 +22,7 @@ from test_fuzz_commands import KEYS, Conn, command_args, command_table, rand_arg
 SKIP = {"TENSOR.SET", "TENSOR.MSET", "TENSOR.GET", "TENSOR.MGET", "TENSOR.INFO", "PRELOAD",
         "ORIGINFLUSH", "DEBUG", "CONFIG", "INFO", "CLIENT", "COMMAND", "TIME", "RANDOMKEY",
         "SCAN", "HRANDFIELD", "MEMORY", "HELLO", "QUIT", "AUTH", "OBJECT", "SHUTDOWN",
-        "SLOWLOG", "LASTSAVE", "LATENCY", "MONITOR"}
+        "SLOWLOG", "LASTSAVE", "LATENCY", "MONITOR", "WAIT"}
 # Replies that are a time: compared as "none" (-2), "no expiry" (-1) or "some time".
 TIMES = {b"TTL", b"PTTL", b"EXPIRETIME", b"PEXPIRETIME"}
 # No small positive numbers: as a relative expiry they could lapse during the run.

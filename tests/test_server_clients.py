@@ -269,6 +269,123 @@ def test_client_reply_drops_replies_that_arrive_later(server):
     assert r.get("k0") == b"0"
 
 
+def read_reply_line(sock, timeout):
+    """One line from the socket within `timeout` seconds, or None."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while not data.endswith(b"\r\n"):
+            c = sock.recv(1)
+            if not c:
+                return data or None
+            data += c
+    except socket.timeout:
+        return data or None
+    return data
+
+
+def blocked_clients(r):
+    return r.info("clients")["blocked_clients"]
+
+
+def wait_until(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_wait_answers_zero_replicas_at_its_deadline_or_when_unblocked(server):
+    """WAIT as a Redis master without replicas answers it: 0 at once for 0 replicas, else 0 at
+    the deadline, never for timeout 0 until CLIENT UNBLOCK (TIMEOUT: 0, ERROR: Redis's error) or
+    the client hangs up. INFO counts the waiting clients."""
+    r = server.client()
+    assert r.wait(0, 0) == 0
+    with socket.create_connection(("127.0.0.1", server.port)) as a:
+        a.sendall(b"CLIENT ID\r\n")
+        my_id = int(read_reply_line(a, 5)[1:])
+        started = time.monotonic()
+        a.sendall(b"WAIT 1 300\r\nPING\r\n")
+        assert read_reply_line(a, 5) == b":0\r\n"
+        assert time.monotonic() - started >= 0.29
+        assert read_reply_line(a, 5) == b"+PONG\r\n"
+
+        a.sendall(b"WAIT 1 0\r\nPING\r\n")
+        wait_until(lambda: blocked_clients(r) == 1)
+        assert read_reply_line(a, 0.2) is None, "answered before it was unblocked"
+        assert r.execute_command("CLIENT", "UNBLOCK", my_id) == 1
+        assert read_reply_line(a, 5) == b":0\r\n"
+        assert read_reply_line(a, 5) == b"+PONG\r\n"
+        assert r.execute_command("CLIENT", "UNBLOCK", my_id) == 0, "no longer waiting"
+        assert blocked_clients(r) == 0
+
+        a.sendall(b"WAIT 3 0\r\n")
+        wait_until(lambda: blocked_clients(r) == 1)
+        assert r.execute_command("CLIENT", "UNBLOCK", my_id, "ERROR") == 1
+        assert read_reply_line(a, 5) == b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+        assert blocked_clients(r) == 0
+    # A waiting client that hangs up is gone, and so is its wait.
+    before = r.info("clients")["connected_clients"]
+    with socket.create_connection(("127.0.0.1", server.port)) as gone:
+        gone.sendall(b"WAIT 1 0\r\n")
+        wait_until(lambda: blocked_clients(r) == 1)
+    wait_until(lambda: blocked_clients(r) == 0)
+    wait_until(lambda: r.info("clients")["connected_clients"] == before)
+    assert r.ping()
+
+
+def test_client_pause_holds_writes_or_everything_until_it_ends(server):
+    """CLIENT PAUSE WRITE holds writes (and a MULTI's queued write) back, on every worker,
+    while reads go on; UNPAUSE runs them, in order. PAUSE ALL holds every command, UNPAUSE
+    included, until its timeout."""
+    r = server.client()
+    r.set("a", "0")
+    assert r.execute_command("CLIENT", "PAUSE", 60000, "WRITE") == b"OK"
+    writers = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+    try:
+        for i, w in enumerate(writers):
+            w.sendall(b"GET a\r\nSET k%d %d\r\nINCR n\r\nGET k%d\r\n" % (i, i + 1, i))
+        for w in writers:
+            assert read_reply_line(w, 5) == b"$1\r\n"
+            assert read_reply_line(w, 5) == b"0\r\n"
+        with socket.create_connection(("127.0.0.1", server.port)) as m:
+            m.sendall(b"MULTI\r\nGET a\r\nSET a 9\r\n")
+            assert read_reply_line(m, 5) == b"+OK\r\n"
+            assert read_reply_line(m, 5) == b"+QUEUED\r\n"
+            for w in writers + [m]:
+                assert read_reply_line(w, 0.1) is None, "a write ran during the pause"
+            assert r.get("a") == b"0" and r.get("n") is None
+            assert r.execute_command("CLIENT", "UNPAUSE") == b"OK"
+            for i, w in enumerate(writers):
+                assert read_reply_line(w, 5) == b"+OK\r\n"
+                assert read_reply_line(w, 5).startswith(b":")
+                assert read_reply_line(w, 5) == b"$1\r\n"
+                assert read_reply_line(w, 5) == b"%d\r\n" % (i + 1)
+            assert read_reply_line(m, 5) == b"+QUEUED\r\n"
+            m.sendall(b"EXEC\r\n")
+            assert read_reply_line(m, 5) == b"*2\r\n"
+        assert r.get("n") == b"4" and r.get("a") == b"9"
+    finally:
+        for w in writers:
+            w.close()
+
+    # ALL: even reads and the UNPAUSE wait for the end.
+    assert r.execute_command("CLIENT", "PAUSE", 300, "ALL") == b"OK"
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port)) as other:
+        other.sendall(b"CLIENT UNPAUSE\r\nGET a\r\n")
+        assert read_reply_line(other, 5) == b"+OK\r\n"
+        assert time.monotonic() - started >= 0.29
+        assert read_reply_line(other, 5) == b"$1\r\n"
+    # A held-back client that hangs up leaves nothing behind.
+    assert r.execute_command("CLIENT", "PAUSE", 60000, "WRITE") == b"OK"
+    with socket.create_connection(("127.0.0.1", server.port)) as gone:
+        gone.sendall(b"SET gone 1\r\n")
+        assert read_reply_line(gone, 0.1) is None
+    assert r.execute_command("CLIENT", "UNPAUSE") == b"OK"
+    assert r.set("after", "1") and r.get("after") == b"1"
+
+
 def test_resp3_over_a_raw_socket(server):
     out = raw(server.port, b"HELLO 3\r\n")
     assert out.startswith(b"%7\r\n")

@@ -220,6 +220,31 @@ bool Server::Monitored(const CommandSpec& spec, std::span<const std::string_view
   return !(spec.flags & cmd::kAdmin);
 }
 
+bool Server::PauseHolds(const Connection& conn, const CommandSpec& spec) {
+  if (conn.worker() == nullptr || conn.in_exec) return false;  // no event loop to wait in
+  const int64_t end = pause_end_ms_.load(std::memory_order_acquire);
+  if (end == 0) return false;
+  if (cache_->NowMs() >= end) {
+    std::lock_guard<std::mutex> l(pause_mu_);
+    if (pause_end_ms_.load(std::memory_order_relaxed) == end) {
+      pause_end_ms_.store(0, std::memory_order_release);
+      pause_all_.store(false, std::memory_order_relaxed);
+    }
+    return false;
+  }
+  if (pause_all_.load(std::memory_order_relaxed) || (spec.flags & cmd::kWrite)) return true;
+  // As Redis: an EXEC whose transaction writes is held back as a write.
+  if (std::string_view(spec.name) != "exec") return false;
+  for (const std::vector<std::string>& q : conn.queued) {
+    char buf[64];
+    std::string_view lower;
+    if (!LowerName(q[0], buf, sizeof(buf), &lower)) continue;
+    const CommandSpec* s = commands_.Find(lower);
+    if (s != nullptr && (s->flags & cmd::kWrite)) return true;
+  }
+  return false;
+}
+
 void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
   WorkerStats& stats = stats_for(conn.worker());
   char buf[64];
@@ -260,6 +285,14 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
     // As Redis, which treats a monitor as a replica: no keyspace commands (so none that defers).
     WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
     conn.reply().Error("ERR Replica can't interact with the keyspace");
+    return;
+  }
+  if (pause_end_ms_.load(std::memory_order_relaxed) != 0 && PauseHolds(conn, *spec)) {
+    // CLIENT PAUSE: held back, before MULTI queues it, as Redis does; the worker runs it again
+    // once the pause is over, and the connection runs nothing else meanwhile.
+    conn.postponed.assign(args.begin(), args.end());
+    conn.blocked = true;
+    conn.worker()->AddPostponed(conn.id());
     return;
   }
   if (conn.in_multi && (spec->flags & cmd::kNoMulti)) {

@@ -90,6 +90,15 @@ class Connection {
   std::string last_command;
   std::string peer;
   std::string local;
+  // WAIT: the wait's number while the connection waits, else 0. Whoever swaps it to 0 (its
+  // deadline, CLIENT UNBLOCK from any thread, closing) answers it (Server::EndWait).
+  std::atomic<uint64_t> wait_token{0};
+  // A command CLIENT PAUSE holds back, run again once the pause is over.
+  std::vector<std::string> postponed;
+  // Waiting or held back: nothing to read until then, but a client that hangs up is closed.
+  bool parked() const {
+    return wait_token.load(std::memory_order_relaxed) != 0 || !postponed.empty();
+  }
   // Set by CLIENT KILL from any thread; the owning worker closes the connection.
   std::atomic<bool> kill_requested{false};
   // What CLIENT LIST shows of the buffers, which the owning worker changes outside the world

@@ -144,7 +144,8 @@ void Worker::Run() {
   while (!server_.shutting_down()) {
     // Worker 0 evicts toward a lowered maxmemory a slice per round, polling for events between.
     const bool reclaim = index_ == 0 && server_.reclaim_eager();
-    int n = epoll_wait(epoll_fd_, events, kMaxEvents, reclaim ? 0 : cron_ms);
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents,
+                       reclaim ? 0 : PollTimeoutMs(cron_ms, server_.cache().NowMs()));
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == event_fd_) {
@@ -166,6 +167,7 @@ void Worker::Run() {
       Connection* c = it->second.get();
       bool ok = true;
       if (events[i].events & (EPOLLERR | EPOLLHUP)) ok = false;
+      if ((events[i].events & EPOLLRDHUP) && c->parked()) ok = false;  // hung up while waiting
       if (ok && (events[i].events & EPOLLOUT)) ok = c->OnWritable();
       if (ok && (events[i].events & EPOLLIN) && !c->output_blocked() && !c->blocked) {
         ok = c->OnReadable();
@@ -179,6 +181,7 @@ void Worker::Run() {
     RunCompletions();
     if (reclaim) server_.ReclaimStep();
     int64_t now = server_.cache().NowMs();
+    if (!wait_deadlines_.empty() || !postponed_.empty()) RunTimers(now);
     if (now >= next_cron) {
       next_cron = now + cron_ms;
       Cron();
@@ -203,14 +206,62 @@ void Worker::RunCompletions() {
   for (auto& [id, done] : ready) {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) continue;  // the client left while its command ran
+    Finish(it->second, done);
+  }
+}
+
+void Worker::Finish(Connection* c, const Completion& done) {
+  c->blocked = false;  // the completion may defer again (read-through, then write-through)
+  done(*c);
+  if (!c->Resume() || c->kill_requested.load(std::memory_order_relaxed)) {
+    Close(c);
+  } else {
+    UpdateInterest(c);
+  }
+}
+
+void Worker::AddWaitDeadline(int64_t deadline_ms, uint64_t conn_id, uint64_t token) {
+  wait_deadlines_.emplace(deadline_ms, std::make_pair(conn_id, token));
+}
+
+int Worker::PollTimeoutMs(int cron_ms, int64_t now) const {
+  int64_t until = now + cron_ms;
+  if (!wait_deadlines_.empty()) until = std::min(until, wait_deadlines_.begin()->first);
+  if (!postponed_.empty()) {
+    const int64_t end = server_.pause_end_ms();
+    until = std::min(until, end == 0 ? now : end);
+  }
+  return static_cast<int>(std::clamp<int64_t>(until - now, 0, cron_ms));
+}
+
+void Worker::RunTimers(int64_t now) {
+  // WAIT: no replica acknowledges anything, so a wait that reaches its deadline answers 0.
+  while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= now) {
+    const auto [id, token] = wait_deadlines_.begin()->second;
+    wait_deadlines_.erase(wait_deadlines_.begin());
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
     Connection* c = it->second;
-    c->blocked = false;  // the completion may defer again (read-through, then write-through)
-    done(*c);
-    if (!c->Resume() || c->kill_requested.load(std::memory_order_relaxed)) {
-      Close(c);
-    } else {
-      UpdateInterest(c);
-    }
+    if (c->wait_token.load(std::memory_order_relaxed) != token || !server_.EndWait(*c)) continue;
+    Finish(c, [](Connection& conn) { conn.reply().Integer(0); });
+  }
+  // CLIENT PAUSE: once it is over, each held-back command runs (in the order they came); one
+  // that a new pause holds again waits for that one.
+  const int64_t end = server_.pause_end_ms();
+  if (postponed_.empty() || (end != 0 && now < end)) return;
+  std::vector<uint64_t> ids;
+  ids.swap(postponed_);
+  for (uint64_t id : ids) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    Finish(it->second, [this](Connection& conn) {
+      std::vector<std::string> command = std::move(conn.postponed);
+      conn.postponed.clear();
+      std::vector<std::string_view> args(command.begin(), command.end());
+      server_.world().lock_shared();
+      server_.Execute(conn, args);
+      server_.world().unlock_shared();
+    });
   }
 }
 
@@ -279,7 +330,8 @@ void Worker::Accept(int listen_fd) {
 void Worker::UpdateInterest(Connection* c) {
   c->Publish();
   uint32_t want = (c->output_blocked() || c->blocked ? 0u : uint32_t{EPOLLIN}) |
-                  (c->wants_write() ? uint32_t{EPOLLOUT} : 0u);
+                  (c->wants_write() ? uint32_t{EPOLLOUT} : 0u) |
+                  (c->parked() ? uint32_t{EPOLLRDHUP} : 0u);
   uint32_t& have = interest_[c->fd()];
   if (want == have) return;
   epoll_event ev{};
@@ -291,6 +343,7 @@ void Worker::UpdateInterest(Connection* c) {
 
 void Worker::Close(Connection* c) {
   const int fd = c->fd();
+  server_.EndWait(*c);
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   server_.UnregisterClient(c);
   by_id_.erase(c->id());
@@ -307,8 +360,9 @@ void Worker::Cron() {
   server_.world().unlock_shared();
   std::vector<Connection*> doomed;
   for (auto& [fd, c] : conns_) {
+    // As Redis, a client blocked in a command is not idle.
     if (c->kill_requested.load(std::memory_order_relaxed) ||
-        (timeout_ms > 0 && now - c->last_active_ms > timeout_ms)) {
+        (timeout_ms > 0 && !c->blocked && now - c->last_active_ms > timeout_ms)) {
       doomed.push_back(c.get());
     }
   }
@@ -798,6 +852,42 @@ void Server::DeferAsync(Connection& conn,
   }
   conn.blocked = true;
   origin_->Submit([start = std::move(start), post = Poster(conn)] { start(post); });
+}
+
+void Server::Pause(int64_t end_ms, bool all) {
+  std::lock_guard<std::mutex> l(pause_mu_);
+  const int64_t cur = pause_end_ms_.load(std::memory_order_relaxed);
+  if (cur == 0 || cache_->NowMs() >= cur) {  // no pause yet, or it is over: a new one
+    pause_all_.store(all, std::memory_order_relaxed);
+    pause_end_ms_.store(end_ms, std::memory_order_release);
+    return;
+  }
+  if (all) pause_all_.store(true, std::memory_order_relaxed);
+  if (end_ms > cur) pause_end_ms_.store(end_ms, std::memory_order_release);
+}
+
+void Server::Unpause() {
+  {
+    std::lock_guard<std::mutex> l(pause_mu_);
+    pause_end_ms_.store(0, std::memory_order_release);
+    pause_all_.store(false, std::memory_order_relaxed);
+  }
+  for (auto& w : workers_) w->Wake();  // their held-back commands run now
+}
+
+void Server::WaitForReplicas(Connection& conn, int64_t deadline_ms) {
+  const uint64_t token = next_wait_token_.fetch_add(1, std::memory_order_relaxed);
+  conn.blocked = true;
+  conn.wait_token.store(token, std::memory_order_relaxed);
+  waiting_.fetch_add(1, std::memory_order_relaxed);
+  if (deadline_ms != 0) conn.worker()->AddWaitDeadline(deadline_ms, conn.id(), token);
+}
+
+bool Server::EndWait(Connection& conn) {
+  uint64_t token = conn.wait_token.load(std::memory_order_relaxed);
+  if (token == 0 || !conn.wait_token.compare_exchange_strong(token, 0)) return false;
+  waiting_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
 }
 
 std::function<void(Completion)> Server::Poster(Connection& conn) {

@@ -94,10 +94,21 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   // Thread-safe: queues `done` for connection `conn_id`; dropped if it has closed by then.
   void Post(uint64_t conn_id, Completion done);
+  // On the worker's thread, for one of its connections. WAIT: answers it at `deadline_ms`
+  // unless its wait (number `token`) has ended before (Server::EndWait).
+  void AddWaitDeadline(int64_t deadline_ms, uint64_t conn_id, uint64_t token);
+  // CLIENT PAUSE: runs the connection's postponed command again once the pause is over.
+  void AddPostponed(uint64_t conn_id) { postponed_.push_back(conn_id); }
 
  private:
   void Run();
   void RunCompletions();
+  // Runs a completion of connection c and what it had buffered after it.
+  void Finish(Connection* c, const Completion& done);
+  // Ends the waits whose deadline has come and, once a pause is over, reruns the postponed.
+  void RunTimers(int64_t now);
+  // How long epoll may wait: until the next cron tick, WAIT deadline or end of a pause.
+  int PollTimeoutMs(int cron_ms, int64_t now) const;
   void Accept(int listen_fd);
   void Close(Connection* c);
   void UpdateInterest(Connection* c);
@@ -115,6 +126,8 @@ class Worker {
   WorkerStats stats_;
   std::mutex mailbox_mu_;
   std::vector<std::pair<uint64_t, Completion>> mailbox_;
+  std::multimap<int64_t, std::pair<uint64_t, uint64_t>> wait_deadlines_;  // -> (conn id, token)
+  std::vector<uint64_t> postponed_;  // connections holding a command back for CLIENT PAUSE
 };
 
 // What CLIENT LIST shows of a connection and what CLIENT KILL needs to reach it.
@@ -267,6 +280,22 @@ class Server {
   // Forgets the named classes (all when `events` is empty); returns how many it forgot.
   size_t LatencyReset(std::span<const std::string_view> events);
 
+  // CLIENT PAUSE: until `end_ms` (the cache's clock), clients' write commands (or, with `all`,
+  // all their commands) are held back, each on its connection, and run once the pause is over.
+  // A pause only ever grows: a later end, or from WRITE to ALL. Unpause ends it now.
+  void Pause(int64_t end_ms, bool all);
+  void Unpause();
+  // When the pause ends (0: none).
+  int64_t pause_end_ms() const { return pause_end_ms_.load(std::memory_order_acquire); }
+  // WAIT: the connection waits until deadline_ms (0: until CLIENT UNBLOCK or it closes).
+  // REQUIRES: on its worker's thread.
+  void WaitForReplicas(Connection& conn, int64_t deadline_ms);
+  // Ends the connection's wait if it still waits: true for the caller that ends it, who must
+  // then answer it. Any thread.
+  bool EndWait(Connection& conn);
+  // How many connections wait (INFO's blocked_clients).
+  uint64_t waiting_clients() const { return waiting_.load(std::memory_order_relaxed); }
+
   // Has worker 0 evict toward the budget (ReclaimStep). REQUIRES: the world lock exclusively.
   void StartReclaim();
   // Whether SetMaxMemoryPolicy would accept `name`, and whether it means evicting.
@@ -286,6 +315,8 @@ class Server {
                      std::span<const std::string_view> args);
   void ExecuteLocked(Connection& conn, const CommandSpec& spec,
                      std::span<const std::string_view> args);
+  // Whether CLIENT PAUSE holds this command back.
+  bool PauseHolds(const Connection& conn, const CommandSpec& spec);
 
   ServerConfig config_;
   std::unique_ptr<Cache> cache_;
@@ -337,6 +368,11 @@ class Server {
   uint64_t reclaim_left_ = 0;               // what the last slice left (worker 0's)
   int shutdown_pipe_[2] = {-1, -1};
   std::atomic<uint64_t> next_client_id_{1};
+  std::atomic<int64_t> pause_end_ms_{0};
+  std::atomic<bool> pause_all_{false};
+  std::mutex pause_mu_;  // orders Pause and Unpause
+  std::atomic<uint64_t> waiting_{0};
+  std::atomic<uint64_t> next_wait_token_{1};
   std::mutex clients_mu_;
   std::unordered_map<uint64_t, ClientInfo> clients_;
   std::unique_ptr<OriginService> origin_;

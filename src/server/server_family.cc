@@ -365,6 +365,60 @@ void CmdClient(CommandContext& c) {
     if (c.conn.in_exec) return c.reply.Error("ERR CLIENT REPLY is not allowed inside MULTI");
     c.conn.SetReplyMode(m);
     if (m == Connection::ReplyMode::kOn) c.conn.reply().SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "PAUSE")) {
+    if (!arity(-3)) return;
+    if (c.argc() > 4) {
+      return c.reply.Error(
+          "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.");
+    }
+    int64_t ms;
+    if (!ParseInt64(c.arg(2), &ms)) {
+      return c.reply.Error("ERR timeout is not an integer or out of range");
+    }
+    if (ms < 0) return c.reply.Error("ERR timeout is negative");
+    bool all = true;
+    if (c.argc() == 4) {
+      if (EqualsIgnoreCase(c.arg(3), "WRITE")) {
+        all = false;
+      } else if (!EqualsIgnoreCase(c.arg(3), "ALL")) {
+        return c.reply.Error("ERR CLIENT PAUSE mode must be WRITE or ALL");
+      }
+    }
+    const int64_t now = c.NowMs();
+    c.server.Pause(ms > INT64_MAX - now ? INT64_MAX : now + ms, all);
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "UNPAUSE")) {
+    if (!arity(2)) return;
+    c.server.Unpause();
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "UNBLOCK")) {
+    if (!arity(-3)) return;
+    if (c.argc() > 4) {
+      return c.reply.Error(
+          "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.");
+    }
+    int64_t id;
+    if (!ParseInt64(c.arg(2), &id)) return c.ErrorNotInteger();
+    bool error = false;
+    if (c.argc() == 4) {
+      if (EqualsIgnoreCase(c.arg(3), "ERROR")) {
+        error = true;
+      } else if (!EqualsIgnoreCase(c.arg(3), "TIMEOUT")) {
+        return c.reply.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+      }
+    }
+    // Only WAIT blocks here. The target is answered on its own worker, as at its deadline.
+    bool unblocked = false;
+    c.server.ForEachClient([&](Connection* conn, Worker* w) {
+      if (conn->id() != static_cast<uint64_t>(id) || w == nullptr) return;
+      if (!c.server.EndWait(*conn)) return;
+      unblocked = true;
+      w->Post(conn->id(), [error](Connection& target) {
+        if (error) return target.reply().Error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        target.reply().Integer(0);
+      });
+    });
+    c.reply.Integer(unblocked ? 1 : 0);
   } else if (EqualsIgnoreCase(sub, "NO-EVICT") || EqualsIgnoreCase(sub, "NO-TOUCH")) {
     if (arity(3)) c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "HELP")) {
@@ -380,6 +434,12 @@ void CmdClient(CommandContext& c) {
                            "    Kill connections.",
                            "REPLY (ON|OFF|SKIP)",
                            "    Control the replies sent to the current connection.",
+                           "PAUSE <timeout> [WRITE|ALL]",
+                           "    Suspend all, or just write, clients for <timeout> milliseconds.",
+                           "UNPAUSE",
+                           "    Stop the current client pause, resuming traffic.",
+                           "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                           "    Unblock the specified blocked client.",
                            "HELP", "    Print this help."};
     c.reply.ArrayHeader(std::size(lines));
     for (const char* l : lines) c.reply.SimpleString(l);
@@ -615,7 +675,7 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "connected_clients", s.client_count());
     AppendField(&out, "maxclients", static_cast<uint64_t>(s.config().maxclients));
     AppendField(&out, "cluster_connections", 0);
-    AppendField(&out, "blocked_clients", 0);  // no blocking commands
+    AppendField(&out, "blocked_clients", s.waiting_clients());  // in WAIT
     AppendField(&out, "tracking_clients", 0);
     AppendField(&out, "clients_in_timeout_table", 0);
     out += "\r\n";
@@ -1020,6 +1080,21 @@ void CmdTime(CommandContext& c) {
 }
 
 // ROLE: a server without replicas is a master at replication offset 0 with none attached.
+// WAIT: no replica ever acknowledges a write here, so it answers 0, at once for 0 replicas (or
+// inside EXEC), otherwise once its timeout has passed (never for 0, until CLIENT UNBLOCK), as a
+// Redis master without replicas does.
+void CmdWait(CommandContext& c) {
+  int64_t replicas, timeout;
+  if (!ParseInt64(c.arg(1), &replicas)) return c.ErrorNotInteger();
+  if (!ParseInt64(c.arg(2), &timeout)) {
+    return c.reply.Error("ERR timeout is not an integer or out of range");
+  }
+  if (timeout < 0) return c.reply.Error("ERR timeout is negative");
+  if (replicas <= 0 || c.conn.in_exec || c.conn.worker() == nullptr) return c.reply.Integer(0);
+  const int64_t now = c.NowMs();
+  c.server.WaitForReplicas(c.conn, timeout == 0 ? 0 : (timeout > INT64_MAX - now ? INT64_MAX : now + timeout));
+}
+
 void CmdRole(CommandContext& c) {
   c.reply.ArrayHeader(3);
   c.reply.Bulk("master");
@@ -1177,6 +1252,7 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"dbsize", 1, kReadOnly | kFast, 0, 0, 0, CmdDbSize, "server", "Returns the number of keys in the database."});
   r->Add({"time", 1, kFast | kLoading | kStale, 0, 0, 0, CmdTime, "server", "Returns the server time."});
   r->Add({"role", 1, kFast | kLoading | kStale, 0, 0, 0, CmdRole, "server", "Returns the replication role."});
+  r->Add({"wait", 3, 0, 0, 0, 0, CmdWait, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."});
   r->Add({"lastsave", 1, kFast | kLoading | kStale, 0, 0, 0, CmdLastSave, "server", "Returns the Unix timestamp of the last successful save to disk."});
   r->Add({"monitor", 1, kAdmin | kLoading | kStale, 0, 0, 0, CmdMonitor, "server",
           "Listens for all requests received by the server in real-time."});

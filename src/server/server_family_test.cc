@@ -723,6 +723,43 @@ TEST(Connection, ClientReplyOffSkipAndOn) {
             "OK|QUEUED|QUEUED|[(error) ERR CLIENT REPLY is not allowed inside MULTI, PONG]|");
 }
 
+// The argument errors as Redis 7.0.15 gives them; the waiting itself needs an event loop
+// (tests/test_server_clients.py).
+TEST(Server, WaitPauseAndUnblockArgumentsAsRedis) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"WAIT", "0", "0"})), "(integer) 0");
+  EXPECT_EQ(Str(t.Run({"WAIT", "-1", "0"})), "(integer) 0");
+  EXPECT_EQ(Str(t.Run({"WAIT", "x", "0"})), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Str(t.Run({"WAIT", "1", "1.5"})),
+            "(error) ERR timeout is not an integer or out of range");
+  EXPECT_EQ(Str(t.Run({"WAIT", "1", "-1"})), "(error) ERR timeout is negative");
+  EXPECT_EQ(Str(t.Run({"WAIT", "1"})), "(error) ERR wrong number of arguments for 'wait' command");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "PAUSE"})),
+            "(error) ERR wrong number of arguments for 'client|pause' command");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "PAUSE", "x"})),
+            "(error) ERR timeout is not an integer or out of range");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "PAUSE", "-1"})), "(error) ERR timeout is negative");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "PAUSE", "10", "bad"})),
+            "(error) ERR CLIENT PAUSE mode must be WRITE or ALL");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "PAUSE", "10", "write", "extra"})),
+            "(error) ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT "
+            "HELP.");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "PAUSE", "0"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "UNPAUSE"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "UNPAUSE", "x"})),
+            "(error) ERR wrong number of arguments for 'client|unpause' command");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "UNBLOCK", "x"})),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "UNBLOCK", "999"})), "(integer) 0");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "UNBLOCK", "999", "bad"})),
+            "(error) ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+  EXPECT_EQ(Str(t.Run({"CLIENT", "UNBLOCK", "999", "error"})), "(integer) 0");
+  // Inside EXEC, WAIT answers at once, as in Redis.
+  EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
+  EXPECT_EQ(Str(t.Run({"WAIT", "5", "0"})), "QUEUED");
+  EXPECT_EQ(Str(t.Run({"EXEC"})), "[(integer) 0]");
+}
+
 TEST(Server, RoleAndLastsaveAsARedisWithoutReplicasOrSaves) {
   int64_t now = 1'700'000'123'456;
   TestClient t(ServerConfig{}, [&] { return now; });
