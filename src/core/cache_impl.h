@@ -240,7 +240,7 @@ class CacheImpl final : public Cache {
     return ShardFor(hash).Contains(hash, key);
   }
 
-  Status AccessFrequency(std::string_view key, uint32_t* frequency) override {
+  [[gnu::cold]] Status AccessFrequency(std::string_view key, uint32_t* frequency) override {
     if constexpr (Shard<P>::kCountsUses) {
       if (!KeyOk(key)) return Status::NotFound("no such key");
       uint64_t hash = HashKey(key);

@@ -202,10 +202,10 @@ class Shard final : public ShardCore {
   };
 
   // The policy's count of uses of key, once the buffered hits are in; false when key holds no
-  // live item.
-  bool Frequency(uint64_t hash, std::string_view key, uint32_t* out)
-    requires kCountsUses
-  {
+  // live item. Cold: an operator's question, kept from weighing on the inlining of the hot
+  // paths in this (large) translation unit.
+  [[gnu::cold]] bool Frequency(uint64_t hash, std::string_view key,
+                               uint32_t* out) requires kCountsUses {
     lock_.lock();
     DrainLocked();
     ItemRef ref = index_.Find(hash, key);

@@ -90,15 +90,6 @@ class Connection {
   std::string last_command;
   std::string peer;
   std::string local;
-  // WAIT: the wait's number while the connection waits, else 0. Whoever swaps it to 0 (its
-  // deadline, CLIENT UNBLOCK from any thread, closing) answers it (Server::EndWait).
-  std::atomic<uint64_t> wait_token{0};
-  // A command CLIENT PAUSE holds back, run again once the pause is over.
-  std::vector<std::string> postponed;
-  // Waiting or held back: nothing to read until then, but a client that hangs up is closed.
-  bool parked() const {
-    return wait_token.load(std::memory_order_relaxed) != 0 || !postponed.empty();
-  }
   // Set by CLIENT KILL from any thread; the owning worker closes the connection.
   std::atomic<bool> kill_requested{false};
   // What CLIENT LIST shows of the buffers, which the owning worker changes outside the world
@@ -178,16 +169,28 @@ class Connection {
   protocol::RequestParser parser_;
   protocol::RequestParser lookahead_;  // PrefetchKeys' own, so parser_'s state is untouched
   protocol::ReplyBuilder reply_;
-  protocol::ReplyBuilder* reply_to_ = &reply_;
-  std::unique_ptr<protocol::ReplyBuilder> discard_;  // what CLIENT REPLY drops; made on first use
-  bool replies_off_ = false;  // CLIENT REPLY OFF
-  bool skip_next_ = false;    // CLIENT REPLY SKIP: the next command's reply is dropped
   std::vector<char> in_;
   size_t in_start_ = 0;
   size_t in_end_ = 0;
   std::vector<LargeArg> large_args_;  // of the request being received or run
   std::vector<std::string_view> scratch_args_;
   size_t rcvlowat_ = 1;  // the socket's SO_RCVLOWAT
+  // CLIENT REPLY (after the fields every request uses, which keep their places).
+  protocol::ReplyBuilder* reply_to_ = &reply_;
+  std::unique_ptr<protocol::ReplyBuilder> discard_;  // what CLIENT REPLY drops; made on first use
+  bool replies_off_ = false;                         // CLIENT REPLY OFF
+  bool skip_next_ = false;  // CLIENT REPLY SKIP: the next command's reply is dropped
+
+ public:
+  // WAIT: the wait's number while the connection waits, else 0. Whoever swaps it to 0 (its
+  // deadline, CLIENT UNBLOCK from any thread, closing) answers it (Server::EndWait).
+  std::atomic<uint64_t> wait_token{0};
+  // A command CLIENT PAUSE holds back, run again once the pause is over.
+  std::vector<std::string> postponed;
+  // Waiting or held back: nothing to read until then, but a client that hangs up is closed.
+  bool parked() const {
+    return wait_token.load(std::memory_order_relaxed) != 0 || !postponed.empty();
+  }
 };
 
 }  // namespace kvcache::server

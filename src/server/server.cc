@@ -141,11 +141,11 @@ void Worker::Run() {
   const int cron_ms = std::max<int>(1, 1000 / static_cast<int>(server_.config().hz));
   server_.world().unlock_shared();
   int64_t next_cron = 0;
+  int64_t now = server_.cache().NowMs();
   while (!server_.shutting_down()) {
     // Worker 0 evicts toward a lowered maxmemory a slice per round, polling for events between.
     const bool reclaim = index_ == 0 && server_.reclaim_eager();
-    int n = epoll_wait(epoll_fd_, events, kMaxEvents,
-                       reclaim ? 0 : PollTimeoutMs(cron_ms, server_.cache().NowMs()));
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, reclaim ? 0 : PollTimeoutMs(cron_ms, now));
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == event_fd_) {
@@ -180,7 +180,7 @@ void Worker::Run() {
     }
     RunCompletions();
     if (reclaim) server_.ReclaimStep();
-    int64_t now = server_.cache().NowMs();
+    now = server_.cache().NowMs();
     if (!wait_deadlines_.empty() || !postponed_.empty()) RunTimers(now);
     if (now >= next_cron) {
       next_cron = now + cron_ms;

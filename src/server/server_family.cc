@@ -424,12 +424,18 @@ void CmdClient(CommandContext& c) {
   } else if (EqualsIgnoreCase(sub, "HELP")) {
     if (!arity(2)) return;
     const char* lines[] = {"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                           "ID", "    Return the ID of the current connection.",
-                           "GETNAME", "    Return the name of the current connection.",
-                           "SETNAME <name>", "    Assign the name <name> to the current connection.",
-                           "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library info.",
-                           "INFO", "    Return information about the current client connection.",
-                           "LIST", "    Return information about client connections.",
+                           "ID",
+                           "    Return the ID of the current connection.",
+                           "GETNAME",
+                           "    Return the name of the current connection.",
+                           "SETNAME <name>",
+                           "    Assign the name <name> to the current connection.",
+                           "SETINFO <LIB-NAME|LIB-VER> <value>",
+                           "    Set client library info.",
+                           "INFO",
+                           "    Return information about the current client connection.",
+                           "LIST",
+                           "    Return information about client connections.",
                            "KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port>",
                            "    Kill connections.",
                            "REPLY (ON|OFF|SKIP)",
@@ -440,7 +446,8 @@ void CmdClient(CommandContext& c) {
                            "    Stop the current client pause, resuming traffic.",
                            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                            "    Unblock the specified blocked client.",
-                           "HELP", "    Print this help."};
+                           "HELP",
+                           "    Print this help."};
     c.reply.ArrayHeader(std::size(lines));
     for (const char* l : lines) c.reply.SimpleString(l);
   } else {
@@ -1092,7 +1099,8 @@ void CmdWait(CommandContext& c) {
   if (timeout < 0) return c.reply.Error("ERR timeout is negative");
   if (replicas <= 0 || c.conn.in_exec || c.conn.worker() == nullptr) return c.reply.Integer(0);
   const int64_t now = c.NowMs();
-  c.server.WaitForReplicas(c.conn, timeout == 0 ? 0 : (timeout > INT64_MAX - now ? INT64_MAX : now + timeout));
+  c.server.WaitForReplicas(
+      c.conn, timeout == 0 ? 0 : (timeout > INT64_MAX - now ? INT64_MAX : now + timeout));
 }
 
 void CmdRole(CommandContext& c) {
@@ -1257,7 +1265,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add({"monitor", 1, kAdmin | kLoading | kStale, 0, 0, 0, CmdMonitor, "server",
           "Listens for all requests received by the server in real-time."});
   r->Add({"memory", -2, kReadOnly, 0, 0, 0, CmdMemory, "server", "A container for memory diagnostics commands."});
-  r->Add({"object", -2, kReadOnly | kNoLoad, 2, 2, 1, CmdObject, "generic", "A container for object introspection commands."});
+  r->Add({"object", -2, kReadOnly | kNoLoad, 2, 2, 1, CmdObject, "generic",
+          "A container for object introspection commands."});
   r->Add({"debug", -2, kAdmin, 0, 0, 0, CmdDebug, "server", "A container for debugging commands."});
   r->Add({"shutdown", -1, kAdmin | kNoMulti | kLoading | kStale, 0, 0, 0, CmdShutdown, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server."});
 }

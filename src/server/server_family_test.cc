@@ -715,8 +715,7 @@ TEST(Connection, ClientReplyOffSkipAndOn) {
                 .find("errorstat_ERR:count=2"),
             std::string::npos);
   // RESP3 chosen while replies are off holds once they are on again.
-  EXPECT_EQ(run("CLIENT REPLY OFF\r\nHELLO 3\r\nCLIENT REPLY ON\r\nHGETALL none\r\n"),
-            "OK|{}|");
+  EXPECT_EQ(run("CLIENT REPLY OFF\r\nHELLO 3\r\nCLIENT REPLY ON\r\nHGETALL none\r\n"), "OK|{}|");
   EXPECT_EQ(t.RunRaw("HELLO 2\r\n").size(), 1u);
   // Inside EXEC it is refused (in Redis, EXEC's reply would stop after its array header).
   EXPECT_EQ(run("MULTI\r\nCLIENT REPLY OFF\r\nPING\r\nEXEC\r\n"),
