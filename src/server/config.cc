@@ -47,12 +47,17 @@ ConfigEntry IntEntry(const char* name, bool mut, int64_t ServerConfig::*field, i
           }};
 }
 
-ConfigEntry MemoryEntry(const char* name, bool mut, int64_t ServerConfig::*field, int64_t lo) {
+// `zero_ok`: 0 is also accepted (maxmemory's "no limit").
+ConfigEntry MemoryEntry(const char* name, bool mut, int64_t ServerConfig::*field, int64_t lo,
+                        bool zero_ok = false) {
   return {name, mut, [field](const ServerConfig& c) { return std::to_string(c.*field); },
           [=](ServerConfig* c, std::string_view v) {
             int64_t x;
             if (!ParseMemory(v, &x)) return Bad("must be a memory value");
-            if (x < lo) return Bad("must be at least " + std::to_string(lo));
+            if (x < lo && !(zero_ok && x == 0)) {
+              return Bad(std::string("must be ") + (zero_ok ? "0 or " : "") + "at least " +
+                         std::to_string(lo));
+            }
             c->*field = x;
             return Status::OK();
           }};
@@ -93,7 +98,7 @@ std::vector<ConfigEntry> BuildTable() {
   t.push_back(IntEntry("port", false, &ServerConfig::port, 0, 65535));
   // Small enough for tests and experiments; the engine splits it over the shards. CONFIG SET
   // changes the engine's budget (Server::SetMaxMemory).
-  t.push_back(MemoryEntry("maxmemory", true, &ServerConfig::maxmemory, 64 << 10));
+  t.push_back(MemoryEntry("maxmemory", true, &ServerConfig::maxmemory, 64 << 10, true));
   // CONFIG SET: noeviction and back (Server::SetMaxMemoryPolicy).
   t.push_back(StringEntry("maxmemory-policy", true, &ServerConfig::maxmemory_policy,
                           [](std::string_view v) {

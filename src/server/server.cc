@@ -387,13 +387,23 @@ Server::~Server() {
   if (shutdown_pipe_[1] >= 0) close(shutdown_pipe_[1]);
 }
 
+uint64_t PhysicalMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)
+                               : uint64_t{1} << 30;
+}
+
 Status Server::Init(std::function<int64_t()> clock) {
   local_stats_.per_command.reset(new WorkerStats::PerCommand[commands_.all().size()]);
   Options o;
   if (!ResolvePolicy(config_.maxmemory_policy, &o.policy, &o.evict)) {
     return Status::InvalidArgument("unknown maxmemory-policy '" + config_.maxmemory_policy + "'");
   }
-  o.capacity_bytes = static_cast<size_t>(config_.maxmemory);
+  // maxmemory 0, Redis's "no limit": planned (shards, stripes) as a large cache, then given the
+  // whole budget NoLimitBudget() finds once the cache says how much it can address.
+  o.capacity_bytes = config_.maxmemory != 0
+                         ? static_cast<size_t>(config_.maxmemory)
+                         : static_cast<size_t>(std::min(PhysicalMemory(), uint64_t{16} << 30));
   o.shards = static_cast<uint32_t>(config_.shards);
   o.key_spaces = static_cast<uint32_t>(config_.databases);
   o.max_key_bytes = 65535;
@@ -408,6 +418,10 @@ Status Server::Init(std::function<int64_t()> clock) {
   Status st;
   cache_ = NewCache(o, &st);
   if (!cache_) return st;
+  if (config_.maxmemory == 0 && NoLimitBudget() > o.capacity_bytes) {
+    st = cache_->SetCapacity(NoLimitBudget());
+    if (!st.ok()) return st;
+  }
   engine_policy_ = cache_->policy_name();
   evict_ = o.evict;
   start_ms_ = cache_->NowMs();
@@ -690,12 +704,17 @@ void Server::SlowlogReset() {
   slowlog_.clear();
 }
 
+uint64_t Server::NoLimitBudget() const {
+  return std::min(PhysicalMemory(), cache_->max_capacity());
+}
+
 Status Server::SetMaxMemory(int64_t bytes) {
   const uint64_t used = cache_->Stats().bytes;
-  Status st = cache_->SetCapacity(static_cast<uint64_t>(bytes));
+  const uint64_t budget = bytes == 0 ? NoLimitBudget() : static_cast<uint64_t>(bytes);
+  Status st = cache_->SetCapacity(budget);
   if (!st.ok()) return st;
   config_.maxmemory = bytes;
-  if (used > static_cast<uint64_t>(bytes)) {
+  if (used > budget) {
     // Redis's warning, word for word where it applies.
     Log(LogLevel::kWarning,
         "WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current "
@@ -765,7 +784,10 @@ Status Server::Start() {
   std::vector<std::string> addrs = SplitSpaces(config_.bind);
   // What the ready line reports, read before the workers start: from then on a client's CONFIG
   // SET may change the settings.
-  const int64_t maxmemory = config_.maxmemory;
+  const std::string maxmemory =
+      config_.maxmemory != 0
+          ? std::to_string(config_.maxmemory)
+          : "0 (no limit: a budget of " + std::to_string(cache_->Stats().capacity) + " bytes)";
   const bool evict = evict_;
   if (addrs.empty()) addrs.push_back("127.0.0.1");
   port_ = static_cast<int>(config_.port);

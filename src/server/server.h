@@ -138,6 +138,9 @@ struct ClientInfo {
 
 struct MetricSamples;
 
+// The machine's physical memory in bytes (1 GiB if the system does not say).
+uint64_t PhysicalMemory();
+
 // One SLOWLOG entry, as Redis keeps it: the arguments are cut to 32, each to 128 bytes.
 // One LATENCY event class ("command", "fast-command"): Redis's latencyTimeSeries, the worst
 // latency of each second in which one was sampled, the last 160 of them, and the worst ever.
@@ -247,7 +250,11 @@ class Server {
   // a slice at a time on worker 0, between its events (ReclaimStep), so that no client waits
   // for the whole eviction; in a server that does not evict, writes are refused until deletes
   // make room. REQUIRES: the world lock exclusively, and a budget the cache accepts.
+  // bytes 0 is Redis's "no limit": the budget is then NoLimitBudget().
   Status SetMaxMemory(int64_t bytes);
+  // What maxmemory 0 gives the cache: the machine's memory, or less if the cache cannot address
+  // that much (its arena's bound, "Changing the budget" in design.md).
+  uint64_t NoLimitBudget() const;
   // Evicts one slice (a few thousand items, about a millisecond) toward a lowered budget.
   // Returns whether to go on at once: more remains and this slice made progress. Without
   // progress (the rest is pinned) worker 0 retries once per cron tick. Takes the world lock

@@ -1020,10 +1020,10 @@ void CmdConfig(CommandContext& c) {
         // What the engine accepts with its shard count (the arena's address range bounds it).
         const uint64_t most = c.cache.max_capacity();
         const uint64_t least = c.cache.shard_count() * uint64_t{64 << 10};
-        if (static_cast<uint64_t>(updated.maxmemory) > most ||
-            static_cast<uint64_t>(updated.maxmemory) < least) {
-          return failed("argument must be between " + std::to_string(least) + " and " +
-                        std::to_string(most) + " with this server's " +
+        if (updated.maxmemory != 0 && (static_cast<uint64_t>(updated.maxmemory) > most ||
+                                       static_cast<uint64_t>(updated.maxmemory) < least)) {
+          return failed("argument must be 0 (no limit) or between " + std::to_string(least) +
+                        " and " + std::to_string(most) + " with this server's " +
                         std::to_string(c.cache.shard_count()) + " shards");
         }
       }

@@ -300,7 +300,7 @@ TEST(Server, ConfigSetMaxmemoryLowersAndRaisesTheBudget) {
   const std::string huge = std::to_string(uint64_t{1} << 40);
   const std::string refused = Str(t.Run({"CONFIG", "SET", "maxmemory", huge}));
   EXPECT_EQ(refused.rfind("(error) ERR CONFIG SET failed (possibly related to argument "
-                          "'maxmemory') - argument must be between 262144 and ",
+                          "'maxmemory') - argument must be 0 (no limit) or between 262144 and ",
                           0),
             0u)
       << refused;
@@ -309,6 +309,28 @@ TEST(Server, ConfigSetMaxmemoryLowersAndRaisesTheBudget) {
             "(error) ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument "
             "must be a memory value");
   EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 134217728]");
+
+  // 0: Redis's "no limit". The budget is the machine's memory, or what the cache can address.
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "0"})), "OK");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 0]");
+  EXPECT_EQ(InfoField(t, "maxmemory"), 0u);
+  const uint64_t budget = t.server().cache().Stats().capacity;
+  EXPECT_EQ(budget, std::min(PhysicalMemory(), t.server().cache().max_capacity()));
+  EXPECT_GT(budget, uint64_t{128} << 20);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "maxmemory", "64mb"})), "OK");
+  EXPECT_EQ(t.server().cache().Stats().capacity, uint64_t{64} << 20);
+}
+
+TEST(Server, MaxmemoryZeroAtStartHasNoLimitOfItsOwn) {
+  ServerConfig config;
+  config.maxmemory = 0;
+  TestClient t(config);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "GET", "maxmemory"})), "[maxmemory, 0]");
+  const uint64_t budget = t.server().cache().Stats().capacity;
+  EXPECT_EQ(budget, std::min(PhysicalMemory(), t.server().cache().max_capacity()));
+  EXPECT_GT(budget, uint64_t{1} << 30) << "more than the default of 1 GB on any machine this runs";
+  EXPECT_EQ(Str(t.Run({"SET", "k", "v"})), "OK");
+  EXPECT_EQ(Str(t.Run({"GET", "k"})), "v");
 }
 
 TEST(Server, SlowlogKeepsTheSlowCommandsAsRedisDoes) {
