@@ -313,6 +313,7 @@ def test_wait_answers_zero_replicas_at_its_deadline_or_when_unblocked(server):
         a.sendall(b"WAIT 1 0\r\nPING\r\n")
         wait_until(lambda: blocked_clients(r) == 1)
         assert read_reply_line(a, 0.2) is None, "answered before it was unblocked"
+        assert " flags=b " in r.execute_command("CLIENT", "LIST", "ID", my_id).decode()
         assert r.execute_command("CLIENT", "UNBLOCK", my_id) == 1
         assert read_reply_line(a, 5) == b":0\r\n"
         assert read_reply_line(a, 5) == b"+PONG\r\n"

@@ -188,8 +188,11 @@ std::string ClientLine(Server& s, Connection* conn, int64_t now) {
                 conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(), conn->name.c_str(),
                 (now - conn->created_ms) / 1000,
                 (now - p.last_active_ms.load(std::memory_order_relaxed)) / 1000,
-                conn->in_multi ? "x" : (conn->monitor ? "O" : "N"), conn->db,
-                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, qbuf,
+                conn->in_multi                                          ? "x"
+                : conn->monitor                                         ? "O"
+                : conn->wait_token.load(std::memory_order_relaxed) != 0 ? "b"
+                                                                        : "N",
+                conn->db, conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, qbuf,
                 capacity - std::min(qbuf, capacity), capacity,
                 p.omem.load(std::memory_order_relaxed),
                 capacity + p.allocated.load(std::memory_order_relaxed),
