@@ -369,6 +369,9 @@ void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
   WorkerStats::Add(pc.calls, 1);
   WorkerStats::Add(pc.ticks, ticks);
   if (conn.reply().error_count() != errors_before) WorkerStats::Add(pc.failed, 1);
+  if (latency_tracking_.load(std::memory_order_relaxed)) {
+    WorkerStats::Add(pc.latency[WorkerStats::LatencyBucket(ticks)], 1);
+  }
   if (ticks >= slowlog_ticks_.load(std::memory_order_relaxed))
     MaybeLogSlow(conn, spec, args, sizes, ticks);
   if (ticks >= latency_ticks_.load(std::memory_order_relaxed)) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -72,6 +73,21 @@ ConfigEntry BoolEntry(const char* name, bool mut, bool ServerConfig::*field) {
             else return Bad("must be 'yes' or 'no'");
             return Status::OK();
           }};
+}
+
+// Numbers from 0 to 100 separated by spaces (latency-tracking-info-percentiles; none is valid).
+bool ValidPercentiles(std::string_view v) {
+  std::string s(v);
+  const char* p = s.c_str();
+  while (*p != '\0') {
+    while (*p == ' ') ++p;
+    if (*p == '\0') break;
+    char* end = nullptr;
+    const double x = std::strtod(p, &end);
+    if (end == p || !(x >= 0 && x <= 100) || (*end != ' ' && *end != '\0')) return false;
+    p = end;
+  }
+  return true;
 }
 
 // `choices`, if given, names the valid values in the error, as Redis does for its enums.
@@ -149,6 +165,9 @@ std::vector<ConfigEntry> BuildTable() {
   t.push_back(IntEntry("slowlog-max-len", true, &ServerConfig::slowlog_max_len, 0, kMax));
   t.push_back(IntEntry("latency-monitor-threshold", true, &ServerConfig::latency_monitor_threshold,
                        0, kMax));
+  t.push_back(BoolEntry("latency-tracking", true, &ServerConfig::latency_tracking));
+  t.push_back(StringEntry("latency-tracking-info-percentiles", true,
+                          &ServerConfig::latency_tracking_info_percentiles, ValidPercentiles));
   t.push_back(StringEntry("save", true, &ServerConfig::save));
   t.push_back(StringEntry("appendonly", true, &ServerConfig::appendonly,
                           [](std::string_view v) { return v == "no"; }));

@@ -52,6 +52,10 @@ struct ServerConfig {
   int64_t slowlog_max_len = 128;
   // LATENCY: commands that took at least this many milliseconds are sampled (0: off).
   int64_t latency_monitor_threshold = 0;
+  // Per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats) and the percentiles
+  // INFO reports, as Redis 7.0's settings of the same names.
+  bool latency_tracking = true;
+  std::string latency_tracking_info_percentiles = "50 99 99.9";
   // Persistence is not a cache's job; these answer what clients ask (redis-benchmark reads them).
   std::string save;
   std::string appendonly = "no";

@@ -492,6 +492,7 @@ void Server::ApplyConfig() {
     std::lock_guard<std::mutex> l(slowlog_mu_);
     while (slowlog_.size() > static_cast<uint64_t>(config_.slowlog_max_len)) slowlog_.pop_back();
   }
+  latency_tracking_.store(config_.latency_tracking, std::memory_order_relaxed);
   const int64_t latency_ms = config_.latency_monitor_threshold;
   latency_ticks_.store(latency_ms <= 0 ? UINT64_MAX
                                        : static_cast<uint64_t>(static_cast<double>(latency_ms) *

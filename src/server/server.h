@@ -49,8 +49,23 @@ using Completion = std::function<void(Connection&)>;
 
 // Counters of one worker, written by it alone, summed by INFO (relaxed atomics: no RMW).
 struct WorkerStats final : protocol::ReplyBuilder::ErrorSink {
+  // A command's duration in ticks falls in one of kLatencyBuckets buckets: 0-7 exactly, then 4
+  // per power of two (the two bits below the highest set bit), up to 2^41 ticks (minutes).
+  static constexpr size_t kLatencyBuckets = 4 * 40 + 8;
+  static size_t LatencyBucket(uint64_t ticks) {
+    if (ticks < 8) return static_cast<size_t>(ticks);
+    const int msb = 63 - __builtin_clzll(ticks);
+    const size_t b = static_cast<size_t>(msb - 1) * 4 + ((ticks >> (msb - 2)) & 3);
+    return b < kLatencyBuckets ? b : kLatencyBuckets - 1;
+  }
+  // The least duration (ticks) of bucket b; the bucket ends where b + 1 begins.
+  static uint64_t LatencyBucketStart(size_t b) {
+    if (b < 8) return b;
+    return (uint64_t{4} + b % 4) << (b / 4 - 1);
+  }
   struct PerCommand {
     std::atomic<uint64_t> calls{0}, ticks{0}, failed{0}, rejected{0};  // ticks: tick_clock.h
+    std::atomic<uint64_t> latency[kLatencyBuckets] = {};  // calls by duration (latency-tracking)
   };
   std::atomic<uint64_t> commands{0};
   std::atomic<uint64_t> connections{0};
@@ -364,6 +379,7 @@ class Server {
   std::atomic<size_t> monitor_count_{0};
   std::atomic<uint64_t> slowlog_ticks_{UINT64_MAX};
   std::atomic<uint64_t> latency_ticks_{UINT64_MAX};  // latency-monitor-threshold; MAX: off
+  std::atomic<bool> latency_tracking_{true};
   void AddLatencySample(const char* event, uint64_t ticks);
   std::mutex latency_mu_;
   std::map<std::string, LatencyEvent, std::less<>> latency_;  // the threshold in ticks; MAX: off

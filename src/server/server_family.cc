@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -614,6 +615,46 @@ double MetricSamples::Rate::Mean() const {
   return sum / kSamples;
 }
 
+// One command's latency histogram (latency-tracking), summed over the workers.
+struct CommandLatency {
+  uint64_t calls = 0;
+  uint64_t buckets[WorkerStats::kLatencyBuckets] = {};
+};
+
+CommandLatency SumLatency(Server& s, const CommandSpec& spec) {
+  CommandLatency l;
+  auto add = [&](WorkerStats& w) {
+    for (size_t b = 0; b < WorkerStats::kLatencyBuckets; ++b) {
+      const uint64_t n = w.per_command[spec.id].latency[b].load(std::memory_order_relaxed);
+      l.buckets[b] += n;
+      l.calls += n;
+    }
+  };
+  for (auto& w : s.workers()) add(w->stats());
+  add(s.stats_for(nullptr));
+  return l;
+}
+
+// Where bucket b ends, in microseconds.
+double LatencyBucketEndMicros(size_t b) {
+  const uint64_t end = b + 1 < WorkerStats::kLatencyBuckets
+                           ? WorkerStats::LatencyBucketStart(b + 1)
+                           : 2 * WorkerStats::LatencyBucketStart(b);
+  return static_cast<double>(end) * MicrosPerTick();
+}
+
+// The duration (microseconds) below which `percentile` percent of the calls took: the end of
+// the bucket holding that call, so within a quarter of a power of two above the truth.
+double LatencyAtPercentile(const CommandLatency& l, double percentile) {
+  const double rank = std::max(1.0, std::ceil(percentile / 100 * static_cast<double>(l.calls)));
+  uint64_t seen = 0;
+  for (size_t b = 0; b < WorkerStats::kLatencyBuckets; ++b) {
+    seen += l.buckets[b];
+    if (static_cast<double>(seen) >= rank) return LatencyBucketEndMicros(b);
+  }
+  return LatencyBucketEndMicros(WorkerStats::kLatencyBuckets - 1);
+}
+
 void SampleMetrics(Server& server, int64_t now_ms) {
   const Totals t = SumWorkers(server);
   const CacheStats cs = server.cache().Stats();
@@ -807,6 +848,34 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "used_cpu_user", buf);
     out += "\r\n";
   }
+  if (wanted("latencystats", false)) {
+    out += "# Latencystats\r\n";
+    std::vector<std::string> labels;  // latency-tracking-info-percentiles, as written
+    for (const std::string& p = s.config().latency_tracking_info_percentiles; const char ch : p) {
+      if (ch == ' ') {
+        if (!labels.empty() && !labels.back().empty()) labels.emplace_back();
+      } else {
+        if (labels.empty()) labels.emplace_back();
+        labels.back() += ch;
+      }
+    }
+    if (!labels.empty() && labels.back().empty()) labels.pop_back();
+    for (const CommandSpec& spec : s.commands().all()) {
+      const CommandLatency l = SumLatency(s, spec);
+      if (l.calls == 0) continue;
+      out += "latency_percentiles_usec_";
+      out += spec.name;
+      out += ':';
+      for (size_t i = 0; i < labels.size(); ++i) {
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), "%sp%s=%.3f", i == 0 ? "" : ",", labels[i].c_str(),
+                      LatencyAtPercentile(l, std::strtod(labels[i].c_str(), nullptr)));
+        out += buf;
+      }
+      out += "\r\n";
+    }
+    out += "\r\n";
+  }
   if (wanted("commandstats", false)) {
     out += "# Commandstats\r\n";
     const auto& all = s.commands().all();
@@ -917,9 +986,56 @@ void CmdSlowlog(CommandContext& c) {
 
 // ---- LATENCY (the command events; Redis also samples its own internal events)
 
+// LATENCY HISTOGRAM: each command's calls and their cumulative count by duration, at powers of
+// two of microseconds, a key only where the count grows (Redis's shape).
+void ReplyLatencyHistogram(CommandContext& c) {
+  std::vector<const CommandSpec*> specs;
+  if (c.argc() == 2) {
+    for (const CommandSpec& spec : c.server.commands().all()) specs.push_back(&spec);
+  } else {
+    for (size_t i = 2; i < c.argc(); ++i) {
+      const std::string name = Lower(c.arg(i));
+      const CommandSpec* spec = c.server.commands().Find(name.substr(0, name.find('|')));
+      if (spec != nullptr && std::find(specs.begin(), specs.end(), spec) == specs.end()) {
+        specs.push_back(spec);
+      }
+    }
+  }
+  std::vector<std::pair<const CommandSpec*, CommandLatency>> found;
+  for (const CommandSpec* spec : specs) {
+    CommandLatency l = SumLatency(c.server, *spec);
+    if (l.calls != 0) found.emplace_back(spec, l);
+  }
+  c.reply.MapHeader(found.size());
+  for (const auto& [spec, l] : found) {
+    std::map<uint64_t, uint64_t> by_power;  // microseconds (a power of two) -> calls
+    for (size_t b = 0; b < WorkerStats::kLatencyBuckets; ++b) {
+      if (l.buckets[b] == 0) continue;
+      const double end = LatencyBucketEndMicros(b);
+      uint64_t key = 1;
+      while (static_cast<double>(key) < end) key *= 2;
+      by_power[key] += l.buckets[b];
+    }
+    c.reply.Bulk(spec->name);
+    c.reply.MapHeader(2);
+    c.reply.Bulk("calls");
+    c.reply.Integer(static_cast<int64_t>(l.calls));
+    c.reply.Bulk("histogram_usec");
+    c.reply.MapHeader(by_power.size());
+    uint64_t cumulative = 0;
+    for (const auto& [usec, n] : by_power) {
+      cumulative += n;
+      c.reply.Integer(static_cast<int64_t>(usec));
+      c.reply.Integer(static_cast<int64_t>(cumulative));
+    }
+  }
+}
+
 void CmdLatency(CommandContext& c) {
   std::string_view sub = c.arg(1);
-  if (EqualsIgnoreCase(sub, "LATEST")) {
+  if (EqualsIgnoreCase(sub, "HISTOGRAM")) {
+    ReplyLatencyHistogram(c);
+  } else if (EqualsIgnoreCase(sub, "LATEST")) {
     if (!SubArity(c, 2)) return;
     const std::map<std::string, LatencyEvent> events = c.server.LatencyEvents();
     c.reply.ArrayHeader(events.size());
@@ -958,6 +1074,10 @@ void CmdLatency(CommandContext& c) {
         "RESET [<event> ...]",
         "    Reset latency data of one or more <event> classes.",
         "    (default: reset all data for all event classes)",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram for the",
+        "    specified command names.",
+        "    If no commands are specified then all histograms are replied.",
         "HELP",
         "    Prints this help."};
     c.reply.ArrayHeader(std::size(kHelp));
@@ -1049,6 +1169,7 @@ void CmdConfig(CommandContext& c) {
         w.per_command[i].ticks = 0;
         w.per_command[i].failed = 0;
         w.per_command[i].rejected = 0;
+        for (auto& b : w.per_command[i].latency) b = 0;
       }
       w.commands = 0;
       w.connections = 0;

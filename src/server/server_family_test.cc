@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "server/server.h"
 #include "server/test_client.h"
 
 namespace kvcache::server {
@@ -779,6 +781,79 @@ TEST(Server, WaitPauseAndUnblockArgumentsAsRedis) {
   EXPECT_EQ(Str(t.Run({"MULTI"})), "OK");
   EXPECT_EQ(Str(t.Run({"WAIT", "5", "0"})), "QUEUED");
   EXPECT_EQ(Str(t.Run({"EXEC"})), "[(integer) 0]");
+}
+
+TEST(Server, LatencyBucketsCoverEveryDurationInOrder) {
+  for (uint64_t t : {0ull, 1ull, 7ull, 8ull, 9ull, 15ull, 16ull, 1000ull, 123456789ull,
+                     (1ull << 40) - 1, 1ull << 40, (1ull << 41) - 1}) {
+    const size_t b = WorkerStats::LatencyBucket(t);
+    EXPECT_LE(WorkerStats::LatencyBucketStart(b), t) << t;
+    EXPECT_LT(t, WorkerStats::LatencyBucketStart(b + 1)) << t;
+  }
+  for (size_t b = 0; b + 1 < WorkerStats::kLatencyBuckets; ++b) {
+    const uint64_t start = WorkerStats::LatencyBucketStart(b);
+    const uint64_t next = WorkerStats::LatencyBucketStart(b + 1);
+    ASSERT_LT(start, next) << b;
+    EXPECT_EQ(WorkerStats::LatencyBucket(start), b);
+    EXPECT_EQ(WorkerStats::LatencyBucket(next - 1), b);
+    if (b >= 8) EXPECT_LE(next - start, start / 4) << "a bucket spans at most a quarter";
+  }
+  EXPECT_EQ(WorkerStats::LatencyBucket(UINT64_MAX), WorkerStats::kLatencyBuckets - 1);
+}
+
+// The durations are real (ticks), so what is checked is the shape: counts, order, settings.
+TEST(Server, LatencyHistogramAndLatencystatsAsRedis7) {
+  TestClient t;
+  for (int i = 0; i < 10; ++i) t.Run({"SET", "k" + std::to_string(i), "v"});
+  for (int i = 0; i < 5; ++i) t.Run({"GET", "k1"});
+  Reply h = t.Run({"LATENCY", "HISTOGRAM", "set", "GET", "nope", "client|id"});
+  ASSERT_EQ(h.elems.size(), 4u) << h.ToString();  // a map: set, then get; the others never ran
+  EXPECT_EQ(h.elems[0].str, "set");
+  EXPECT_EQ(h.elems[2].str, "get");
+  for (size_t i : {1u, 3u}) {
+    const Reply& m = h.elems[i];
+    ASSERT_EQ(m.elems.size(), 4u);
+    EXPECT_EQ(m.elems[0].str, "calls");
+    EXPECT_EQ(m.elems[1].integer, i == 1 ? 10 : 5);
+    EXPECT_EQ(m.elems[2].str, "histogram_usec");
+    const auto& cdf = m.elems[3].elems;
+    ASSERT_GE(cdf.size(), 2u);
+    int64_t last_key = 0, last_count = 0;
+    for (size_t j = 0; j < cdf.size(); j += 2) {
+      const int64_t key = cdf[j].integer, count = cdf[j + 1].integer;
+      EXPECT_GT(key, last_key);
+      EXPECT_EQ(key & (key - 1), 0) << "a power of two";
+      EXPECT_GT(count, last_count) << "a key only where the count grows";
+      last_key = key;
+      last_count = count;
+    }
+    EXPECT_EQ(last_count, m.elems[1].integer);
+  }
+  const std::string info = Str(t.Run({"INFO", "latencystats"}));
+  EXPECT_NE(info.find("# Latencystats"), std::string::npos);
+  const size_t at = info.find("latency_percentiles_usec_get:p50=");
+  ASSERT_NE(at, std::string::npos) << info;
+  double p50, p99, p999;
+  ASSERT_EQ(std::sscanf(info.c_str() + at, "latency_percentiles_usec_get:p50=%lf,p99=%lf,p99.9=%lf",
+                        &p50, &p99, &p999),
+            3)
+      << info;
+  EXPECT_GT(p50, 0);
+  EXPECT_LE(p50, p99);
+  EXPECT_LE(p99, p999);
+  EXPECT_EQ(Str(t.Run({"INFO"})).find("Latencystats"), std::string::npos) << "not by default";
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "latency-tracking-info-percentiles", "90"})), "OK");
+  EXPECT_NE(Str(t.Run({"INFO", "latencystats"})).find("latency_percentiles_usec_set:p90="),
+            std::string::npos);
+  EXPECT_TRUE(t.Run({"CONFIG", "SET", "latency-tracking-info-percentiles", "101"}).is_error());
+  EXPECT_EQ(Str(t.Run({"CONFIG", "RESETSTAT"})), "OK");
+  EXPECT_EQ(t.Run({"LATENCY", "HISTOGRAM", "set"}).elems.size(), 0u);
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "latency-tracking", "no"})), "OK");
+  t.Run({"SET", "a", "b"});
+  EXPECT_EQ(t.Run({"LATENCY", "HISTOGRAM", "set"}).elems.size(), 0u) << "not tracked";
+  EXPECT_EQ(Str(t.Run({"CONFIG", "SET", "latency-tracking", "yes"})), "OK");
+  t.Run({"SET", "a", "b"});
+  EXPECT_EQ(t.Run({"LATENCY", "HISTOGRAM", "set"}).elems.size(), 2u);
 }
 
 TEST(Server, RoleAndLastsaveAsARedisWithoutReplicasOrSaves) {
