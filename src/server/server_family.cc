@@ -202,6 +202,31 @@ std::string ClientLine(Server& s, Connection* conn, int64_t now) {
   return buf;
 }
 
+// CLIENT subcommands with optional arguments: Redis's error when there are too many.
+bool AtMostArgs(CommandContext& c, size_t most, const char* sub) {
+  if (c.argc() <= most) return true;
+  c.reply.Error(std::string("ERR unknown subcommand or wrong number of arguments for '") + sub +
+                "'. Try CLIENT HELP.");
+  return false;
+}
+
+// A timeout in milliseconds at args[i] (WAIT, CLIENT PAUSE), as the time it ends (0 for a
+// timeout of 0: none); Redis's errors.
+bool ParseDeadline(CommandContext& c, size_t i, int64_t* end_ms) {
+  int64_t ms;
+  if (!ParseInt64(c.arg(i), &ms)) {
+    c.reply.Error("ERR timeout is not an integer or out of range");
+    return false;
+  }
+  if (ms < 0) {
+    c.reply.Error("ERR timeout is negative");
+    return false;
+  }
+  const int64_t now = c.NowMs();
+  *end_ms = ms == 0 ? 0 : ms > INT64_MAX - now ? INT64_MAX : now + ms;
+  return true;
+}
+
 void CmdClient(CommandContext& c) {
   std::string_view sub = c.arg(1);
   auto arity = [&](int n) { return SubArity(c, n); };
@@ -370,16 +395,8 @@ void CmdClient(CommandContext& c) {
     c.conn.SetReplyMode(m);
     if (m == Connection::ReplyMode::kOn) c.conn.reply().SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "PAUSE")) {
-    if (!arity(-3)) return;
-    if (c.argc() > 4) {
-      return c.reply.Error(
-          "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.");
-    }
-    int64_t ms;
-    if (!ParseInt64(c.arg(2), &ms)) {
-      return c.reply.Error("ERR timeout is not an integer or out of range");
-    }
-    if (ms < 0) return c.reply.Error("ERR timeout is negative");
+    int64_t end;
+    if (!arity(-3) || !AtMostArgs(c, 4, "pause") || !ParseDeadline(c, 2, &end)) return;
     bool all = true;
     if (c.argc() == 4) {
       if (EqualsIgnoreCase(c.arg(3), "WRITE")) {
@@ -388,19 +405,14 @@ void CmdClient(CommandContext& c) {
         return c.reply.Error("ERR CLIENT PAUSE mode must be WRITE or ALL");
       }
     }
-    const int64_t now = c.NowMs();
-    c.server.Pause(ms > INT64_MAX - now ? INT64_MAX : now + ms, all);
+    c.server.Pause(end, all);
     c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "UNPAUSE")) {
     if (!arity(2)) return;
     c.server.Unpause();
     c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "UNBLOCK")) {
-    if (!arity(-3)) return;
-    if (c.argc() > 4) {
-      return c.reply.Error(
-          "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.");
-    }
+    if (!arity(-3) || !AtMostArgs(c, 4, "unblock")) return;
     int64_t id;
     if (!ParseInt64(c.arg(2), &id)) return c.ErrorNotInteger();
     bool error = false;
@@ -1215,16 +1227,11 @@ void CmdTime(CommandContext& c) {
 // inside EXEC), otherwise once its timeout has passed (never for 0, until CLIENT UNBLOCK), as a
 // Redis master without replicas does.
 void CmdWait(CommandContext& c) {
-  int64_t replicas, timeout;
+  int64_t replicas, end;
   if (!ParseInt64(c.arg(1), &replicas)) return c.ErrorNotInteger();
-  if (!ParseInt64(c.arg(2), &timeout)) {
-    return c.reply.Error("ERR timeout is not an integer or out of range");
-  }
-  if (timeout < 0) return c.reply.Error("ERR timeout is negative");
+  if (!ParseDeadline(c, 2, &end)) return;
   if (replicas <= 0 || c.conn.in_exec || c.conn.worker() == nullptr) return c.reply.Integer(0);
-  const int64_t now = c.NowMs();
-  c.server.WaitForReplicas(
-      c.conn, timeout == 0 ? 0 : (timeout > INT64_MAX - now ? INT64_MAX : now + timeout));
+  c.server.WaitForReplicas(c.conn, end);
 }
 
 void CmdRole(CommandContext& c) {
