@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <future>
 #include <random>
 #include <sstream>
+#include <type_traits>
 
 #include "server/connection.h"
 #include "server/log.h"
@@ -99,7 +101,7 @@ bool IsLoopback(const std::string& ip) {
 // ---------------------------------------------------------------- Worker
 
 Worker::Worker(Server& server, int index) : server_(server), index_(index) {
-  stats_.per_command.reset(new WorkerStats::PerCommand[server.commands().all().size()]);
+  stats_.AllocatePerCommand(server.commands().all().size());
 }
 
 Worker::~Worker() {
@@ -375,6 +377,19 @@ void Worker::Cron() {
   }
 }
 
+void WorkerStats::AllocatePerCommand(size_t commands) {
+  static_assert(std::is_trivially_destructible_v<PerCommand>);
+  per_command_bytes = std::max<size_t>(1, commands) * sizeof(PerCommand);
+  void* p =
+      mmap(nullptr, per_command_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  per_command = static_cast<PerCommand*>(p);
+}
+
+WorkerStats::~WorkerStats() {
+  if (per_command != nullptr) munmap(per_command, per_command_bytes);
+}
+
 // ---------------------------------------------------------------- Server
 
 Server::Server(const ServerConfig& config) : config_(config) { RegisterAllCommands(&commands_); }
@@ -394,7 +409,7 @@ uint64_t PhysicalMemory() {
 }
 
 Status Server::Init(std::function<int64_t()> clock) {
-  local_stats_.per_command.reset(new WorkerStats::PerCommand[commands_.all().size()]);
+  local_stats_.AllocatePerCommand(commands_.all().size());
   Options o;
   if (!ResolvePolicy(config_.maxmemory_policy, &o.policy, &o.evict)) {
     return Status::InvalidArgument("unknown maxmemory-policy '" + config_.maxmemory_policy + "'");

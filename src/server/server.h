@@ -73,7 +73,12 @@ struct WorkerStats final : protocol::ReplyBuilder::ErrorSink {
   std::atomic<uint64_t> net_input_bytes{0};
   std::atomic<uint64_t> net_output_bytes{0};
   std::atomic<uint64_t> clients{0};
-  std::unique_ptr<PerCommand[]> per_command;
+  // One per command, in pages of their own from the kernel (zero, an all-zero atomic counter
+  // being a counter at 0): the latency buckets of commands never run take no resident memory.
+  PerCommand* per_command = nullptr;
+  void AllocatePerCommand(size_t commands);
+  ~WorkerStats();
+  size_t per_command_bytes = 0;
 
   static void Add(std::atomic<uint64_t>& c, uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -1181,7 +1181,9 @@ void CmdConfig(CommandContext& c) {
         w.per_command[i].ticks = 0;
         w.per_command[i].failed = 0;
         w.per_command[i].rejected = 0;
-        for (auto& b : w.per_command[i].latency) b = 0;
+        for (auto& b : w.per_command[i].latency) {
+          if (b.load(std::memory_order_relaxed) != 0) b = 0;  // untouched pages stay untouched
+        }
       }
       w.commands = 0;
       w.connections = 0;

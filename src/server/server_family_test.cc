@@ -796,7 +796,9 @@ TEST(Server, LatencyBucketsCoverEveryDurationInOrder) {
     ASSERT_LT(start, next) << b;
     EXPECT_EQ(WorkerStats::LatencyBucket(start), b);
     EXPECT_EQ(WorkerStats::LatencyBucket(next - 1), b);
-    if (b >= 8) EXPECT_LE(next - start, start / 4) << "a bucket spans at most a quarter";
+    if (b >= 8) {
+      EXPECT_LE(next - start, start / 4) << "a bucket spans at most a quarter";
+    }
   }
   EXPECT_EQ(WorkerStats::LatencyBucket(UINT64_MAX), WorkerStats::kLatencyBuckets - 1);
 }
