@@ -210,6 +210,18 @@ bool AtMostArgs(CommandContext& c, size_t most, const char* sub) {
   return false;
 }
 
+// An optional args[i] that is one of two words, `usual` when absent: whether it is `other`.
+// Anything else gets `error`.
+bool OptionalWord(CommandContext& c, size_t i, const char* usual, const char* other,
+                  const char* error, bool* is_other) {
+  *is_other = i < c.argc() && EqualsIgnoreCase(c.arg(i), other);
+  if (i < c.argc() && !*is_other && !EqualsIgnoreCase(c.arg(i), usual)) {
+    c.reply.Error(error);
+    return false;
+  }
+  return true;
+}
+
 // A timeout in milliseconds at args[i] (WAIT, CLIENT PAUSE), as the time it ends (0 for a
 // timeout of 0: none); Redis's errors.
 bool ParseDeadline(CommandContext& c, size_t i, int64_t* end_ms) {
@@ -397,15 +409,11 @@ void CmdClient(CommandContext& c) {
   } else if (EqualsIgnoreCase(sub, "PAUSE")) {
     int64_t end;
     if (!arity(-3) || !AtMostArgs(c, 4, "pause") || !ParseDeadline(c, 2, &end)) return;
-    bool all = true;
-    if (c.argc() == 4) {
-      if (EqualsIgnoreCase(c.arg(3), "WRITE")) {
-        all = false;
-      } else if (!EqualsIgnoreCase(c.arg(3), "ALL")) {
-        return c.reply.Error("ERR CLIENT PAUSE mode must be WRITE or ALL");
-      }
+    bool write;
+    if (!OptionalWord(c, 3, "ALL", "WRITE", "ERR CLIENT PAUSE mode must be WRITE or ALL", &write)) {
+      return;
     }
-    c.server.Pause(end, all);
+    c.server.Pause(end, !write);
     c.reply.SimpleString("OK");
   } else if (EqualsIgnoreCase(sub, "UNPAUSE")) {
     if (!arity(2)) return;
@@ -415,13 +423,10 @@ void CmdClient(CommandContext& c) {
     if (!arity(-3) || !AtMostArgs(c, 4, "unblock")) return;
     int64_t id;
     if (!ParseInt64(c.arg(2), &id)) return c.ErrorNotInteger();
-    bool error = false;
-    if (c.argc() == 4) {
-      if (EqualsIgnoreCase(c.arg(3), "ERROR")) {
-        error = true;
-      } else if (!EqualsIgnoreCase(c.arg(3), "TIMEOUT")) {
-        return c.reply.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
-      }
+    bool error;
+    if (!OptionalWord(c, 3, "TIMEOUT", "ERROR",
+                      "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR", &error)) {
+      return;
     }
     // Only WAIT blocks here. The target is answered on its own worker, as at its deadline.
     bool unblocked = false;
