@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "kvcache/options.h"
 
@@ -77,15 +78,10 @@ ConfigEntry BoolEntry(const char* name, bool mut, bool ServerConfig::*field) {
 
 // Numbers from 0 to 100 separated by spaces (latency-tracking-info-percentiles; none is valid).
 bool ValidPercentiles(std::string_view v) {
-  std::string s(v);
-  const char* p = s.c_str();
-  while (*p != '\0') {
-    while (*p == ' ') ++p;
-    if (*p == '\0') break;
+  for (const std::string& w : SplitSpaces(std::string(v))) {
     char* end = nullptr;
-    const double x = std::strtod(p, &end);
-    if (end == p || !(x >= 0 && x <= 100) || (*end != ' ' && *end != '\0')) return false;
-    p = end;
+    const double x = std::strtod(w.c_str(), &end);
+    if (*end != '\0' || !(x >= 0 && x <= 100)) return false;
   }
   return true;
 }
@@ -175,6 +171,13 @@ std::vector<ConfigEntry> BuildTable() {
 }
 
 }  // namespace
+
+std::vector<std::string> SplitSpaces(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
 
 const std::vector<ConfigEntry>& ConfigTable() {
   static const std::vector<ConfigEntry> table = BuildTable();

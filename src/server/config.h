@@ -74,6 +74,9 @@ struct ConfigEntry {
   bool list = false;
 };
 
+// The words of a setting that lists several (bind, origin, preload, percentiles).
+std::vector<std::string> SplitSpaces(const std::string& s);
+
 const std::vector<ConfigEntry>& ConfigTable();
 const ConfigEntry* FindConfig(std::string_view name);  // case-insensitive
 

@@ -61,7 +61,6 @@ class Connection {
   // SKIP drops the next command's reply as well.
   enum class ReplyMode : uint8_t { kOn, kOff, kSkip };
   void SetReplyMode(ReplyMode mode);
-  bool replies_off() const { return replies_off_; }
 
   // ---- State that commands read and change (owned by the worker thread).
   uint8_t db = 0;

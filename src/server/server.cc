@@ -19,7 +19,6 @@
 #include <cstring>
 #include <future>
 #include <random>
-#include <sstream>
 #include <type_traits>
 
 #include "server/connection.h"
@@ -45,13 +44,6 @@ std::string AddrToString(const sockaddr_storage& a) {
     port = ntohs(in->sin6_port);
   }
   return std::string(host) + ":" + std::to_string(port);
-}
-
-std::vector<std::string> SplitSpaces(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
 }
 
 // A socket bound to addr:port, with SO_REUSEPORT if asked, or -1 with *error set.
@@ -634,7 +626,7 @@ void Server::FeedMonitors(Connection& conn, std::span<const std::string_view> ar
         (auth && i > 0) ||
         (hello && i >= 3 &&
          (EqualsIgnoreCase(args[i - 1], "auth") || EqualsIgnoreCase(args[i - 2], "auth")));
-    if (!sizes.empty() && sizes[i] > args[i].size()) {
+    if (!secret && !sizes.empty() && sizes[i] > args[i].size()) {
       // An argument received into memory of its own: its first bytes only, as SLOWLOG shows it
       // (Redis would send it whole, a line of up to 512 MB).
       AppendRepr(&line, std::string(args[i]) + "... (" + std::to_string(sizes[i] - args[i].size()) +

@@ -161,7 +161,6 @@ struct MetricSamples;
 // The machine's physical memory in bytes (1 GiB if the system does not say).
 uint64_t PhysicalMemory();
 
-// One SLOWLOG entry, as Redis keeps it: the arguments are cut to 32, each to 128 bytes.
 // One LATENCY event class ("command", "fast-command"): Redis's latencyTimeSeries, the worst
 // latency of each second in which one was sampled, the last 160 of them, and the worst ever.
 struct LatencySample {
@@ -176,6 +175,7 @@ struct LatencyEvent {
   const LatencySample& latest() const { return samples[(next + kSamples - 1) % kSamples]; }
 };
 
+// One SLOWLOG entry, as Redis keeps it: the arguments are cut to 32, each to 128 bytes.
 struct SlowlogEntry {
   uint64_t id;
   int64_t unix_seconds;

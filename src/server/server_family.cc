@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <span>
 #include <string>
 
 #include "server/command.h"
@@ -45,6 +46,12 @@ std::string Lower(std::string_view s) {
 
 // Redis 7's check of a container command's subcommand arity (positive: exactly, negative: at
 // least), with its text: "wrong number of arguments for 'client|setname' command".
+// A HELP subcommand's text, a status line each.
+void ReplyHelp(CommandContext& c, std::span<const char* const> lines) {
+  c.reply.ArrayHeader(lines.size());
+  for (const char* line : lines) c.reply.SimpleString(line);
+}
+
 bool SubArity(CommandContext& c, int arity) {
   const size_t n = c.argc();
   if (arity > 0 ? n == static_cast<size_t>(arity) : n >= static_cast<size_t>(-arity)) return true;
@@ -469,8 +476,7 @@ void CmdClient(CommandContext& c) {
                            "    Unblock the specified blocked client.",
                            "HELP",
                            "    Print this help."};
-    c.reply.ArrayHeader(std::size(lines));
-    for (const char* l : lines) c.reply.SimpleString(l);
+    ReplyHelp(c, lines);
   } else {
     c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try CLIENT HELP.");
   }
@@ -867,16 +873,9 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
   }
   if (wanted("latencystats", false)) {
     out += "# Latencystats\r\n";
-    std::vector<std::string> labels;  // latency-tracking-info-percentiles, as written
-    for (const std::string& p = s.config().latency_tracking_info_percentiles; const char ch : p) {
-      if (ch == ' ') {
-        if (!labels.empty() && !labels.back().empty()) labels.emplace_back();
-      } else {
-        if (labels.empty()) labels.emplace_back();
-        labels.back() += ch;
-      }
-    }
-    if (!labels.empty() && labels.back().empty()) labels.pop_back();
+    // latency-tracking-info-percentiles, each as written
+    const std::vector<std::string> labels =
+        SplitSpaces(s.config().latency_tracking_info_percentiles);
     for (const CommandSpec& spec : s.commands().all()) {
       const CommandLatency l = SumLatency(s, spec);
       if (l.calls == 0) continue;
@@ -994,8 +993,7 @@ void CmdSlowlog(CommandContext& c) {
         "    Reset the slowlog.",
         "HELP",
         "    Prints this help."};
-    c.reply.ArrayHeader(std::size(kHelp));
-    for (const char* line : kHelp) c.reply.SimpleString(line);
+    ReplyHelp(c, kHelp);
   } else {
     c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try SLOWLOG HELP.");
   }
@@ -1097,8 +1095,7 @@ void CmdLatency(CommandContext& c) {
         "    If no commands are specified then all histograms are replied.",
         "HELP",
         "    Prints this help."};
-    c.reply.ArrayHeader(std::size(kHelp));
-    for (const char* line : kHelp) c.reply.SimpleString(line);
+    ReplyHelp(c, kHelp);
   } else {
     c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try LATENCY HELP.");
   }
@@ -1349,8 +1346,7 @@ void CmdObject(CommandContext& c) {
         "    <key>.",
         "HELP",
         "    Print this help."};
-    c.reply.ArrayHeader(std::size(kHelp));
-    for (const char* line : kHelp) c.reply.SimpleString(line);
+    ReplyHelp(c, kHelp);
     return;
   }
   c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try OBJECT HELP.");
