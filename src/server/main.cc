@@ -5,6 +5,7 @@
 //
 // Every setting of the table in config.cc is a flag of the same name; a config file holds the
 // same names as Redis-style "name value" lines. Flags override the file.
+#include <pthread.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -69,13 +70,15 @@ int main(int argc, char** argv) {
   if (!kvcache::server::SetupLogging(level, config.logfile)) return 1;
 
   kvcache::server::Server server(config);
-  kvcache::Status st = server.Init();
-  if (st.ok()) st = server.Start();
-  if (!st.ok()) {
-    kvcache::server::Log(kvcache::server::LogLevel::kError, "kvcache-server: {}", st.message());
-    std::fprintf(stderr, "kvcache-server: %s\n", st.message().c_str());
-    return 1;
-  }
+  // SIGTERM and SIGINT are handled from before the server starts: clients may use it as soon as
+  // it logs that it is ready, and a signal then must still shut it down cleanly. They stay
+  // blocked until Start has returned (every thread it starts inherits the block, so only this
+  // one takes them); one that came meanwhile is handled at the unblock.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   g_server = &server;
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
@@ -83,6 +86,15 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  kvcache::Status st = server.Init();
+  if (st.ok()) st = server.Start();
+  if (!st.ok()) {
+    g_server = nullptr;
+    kvcache::server::Log(kvcache::server::LogLevel::kError, "kvcache-server: {}", st.message());
+    std::fprintf(stderr, "kvcache-server: %s\n", st.message().c_str());
+    return 1;
+  }
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   server.Wait();
   g_server = nullptr;
   return 0;
