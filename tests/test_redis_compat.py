@@ -22,7 +22,7 @@ from test_fuzz_commands import KEYS, Conn, command_args, command_table, rand_arg
 SKIP = {"TENSOR.SET", "TENSOR.MSET", "TENSOR.GET", "TENSOR.MGET", "TENSOR.INFO", "PRELOAD",
         "ORIGINFLUSH", "DEBUG", "CONFIG", "INFO", "CLIENT", "COMMAND", "TIME", "RANDOMKEY",
         "SCAN", "HRANDFIELD", "MEMORY", "HELLO", "QUIT", "AUTH", "OBJECT", "SHUTDOWN",
-        "SLOWLOG", "LASTSAVE", "LATENCY", "MONITOR", "WAIT"}
+        "SLOWLOG", "LASTSAVE", "LATENCY", "MONITOR", "WAIT", "HSCAN"}
 # Replies that are a time: compared as "none" (-2), "no expiry" (-1) or "some time".
 TIMES = {b"TTL", b"PTTL", b"EXPIRETIME", b"PEXPIRETIME"}
 # No small positive numbers: as a relative expiry they could lapse during the run.
@@ -101,6 +101,23 @@ def comparable(cmd, reply, queued=()):
     return (reply[0], sorted(items))
 
 
+def hscan_all(conn, key):
+    """What whole HSCAN walks of key return, as sets of pairs (HSCAN is left out of the random
+    commands: the cursors, and so each step's fields, differ between the servers)."""
+    out = []
+    for options in ([], [b"COUNT", b"2", b"MATCH", b"*1*"]):
+        cursor, pairs = b"0", set()
+        while True:
+            t, (c, batch) = conn.call(b"HSCAN", key, cursor, *options)
+            items = [i[1] for i in batch[1]]
+            pairs.update(zip(items[::2], items[1::2]))
+            cursor = c[1]
+            if cursor == b"0":
+                break
+        out.append(sorted(pairs))
+    return out
+
+
 def state(conn):
     out = {}
     for k in KEYS + [b"sentinel"]:
@@ -108,7 +125,7 @@ def state(conn):
         if t == b"string":
             out[k] = (t, conn.call(b"GET", k))
         elif t == b"hash":
-            out[k] = (t, comparable([b"HGETALL"], conn.call(b"HGETALL", k)))
+            out[k] = (t, comparable([b"HGETALL"], conn.call(b"HGETALL", k)), hscan_all(conn, k))
         else:
             out[k] = (t, None)
     out[b"#dbsize"] = conn.call(b"DBSIZE")
@@ -214,8 +231,8 @@ def test_auth_and_hello_as_redis(bin_dir):
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")
 def test_large_hashes_as_redis(bin_dir):
     """Hashes that grow past kvcache's list layout (64 fields) to a few thousand fields and shrink
-    back, through every hash write: each reply equals Redis's, and so does each whole hash
-    (compared as a dict: Redis's order for large hashes is its own)."""
+    back, through every hash write: each reply equals Redis's, and so does each whole hash, read
+    by HGETALL and by HSCAN (compared as a dict: Redis's order for large hashes is its own)."""
     import redis as redis_py
     rng = random.Random(7)
     kv, server, port = start_both(bin_dir)
@@ -265,6 +282,10 @@ def test_large_hashes_as_redis(bin_dir):
                 assert a.hlen(key) == b.hlen(key)
                 assert sorted(a.hkeys(key)) == sorted(b.hkeys(key))
                 assert sorted(a.hvals(key)) == sorted(b.hvals(key))
+                # A whole HSCAN of an unchanging hash: every field once, in steps or at once.
+                scanned = list(a.hscan_iter(key, count=rng.choice([1, 10, 1000])))
+                assert len(scanned) == a.hlen(key) and dict(scanned) == b.hgetall(key)
+                assert dict(a.hscan_iter(key, match="f1*")) == dict(b.hscan_iter(key, match="f1*"))
         assert max(a.hlen(k) for k in ("h0", "h1", "h2")) > 500, "the hashes never grew large"
         # Shrinking to a few fields: back to the list layout, then gone.
         for key in ("h0", "h1", "h2"):

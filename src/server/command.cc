@@ -4,15 +4,19 @@
 #include "server/command.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
 
 #include "server/connection.h"
+#include "server/glob.h"
 #include "server/origin_service.h"
 #include "server/server.h"
 #include "server/tick_clock.h"
@@ -170,6 +174,50 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   for (size_t i = 0; i < a.size(); ++i) {
     if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
   }
+  return true;
+}
+
+bool ScanOptions::Matches(std::string_view name) const {
+  return !match || (pattern == "*" ? true : GlobMatch(pattern, name));
+}
+
+bool ParseScanOptions(CommandContext& c, size_t first, bool with_type, ScanOptions* o) {
+  for (size_t i = first; i < c.argc(); i += 2) {
+    const std::string_view a = c.arg(i);
+    const bool has_value = i + 1 < c.argc();
+    if (has_value && EqualsIgnoreCase(a, "COUNT")) {
+      int64_t n;
+      if (!ParseInt64(c.arg(i + 1), &n)) {
+        c.ErrorNotInteger();
+        return false;
+      }
+      if (n < 1) {
+        c.ErrorSyntax();
+        return false;
+      }
+      o->count = static_cast<size_t>(n);
+    } else if (has_value && EqualsIgnoreCase(a, "MATCH")) {
+      o->match = true;
+      o->pattern = c.arg(i + 1);
+    } else if (has_value && with_type && EqualsIgnoreCase(a, "TYPE")) {
+      o->by_type = true;
+      o->type = c.arg(i + 1);
+    } else {
+      c.ErrorSyntax();
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ParseCursor(std::string_view s, uint64_t* cursor) {
+  const std::string buf(s);
+  if (!buf.empty() && std::isspace(static_cast<unsigned char>(buf[0]))) return false;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(buf.c_str(), &end, 10);
+  if (end != buf.c_str() + buf.size() || errno == ERANGE) return false;
+  *cursor = v;
   return true;
 }
 

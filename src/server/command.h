@@ -161,6 +161,23 @@ ValueBuffer ValueBufferFor(Cache& cache, uint8_t db, std::span<const std::string
 bool ParseExpiryArg(CommandContext& c, bool seconds, std::string_view arg, const char* cmd,
                     int64_t* at_ms);
 
+// SCAN's and HSCAN's arguments after the cursor, as Redis's scanGenericCommand reads them.
+struct ScanOptions {
+  size_t count = 10;
+  bool match = false;  // MATCH given ("" matches only the empty key or field)
+  std::string_view pattern;
+  bool by_type = false;  // TYPE given
+  std::string_view type;
+  // Whether `name` passes MATCH.
+  bool Matches(std::string_view name) const;
+};
+// Parses args[first...] into *o (TYPE only where `with_type`: SCAN); replies Redis's error and
+// returns false on bad input.
+bool ParseScanOptions(CommandContext& c, size_t first, bool with_type, ScanOptions* o);
+// A SCAN or HSCAN cursor by Redis's rules (strtoul: no leading space, nothing after the digits,
+// in range).
+bool ParseCursor(std::string_view s, uint64_t* cursor);
+
 // Parsing helpers with Redis's rules (no leading '+', no spaces, full range checks).
 bool ParseInt64(std::string_view s, int64_t* v);
 bool ParseDouble(std::string_view s, double* v);  // rejects nan; accepts inf

@@ -80,6 +80,14 @@ void StoreU32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
 uint64_t FieldHash(std::string_view field) { return internal::HashKey(field); }
 
+// Reverses the order of v's bits.
+uint64_t ReverseBits(uint64_t v) {
+  v = ((v >> 1) & 0x5555555555555555) | ((v & 0x5555555555555555) << 1);
+  v = ((v >> 2) & 0x3333333333333333) | ((v & 0x3333333333333333) << 2);
+  v = ((v >> 4) & 0x0f0f0f0f0f0f0f0f) | ((v & 0x0f0f0f0f0f0f0f0f) << 4);
+  return __builtin_bswap64(v);
+}
+
 // Reads the header; on success *count is the declared number of entries and *body the rest.
 bool ReadHeader(std::string_view encoded, uint64_t* count, std::string_view* body) {
   if (encoded.empty() || encoded[0] != kHashFormat) return false;
@@ -226,6 +234,28 @@ bool HashView::Find(std::string_view field, std::string_view* value) const {
     }
   }
   return false;
+}
+
+bool HashView::ScanSlot(uint64_t cursor, std::vector<HashEntry>* out, uint64_t* next) const {
+  const uint64_t mask = slots_ - 1;
+  const uint64_t home = cursor & mask;
+  // A field lies in its home slot or after it, with no empty slot between (deleting marks a
+  // slot deleted, never empty), so its home's run of used slots holds it.
+  size_t i = static_cast<size_t>(home);
+  for (size_t n = 0; n < slots_; ++n, i = (i + 1) & mask) {
+    const uint32_t s = SlotAt(i);
+    if (s == 0) break;
+    if (s == kDeletedSlot) continue;
+    HashEntry e;
+    bool live;
+    size_t bytes;
+    if (!ReadEntry(s - 1, &e, &live, &bytes)) return false;
+    if (live && (FieldHash(e.field) & mask) == home) out->push_back(e);
+  }
+  // Increments the bits under the mask from the top down (Redis's dictScan): a table twice as
+  // large splits each slot into two that come in order, a table half as large merges two.
+  *next = ReverseBits(ReverseBits(cursor | ~mask) + 1);
+  return true;
 }
 
 // ---- HashEditor

@@ -109,6 +109,14 @@ class HashView {
   // Sets *value to the value of `field` and returns true if the hash has it.
   bool Find(std::string_view field, std::string_view* value) const;
 
+  // One step of a scan (HSCAN) of an indexed hash, as Redis's dictScan walks a table: appends
+  // the live entries whose home slot is `cursor`'s to *out and sets *next to the next cursor,
+  // 0 after the last slot. Cursors count home slots in reverse-binary order, so a scan that goes
+  // on after the hash was rebuilt with a larger or smaller table still returns every field that
+  // was there throughout at least once. False (*out partly filled) at a damaged entry.
+  // REQUIRES: indexed().
+  bool ScanSlot(uint64_t cursor, std::vector<HashEntry>* out, uint64_t* next) const;
+
  private:
   friend class HashEditor;
   // An entry of the indexed layout at `offset` in the entries: false if it does not lie within

@@ -357,6 +357,15 @@ TEST(HashCodec, DamagedIndexedHashesAreRejectedOrStayInBounds) {
         ASSERT_TRUE(inside(value));
       }
     }
+    // A whole scan of it ends, within one step per slot, and stays in bounds.
+    std::vector<HashEntry> scanned;
+    uint64_t cursor = 0;
+    size_t steps = 0;
+    while (view.indexed() && view.ScanSlot(cursor, &scanned, &cursor) &&
+           ++steps <= bad.size() / 4 && cursor != 0) {
+    }
+    ASSERT_LE(steps, bad.size() / 4);
+    for (const HashEntry& e : scanned) ASSERT_TRUE(inside(e.field) && inside(e.value));
     // An edit of it stays in bounds too, and its result is valid.
     HashEditor editor;
     ASSERT_TRUE(editor.Load(bad));

@@ -195,6 +195,42 @@ void CmdHStrlen(CommandContext& c) {
   c.reply.Integer(present ? static_cast<int64_t>(value.size()) : 0);
 }
 
+// ---- HSCAN
+
+// HSCAN key cursor [MATCH pattern] [COUNT count], as Redis's scanGenericCommand: a hash in the
+// list layout is returned whole with cursor 0, as Redis returns a listpack; an indexed one is
+// walked by ScanSlot until COUNT fields are found or 10 * COUNT slots were looked at. MATCH
+// filters what was found, so a step may return fewer fields, or none, before the end.
+void CmdHScan(CommandContext& c) {
+  uint64_t cursor;
+  if (!ParseCursor(c.arg(2), &cursor)) return c.reply.Error("ERR invalid cursor");
+  PinnedHash h;
+  if (!h.Open(c)) return;
+  // Redis reads the options only for an existing hash: a missing key answers an empty scan.
+  ScanOptions o;
+  if (h.found() && !ParseScanOptions(c, 3, /*with_type=*/false, &o)) return;
+  std::vector<HashEntry> found;
+  if (!h.found()) {
+    cursor = 0;
+  } else if (!h.view().indexed()) {
+    found.assign(h.view().begin(), h.view().end());
+    cursor = 0;
+  } else {
+    size_t visits = o.count > SIZE_MAX / 10 ? SIZE_MAX : o.count * 10;
+    do {
+      if (!h.view().ScanSlot(cursor, &found, &cursor)) return c.reply.Error(kCorruptHash);
+    } while (cursor != 0 && --visits > 0 && found.size() < o.count);
+  }
+  std::erase_if(found, [&](const HashEntry& e) { return !o.Matches(e.field); });
+  c.reply.ArrayHeader(2);
+  c.reply.Bulk(std::to_string(cursor));
+  c.reply.ArrayHeader(2 * found.size());
+  for (const HashEntry& e : found) {
+    h.Bulk(c.reply, e.field);
+    h.Bulk(c.reply, e.value);
+  }
+}
+
 // ---- HRANDFIELD
 
 std::mt19937_64& Rng() {
@@ -457,6 +493,7 @@ void RegisterHashFamily(CommandRegistry* r) {
   r->Add({"hincrby", 4, kW | kFast, 1, 1, 1, CmdHIncrBy, "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."});
   r->Add({"hincrbyfloat", 4, kW | kFast, 1, 1, 1, CmdHIncrByFloat, "hash", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."});
   r->Add({"hrandfield", -2, kReadOnly, 1, 1, 1, CmdHRandField, "hash", "Returns one or more random fields from a hash."});
+  r->Add({"hscan", -3, kReadOnly, 1, 1, 1, CmdHScan, "hash", "Iterates over fields and values of a hash."});
   // clang-format on
 }
 

@@ -2,7 +2,9 @@
 // expiry kept by writes, binary safety, large hashes and corrupt values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <set>
 
 #include "server/hash_codec.h"
@@ -370,6 +372,7 @@ TEST_F(HashFamily, CorruptValuesAreRefused) {
     EXPECT_EQ(Run({"HLEN", "bad"}), kCorrupt);
     EXPECT_EQ(Run({"HEXISTS", "bad", "f"}), kCorrupt);
     EXPECT_EQ(Run({"HRANDFIELD", "bad", "-3"}), kCorrupt);
+    EXPECT_EQ(Run({"HSCAN", "bad", "0"}), kCorrupt);
     EXPECT_EQ(Run({"HSET", "bad", "f", "v"}), kCorrupt);
     EXPECT_EQ(Run({"HDEL", "bad", "f"}), kCorrupt);
     EXPECT_EQ(Run({"HINCRBY", "bad", "f", "1"}), kCorrupt);
@@ -377,6 +380,121 @@ TEST_F(HashFamily, CorruptValuesAreRefused) {
   }
   PutRaw("bad", good, ValueKind::kHash);
   EXPECT_EQ(Run({"HGET", "bad", "f"}), "v") << "a hand-made valid encoding reads back";
+}
+
+// One HSCAN call: the next cursor and the field/value pairs it returned (checked as pairs).
+std::string HScanStep(TestClient& t, const std::vector<std::string>& args,
+                      std::vector<std::pair<std::string, std::string>>* pairs) {
+  Reply r = t.Run(args);
+  EXPECT_EQ(r.type, Reply::kArray) << r.ToString();
+  if (r.type != Reply::kArray || r.elems.size() != 2) return "0";
+  EXPECT_EQ(r.elems[0].type, Reply::kBulk);
+  EXPECT_EQ(r.elems[1].elems.size() % 2, 0u);
+  for (size_t i = 0; i + 1 < r.elems[1].elems.size(); i += 2) {
+    pairs->emplace_back(r.elems[1].elems[i].str, r.elems[1].elems[i + 1].str);
+  }
+  return r.elems[0].str;
+}
+
+TEST_F(HashFamily, HScanReturnsASmallHashWholeAndWalksABigOne) {
+  EXPECT_EQ(Run({"HSCAN", "none", "0"}), "[0, []]");
+  EXPECT_EQ(Run({"HSCAN", "none", "0", "COUNT", "0"}), "[0, []]")
+      << "Redis reads the options only for an existing hash";
+  EXPECT_EQ(Run({"HSET", "small", "a", "1", "b", "2", "ab", "3"}), "(integer) 3");
+  EXPECT_EQ(Run({"HSCAN", "small", "0"}), "[0, [a, 1, b, 2, ab, 3]]");
+  EXPECT_EQ(Run({"HSCAN", "small", "17", "COUNT", "1"}), "[0, [a, 1, b, 2, ab, 3]]")
+      << "a list-layout hash is returned whole whatever the cursor and COUNT, as a listpack";
+  EXPECT_EQ(Run({"HSCAN", "small", "0", "MATCH", "a*"}), "[0, [a, 1, ab, 3]]");
+  EXPECT_EQ(Run({"HSCAN", "small", "0", "MATCH", ""}), "[0, []]");
+
+  // Errors, as Redis 7.0 words them.
+  EXPECT_EQ(Run({"HSCAN", "small", "x"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(Run({"HSCAN", "small", " 1"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(Run({"HSCAN", "small", "0", "COUNT", "0"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"HSCAN", "small", "0", "COUNT", "x"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"HSCAN", "small", "0", "MATCH"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"HSCAN", "small", "0", "TYPE", "hash"}), "(error) ERR syntax error")
+      << "TYPE is SCAN's alone";
+  EXPECT_EQ(Run({"SET", "s", "v"}), "OK");
+  EXPECT_EQ(Run({"HSCAN", "s", "0"}), kWrongType);
+  EXPECT_EQ(Run({"HSCAN", "small"}), "(error) ERR wrong number of arguments for 'hscan' command");
+
+  // An indexed hash, walked a few fields at a time: every field exactly once with its value.
+  constexpr int kFields = 3000;
+  std::vector<std::string> hset = {"HSET", "big"};
+  for (int i = 0; i < kFields; ++i) {
+    hset.push_back("f" + std::to_string(i));
+    hset.push_back("v" + std::to_string(i));
+  }
+  ASSERT_EQ(Run(hset), "(integer) 3000");
+  std::map<std::string, int> seen;
+  std::string cursor = "0";
+  int calls = 0;
+  size_t most = 0;
+  do {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    cursor = HScanStep(t_, {"HSCAN", "big", cursor, "COUNT", "7"}, &pairs);
+    most = std::max(most, pairs.size());
+    for (const auto& [f, v] : pairs) {
+      EXPECT_EQ(v, "v" + f.substr(1));
+      ++seen[f];
+    }
+  } while (cursor != "0" && ++calls < 100000);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kFields));
+  for (const auto& [f, n] : seen) EXPECT_EQ(n, 1) << f;
+  EXPECT_GT(calls, kFields / 14) << "COUNT bounds each step";
+  EXPECT_LT(most, 7u + 8) << "a step stops after its slot once COUNT is reached";
+
+  // MATCH filters a step's fields: f1, f10-f19, f100-f199 and f1000-f1999.
+  seen.clear();
+  cursor = "0";
+  do {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    cursor = HScanStep(t_, {"HSCAN", "big", cursor, "MATCH", "f1*", "COUNT", "50"}, &pairs);
+    for (const auto& p : pairs) ++seen[p.first];
+  } while (cursor != "0");
+  EXPECT_EQ(seen.size(), 1u + 10 + 100 + 1000);
+  EXPECT_EQ(seen.count("f2"), 0u);
+}
+
+// Redis's guarantee: a field present from a scan's start to its end is returned at least once,
+// even when the hash is rebuilt with a larger table, or a smaller one, between the steps.
+TEST_F(HashFamily, HScanReturnsEveryLastingFieldWhileTheHashGrowsAndShrinks) {
+  std::vector<std::string> hset = {"HSET", "h"};
+  for (int i = 0; i < 1000; ++i) {
+    hset.push_back("keep" + std::to_string(i));
+    hset.push_back("x");
+  }
+  ASSERT_EQ(Run(hset), "(integer) 1000");
+  auto hlen = [&] { return std::stoi(Run({"HLEN", "h"}).substr(10)); };
+  int added = 0, removed = 0;
+  for (bool grow : {true, false}) {
+    std::set<std::string> seen;
+    std::string cursor = "0";
+    int steps = 0;
+    do {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      cursor = HScanStep(t_, {"HSCAN", "h", cursor, "COUNT", "20"}, &pairs);
+      for (const auto& p : pairs) seen.insert(p.first);
+      // Meanwhile other fields come (the table doubles, more than once) or go (the hash is
+      // compacted into a smaller table).
+      std::vector<std::string> change = {grow ? "HSET" : "HDEL", "h"};
+      for (int i = 0; i < 50 && (grow || removed < added); ++i) {
+        change.push_back("tmp" + std::to_string(grow ? added++ : removed++));
+        if (grow) change.push_back("y");
+      }
+      if (change.size() > 2) {
+        ASSERT_EQ(Run(change), "(integer) 50") << steps;
+      }
+    } while (cursor != "0" && ++steps < 10000);
+    for (int i = 0; i < 1000; ++i) EXPECT_EQ(seen.count("keep" + std::to_string(i)), 1u) << i;
+    if (grow) {
+      EXPECT_GE(hlen(), 4000) << "the table grew during the scan";
+    } else {
+      EXPECT_EQ(hlen(), 1000) << "every added field went during the scan";
+    }
+  }
 }
 
 TEST_F(HashFamily, HRandField) {
@@ -465,7 +583,7 @@ TEST_F(HashFamily, Registration) {
   EXPECT_FALSE(hdel->flags & cmd::kDenyOom) << "deleting never needs memory";
   for (const char* name :
        {"hset", "hmset", "hsetnx", "hget", "hmget", "hgetall", "hkeys", "hvals", "hlen", "hexists",
-        "hstrlen", "hdel", "hincrby", "hincrbyfloat", "hrandfield"}) {
+        "hstrlen", "hdel", "hincrby", "hincrbyfloat", "hrandfield", "hscan"}) {
     const CommandSpec* spec = t_.server().commands().Find(name);
     ASSERT_NE(spec, nullptr) << name;
     EXPECT_EQ(spec->first_key, 1) << name;

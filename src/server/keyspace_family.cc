@@ -5,11 +5,8 @@
 // commands that walk "the database" (KEYS, SCAN, RANDOMKEY, FLUSHDB) walk the whole engine and
 // keep the keys that start with their byte.
 #include <algorithm>
-#include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <climits>
-#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <span>
@@ -169,26 +166,6 @@ void CmdKeys(CommandContext& c) {
   c.server.RunInSteps(c.conn, "keys", KeysWalk{&c.cache, std::string(c.arg(1)), db, header});
 }
 
-// Redis's cursor rules (strtoul): no leading space, nothing after the digits, in range.
-bool ParseCursor(std::string_view s, uint64_t* cursor) {
-  std::string buf(s);
-  if (!buf.empty() && std::isspace(static_cast<unsigned char>(buf[0]))) return false;
-  errno = 0;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(buf.c_str(), &end, 10);
-  if (end != buf.c_str() + buf.size() || errno == ERANGE) return false;
-  *cursor = v;
-  return true;
-}
-
-struct ScanOptions {
-  size_t count = 10;
-  bool match = false;  // MATCH given ("" matches only the empty key)
-  std::string_view pattern;
-  bool by_type = false;  // TYPE given
-  std::string_view type;
-};
-
 // One SCAN step, as Redis's scanGenericCommand: COUNT is the work, counted in keys of this
 // database before MATCH and TYPE filter them, and the walk stops after 10 * COUNT items of any
 // database so that a small database among large ones does not make one call walk everything.
@@ -197,7 +174,6 @@ uint64_t OpScan(Cache& cache, uint8_t db, uint64_t cursor, const ScanOptions& o,
   // Bounds what the engine is asked for per call (its step arithmetic multiplies by it).
   constexpr size_t kMaxEngineCount = size_t{1} << 20;
   const size_t max_visits = o.count > SIZE_MAX / 10 ? SIZE_MAX : o.count * 10;
-  const bool use_pattern = o.match && o.pattern != "*";
   size_t in_db = 0, visited = 0;
   do {
     cursor = cache.Scan(cursor, std::min(o.count - in_db, kMaxEngineCount), [&](const ItemView& v) {
@@ -205,7 +181,7 @@ uint64_t OpScan(Cache& cache, uint8_t db, uint64_t cursor, const ScanOptions& o,
       if (!InDb(v.key, db)) return;
       ++in_db;
       std::string_view k = CommandContext::UserKey(v.key);
-      if (use_pattern && !GlobMatch(o.pattern, k)) return;
+      if (!o.Matches(k)) return;
       if (o.by_type && !EqualsIgnoreCase(o.type, TypeName(v.kind))) return;
       keys->emplace_back(k);
     });
@@ -217,24 +193,7 @@ void CmdScan(CommandContext& c) {
   uint64_t cursor;
   if (!ParseCursor(c.arg(1), &cursor)) return c.reply.Error("ERR invalid cursor");
   ScanOptions o;
-  for (size_t i = 2; i < c.argc(); i += 2) {
-    std::string_view a = c.arg(i);
-    if (i + 1 >= c.argc()) return c.ErrorSyntax();
-    if (EqualsIgnoreCase(a, "COUNT")) {
-      int64_t n;
-      if (!ParseInt64(c.arg(i + 1), &n)) return c.ErrorNotInteger();
-      if (n < 1) return c.ErrorSyntax();
-      o.count = static_cast<size_t>(n);
-    } else if (EqualsIgnoreCase(a, "MATCH")) {
-      o.match = true;
-      o.pattern = c.arg(i + 1);
-    } else if (EqualsIgnoreCase(a, "TYPE")) {
-      o.by_type = true;
-      o.type = c.arg(i + 1);
-    } else {
-      return c.ErrorSyntax();
-    }
-  }
+  if (!ParseScanOptions(c, 2, /*with_type=*/true, &o)) return;
   std::vector<std::string> keys;
   cursor = OpScan(c.cache, c.db(), cursor, o, &keys);
   c.reply.ArrayHeader(2);
