@@ -23,6 +23,22 @@
 
 namespace kvcache::server {
 
+std::vector<size_t> KeyPositions(const CommandSpec& spec, std::span<const std::string_view> args) {
+  std::vector<size_t> at;
+  if (spec.keys != nullptr) {
+    spec.keys(args, &at);
+    return at;
+  }
+  if (spec.first_key <= 0) return at;
+  const int last =
+      spec.last_key < 0 ? static_cast<int>(args.size()) + spec.last_key : spec.last_key;
+  for (int i = spec.first_key; i <= last && i < static_cast<int>(args.size());
+       i += std::max(1, spec.key_step)) {
+    at.push_back(static_cast<size_t>(i));
+  }
+  return at;
+}
+
 void CommandRegistry::Add(CommandSpec spec) {
   spec.id = static_cast<uint32_t>(specs_.size());
   by_name_[spec.name] = spec.id;

@@ -64,6 +64,10 @@ struct CommandSpec {
   uint32_t id = 0;        // index in the registry, for per-command statistics
 };
 
+// The positions of a command's keys in args (its name first): by its KeysFn, else by its first
+// and last key and step, within args.
+std::vector<size_t> KeyPositions(const CommandSpec& spec, std::span<const std::string_view> args);
+
 class CommandRegistry {
  public:
   void Add(CommandSpec spec);

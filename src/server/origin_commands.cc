@@ -18,19 +18,7 @@ namespace {
 std::vector<std::string> KeysOf(const CommandSpec& spec, std::span<const std::string_view> args,
                                 uint8_t db) {
   std::vector<std::string> keys;
-  if (spec.keys != nullptr) {
-    std::vector<size_t> at;
-    spec.keys(args, &at);
-    for (size_t i : at) keys.push_back(EngineKey(db, args[i]));
-    return keys;
-  }
-  if (spec.first_key <= 0) return keys;
-  const int last =
-      spec.last_key < 0 ? static_cast<int>(args.size()) + spec.last_key : spec.last_key;
-  for (int i = spec.first_key; i <= last && i < static_cast<int>(args.size());
-       i += std::max(1, spec.key_step)) {
-    keys.push_back(EngineKey(db, args[i]));
-  }
+  for (size_t i : KeyPositions(spec, args)) keys.push_back(EngineKey(db, args[i]));
   return keys;
 }
 

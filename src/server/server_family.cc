@@ -44,14 +44,14 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Redis 7's check of a container command's subcommand arity (positive: exactly, negative: at
-// least), with its text: "wrong number of arguments for 'client|setname' command".
 // A HELP subcommand's text, a status line each.
 void ReplyHelp(CommandContext& c, std::span<const char* const> lines) {
   c.reply.ArrayHeader(lines.size());
   for (const char* line : lines) c.reply.SimpleString(line);
 }
 
+// Redis 7's check of a container command's subcommand arity (positive: exactly, negative: at
+// least), with its text: "wrong number of arguments for 'client|setname' command".
 bool SubArity(CommandContext& c, int arity) {
   const size_t n = c.argc();
   if (arity > 0 ? n == static_cast<size_t>(arity) : n >= static_cast<size_t>(-arity)) return true;
@@ -498,6 +498,18 @@ std::vector<const char*> FlagNames(uint32_t f) {
   return out;
 }
 
+// Whether COMMAND LIST FILTERBY ACLCAT `category` takes s: its group ("string", "hash", ...),
+// or read, write, fast, slow or admin by its flags.
+bool InAclCategory(const CommandSpec& s, std::string_view category) {
+  if (EqualsIgnoreCase(category, s.group)) return true;
+  if (EqualsIgnoreCase(category, "read")) return (s.flags & cmd::kReadOnly) != 0;
+  if (EqualsIgnoreCase(category, "write")) return (s.flags & cmd::kWrite) != 0;
+  if (EqualsIgnoreCase(category, "fast")) return (s.flags & cmd::kFast) != 0;
+  if (EqualsIgnoreCase(category, "slow")) return (s.flags & cmd::kFast) == 0;
+  if (EqualsIgnoreCase(category, "admin")) return (s.flags & cmd::kAdmin) != 0;
+  return false;
+}
+
 void CommandInfo(CommandContext& c, const CommandSpec& s) {
   c.reply.ArrayHeader(10);
   c.reply.Bulk(s.name);
@@ -538,9 +550,84 @@ void CmdCommand(CommandContext& c) {
   if (EqualsIgnoreCase(sub, "COUNT")) {
     if (SubArity(c, 2)) c.reply.Integer(static_cast<int64_t>(all.size()));
   } else if (EqualsIgnoreCase(sub, "LIST")) {
-    if (c.argc() != 2) return c.ErrorSyntax();  // FILTERBY is not supported
-    c.reply.ArrayHeader(all.size());
-    for (const CommandSpec& s : all) c.reply.Bulk(s.name);
+    // FILTERBY MODULE (there are none), ACLCAT (a group, or read, write, fast, slow, admin) or
+    // PATTERN (a glob, any case).
+    if (c.argc() != 2 && (c.argc() != 5 || !EqualsIgnoreCase(c.arg(2), "FILTERBY"))) {
+      return c.ErrorSyntax();
+    }
+    enum { kAll, kModule, kCategory, kPattern } filter = kAll;
+    const std::string_view value = c.argc() == 5 ? c.arg(4) : std::string_view();
+    if (c.argc() == 5) {
+      const std::string_view by = c.arg(3);
+      if (EqualsIgnoreCase(by, "MODULE")) {
+        filter = kModule;
+      } else if (EqualsIgnoreCase(by, "ACLCAT")) {
+        filter = kCategory;
+      } else if (EqualsIgnoreCase(by, "PATTERN")) {
+        filter = kPattern;
+      } else {
+        return c.ErrorSyntax();
+      }
+    }
+    auto keep = [&](const CommandSpec& s) {
+      switch (filter) {
+        case kAll:
+          return true;
+        case kModule:
+          return false;
+        case kCategory:
+          return InAclCategory(s, value);
+        case kPattern:
+          return GlobMatch(value, s.name, true);
+      }
+      return false;
+    };
+    const size_t header = c.reply.DeferArrayHeader();
+    size_t n = 0;
+    for (const CommandSpec& s : all) {
+      if (!keep(s)) continue;
+      c.reply.Bulk(s.name);
+      ++n;
+    }
+    c.reply.SetDeferredArrayHeader(header, n);
+  } else if (EqualsIgnoreCase(sub, "GETKEYS")) {
+    if (!SubArity(c, -4)) return;
+    const CommandSpec* s = c.server.commands().Find(Lower(c.arg(2)));
+    const std::span<const std::string_view> args = c.args.subspan(2);
+    if (s == nullptr) return c.reply.Error("ERR Invalid command specified");
+    if (s->first_key <= 0 && s->keys == nullptr) {
+      return c.reply.Error("ERR The command has no key arguments");
+    }
+    if (s->arity > 0 ? args.size() != static_cast<size_t>(s->arity)
+                     : args.size() < static_cast<size_t>(-s->arity)) {
+      return c.reply.Error("ERR Invalid number of arguments specified for command");
+    }
+    const std::vector<size_t> at = KeyPositions(*s, args);
+    c.reply.ArrayHeader(at.size());
+    for (size_t i : at) c.reply.Bulk(args[i]);
+  } else if (EqualsIgnoreCase(sub, "HELP")) {
+    if (!SubArity(c, 2)) return;
+    static constexpr const char* kHelp[] = {
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "HELP",
+        "    Prints this help."};
+    ReplyHelp(c, kHelp);
   } else if (EqualsIgnoreCase(sub, "INFO")) {
     if (c.argc() == 2) {
       c.reply.ArrayHeader(all.size());
@@ -697,6 +784,12 @@ void SampleMetrics(Server& server, int64_t now_ms) {
 
 namespace {
 
+// used_memory_peak, brought up to `used` (the sampler runs only every so often).
+uint64_t PeakUsedMemory(Server& s, uint64_t used) {
+  std::lock_guard<std::mutex> l(s.metrics().mu);
+  return s.metrics().peak_used_memory = std::max(s.metrics().peak_used_memory, used);
+}
+
 void AppendField(std::string* out, const char* name, const std::string& value) {
   out->append(name).append(":").append(value).append("\r\n");
 }
@@ -761,11 +854,7 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     AppendField(&out, "used_memory_human", Human(cs.bytes));
     AppendField(&out, "used_memory_rss", rss);
     AppendField(&out, "used_memory_rss_human", Human(rss));
-    uint64_t peak;
-    {
-      std::lock_guard<std::mutex> l(s.metrics().mu);
-      peak = s.metrics().peak_used_memory = std::max(s.metrics().peak_used_memory, cs.bytes);
-    }
+    const uint64_t peak = PeakUsedMemory(s, cs.bytes);
     char perc[32];
     std::snprintf(perc, sizeof(perc), "%.2f%%",
                   peak == 0 ? 0.0 : 100.0 * static_cast<double>(cs.bytes) / static_cast<double>(peak));
@@ -1207,6 +1296,21 @@ void CmdConfig(CommandContext& c) {
     if (!st.ok()) return c.reply.Error("ERR Rewriting config file: " + st.message());
     Log(LogLevel::kInfo, "CONFIG REWRITE executed with success.");
     c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "HELP")) {
+    if (!SubArity(c, 2)) return;
+    static constexpr const char* kHelp[] = {
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+        "HELP",
+        "    Prints this help."};
+    ReplyHelp(c, kHelp);
   } else {
     c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try CONFIG HELP.");
   }
@@ -1257,6 +1361,63 @@ void CmdMonitor(CommandContext& c) {
   c.reply.SimpleString("OK");
 }
 
+// MEMORY STATS: Redis's fields, as far as they exist here. used_memory is the engine's own
+// accounting (items, index, policy metadata), which starts at 0; client buffers are outside it
+// and appear in the RSS only, so the client and replication fields are 0, as are those of what
+// kvcache does not have (AOF, Lua, cluster links). An index shared by every database is shown
+// in each database's entry in proportion to its keys.
+void ReplyMemoryStats(CommandContext& c) {
+  const CacheStats cs = c.cache.Stats();
+  const uint64_t used = cs.bytes;
+  const uint64_t peak = PeakUsedMemory(c.server, used);
+  const uint64_t dataset = std::min(used, cs.item_bytes);
+  const uint64_t overhead = used - dataset;
+  const uint64_t rss = RssBytes();
+  std::vector<std::pair<uint8_t, uint64_t>> dbs;
+  for (int64_t db = 0; db < c.server.config().databases; ++db) {
+    const KeySpaceStats k = c.cache.KeySpace(static_cast<uint8_t>(db));
+    if (k.items != 0) dbs.emplace_back(static_cast<uint8_t>(db), k.items);
+  }
+  auto percent = [](uint64_t part, uint64_t whole) {
+    return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+  };
+  c.reply.MapHeader(18 + dbs.size());
+  auto field = [&](const char* name, uint64_t value) {
+    c.reply.Bulk(name);
+    c.reply.Integer(static_cast<int64_t>(value));
+  };
+  field("peak.allocated", peak);
+  field("total.allocated", used);
+  field("startup.allocated", 0);
+  field("replication.backlog", 0);
+  field("clients.slaves", 0);
+  field("clients.normal", 0);
+  field("cluster.links", 0);
+  field("aof.buffer", 0);
+  field("lua.caches", 0);
+  field("functions.caches", 0);
+  for (const auto& [db, items] : dbs) {
+    c.reply.Bulk("db." + std::to_string(db));
+    c.reply.MapHeader(3);
+    field("overhead.hashtable.main",
+          cs.items == 0 ? 0
+                        : static_cast<uint64_t>(static_cast<double>(overhead) * items / cs.items));
+    field("overhead.hashtable.expires", 0);  // an expiry is 8 bytes of its item
+    field("overhead.hashtable.slot-to-keys", 0);
+  }
+  field("overhead.total", overhead);
+  field("keys.count", cs.items);
+  field("keys.bytes-per-key", cs.items == 0 ? 0 : used / cs.items);
+  field("dataset.bytes", dataset);
+  c.reply.Bulk("dataset.percentage");
+  c.reply.Double(percent(dataset, used));
+  c.reply.Bulk("peak.percentage");
+  c.reply.Double(percent(used, peak));
+  c.reply.Bulk("fragmentation");
+  c.reply.Double(used == 0 ? 0.0 : static_cast<double>(rss) / static_cast<double>(used));
+  field("fragmentation.bytes", rss > used ? rss - used : 0);
+}
+
 void CmdMemory(CommandContext& c) {
   std::string_view sub = c.arg(1);
   if (EqualsIgnoreCase(sub, "USAGE")) {
@@ -1276,7 +1437,37 @@ void CmdMemory(CommandContext& c) {
     if (bytes < 0) return c.reply.Null();
     c.reply.Integer(bytes);
   } else if (EqualsIgnoreCase(sub, "DOCTOR")) {
+    if (!SubArity(c, 2)) return;
     c.reply.Verbatim("txt", "Sam, I have no memory problems");
+  } else if (EqualsIgnoreCase(sub, "STATS")) {
+    if (!SubArity(c, 2)) return;
+    ReplyMemoryStats(c);
+  } else if (EqualsIgnoreCase(sub, "MALLOC-STATS")) {
+    if (!SubArity(c, 2)) return;
+    // What Redis answers when built without jemalloc: items live in the engine's own arena.
+    c.reply.Verbatim("txt", "Stats not supported for the current allocator");
+  } else if (EqualsIgnoreCase(sub, "PURGE")) {
+    if (!SubArity(c, 2)) return;
+    // Pages whose items are all gone are already given back to the kernel as they empty.
+    c.reply.SimpleString("OK");
+  } else if (EqualsIgnoreCase(sub, "HELP")) {
+    if (!SubArity(c, 2)) return;
+    static constexpr const char* kHelp[] = {
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
+        "HELP",
+        "    Prints this help."};
+    ReplyHelp(c, kHelp);
   } else {
     c.reply.Error("ERR unknown subcommand '" + std::string(sub) + "'. Try MEMORY HELP.");
   }

@@ -1,9 +1,11 @@
 // Connection, server and transaction commands, protocol handling and limits, in-process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -530,6 +532,123 @@ TEST(Server, TimeMemoryDebugShutdown) {
   EXPECT_FALSE(t.server().shutting_down());
   EXPECT_EQ(t.Run({"SHUTDOWN", "NOSAVE"}).type, Reply::kNull) << "no reply: the connection closes";
   EXPECT_TRUE(t.server().shutting_down());
+}
+
+// What Redis 7.0.15 answered for the same commands.
+TEST(Server, CommandGetKeysListFilterByAndHelpAsRedis) {
+  TestClient t;
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "SET", "a", "b"})), "[a]");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "mset", "a", "b", "c", "d"})), "[a, c]");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "DEL", "a", "b", "c"})), "[a, b, c]");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "HSET", "h", "f", "v"})), "[h]");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "GET"})),
+            "(error) ERR wrong number of arguments for 'command|getkeys' command");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "PING", "x"})),
+            "(error) ERR The command has no key arguments");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "nosuch", "a"})),
+            "(error) ERR Invalid command specified");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "GET", "a", "b"})),
+            "(error) ERR Invalid number of arguments specified for command");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "GETKEYS", "SET", "a"})),
+            "(error) ERR Invalid number of arguments specified for command");
+
+  auto sorted = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> names;
+    for (const Reply& r : t.Run(args).elems) names.push_back(r.str);
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  EXPECT_EQ(sorted({"COMMAND", "LIST", "FILTERBY", "PATTERN", "HS*"}),
+            (std::vector<std::string>{"hscan", "hset", "hsetnx", "hstrlen"}));
+  EXPECT_EQ(sorted({"COMMAND", "LIST", "FILTERBY", "ACLCAT", "hash"}).size(), 16u);
+  const std::vector<std::string> writes =
+      sorted({"COMMAND", "LIST", "FILTERBY", "ACLCAT", "write"});
+  EXPECT_TRUE(std::binary_search(writes.begin(), writes.end(), "set"));
+  EXPECT_FALSE(std::binary_search(writes.begin(), writes.end(), "get"));
+  EXPECT_EQ(Str(t.Run({"COMMAND", "LIST", "FILTERBY", "MODULE", "x"})), "[]");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "LIST", "FILTERBY", "FOO", "x"})), "(error) ERR syntax error");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "LIST", "FILTERBY"})), "(error) ERR syntax error");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "LIST", "x"})), "(error) ERR syntax error");
+  EXPECT_EQ(t.Run({"COMMAND", "LIST"}).elems.size(),
+            static_cast<size_t>(t.Run({"COMMAND", "COUNT"}).integer));
+
+  const Reply help = t.Run({"COMMAND", "HELP"});
+  ASSERT_EQ(help.elems.size(), 19u);
+  EXPECT_EQ(help.elems[15].str, "GETKEYS <full-command>");
+  EXPECT_EQ(Str(t.Run({"COMMAND", "HELP", "x"})),
+            "(error) ERR wrong number of arguments for 'command|help' command");
+}
+
+// MEMORY STATS has Redis 7.0's fields in its order, with figures that agree with INFO; MEMORY's
+// and CONFIG's other subcommands answer as Redis built without jemalloc does.
+TEST(Server, MemoryStatsAndHelpAsRedis) {
+  TestClient t;
+  for (int i = 0; i < 300; ++i) t.Run({"SET", "k" + std::to_string(i), std::string(50, 'v')});
+  t.Run({"SELECT", "3"});
+  for (int i = 0; i < 100; ++i) t.Run({"HSET", "h" + std::to_string(i), "f", "v"});
+  const Reply stats = t.Run({"MEMORY", "STATS"});
+  ASSERT_EQ(stats.type, Reply::kArray) << Str(stats);  // a map, flattened in RESP2
+  std::vector<std::string> names;
+  std::map<std::string, Reply> field;
+  for (size_t i = 0; i + 1 < stats.elems.size(); i += 2) {
+    names.push_back(stats.elems[i].str);
+    field[stats.elems[i].str] = stats.elems[i + 1];
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"peak.allocated",
+                                             "total.allocated",
+                                             "startup.allocated",
+                                             "replication.backlog",
+                                             "clients.slaves",
+                                             "clients.normal",
+                                             "cluster.links",
+                                             "aof.buffer",
+                                             "lua.caches",
+                                             "functions.caches",
+                                             "db.0",
+                                             "db.3",
+                                             "overhead.total",
+                                             "keys.count",
+                                             "keys.bytes-per-key",
+                                             "dataset.bytes",
+                                             "dataset.percentage",
+                                             "peak.percentage",
+                                             "fragmentation",
+                                             "fragmentation.bytes"}));
+  const uint64_t used = InfoField(t, "used_memory");
+  EXPECT_EQ(static_cast<uint64_t>(field["total.allocated"].integer), used);
+  EXPECT_GE(static_cast<uint64_t>(field["peak.allocated"].integer), used);
+  EXPECT_EQ(field["keys.count"].integer, 400);
+  EXPECT_EQ(field["keys.bytes-per-key"].integer, static_cast<int64_t>(used / 400));
+  EXPECT_EQ(field["dataset.bytes"].integer + field["overhead.total"].integer,
+            static_cast<int64_t>(used));
+  EXPECT_EQ(static_cast<uint64_t>(field["dataset.bytes"].integer),
+            InfoField(t, "used_memory_dataset"));
+  EXPECT_GT(field["overhead.total"].integer, 0) << "the index";
+  // The index's share of each database follows its keys: 3 to 1.
+  const Reply& db0 = field["db.0"];
+  const Reply& db3 = field["db.3"];
+  ASSERT_EQ(db0.elems.size(), 6u);
+  ASSERT_EQ(db3.elems.size(), 6u);
+  EXPECT_EQ(db0.elems[0].str, "overhead.hashtable.main");
+  EXPECT_NEAR(static_cast<double>(db0.elems[1].integer), 3.0 * db3.elems[1].integer, 3.0);
+  EXPECT_LE(db0.elems[1].integer + db3.elems[1].integer, field["overhead.total"].integer);
+  const double dataset_percent = std::stod(field["dataset.percentage"].str);
+  EXPECT_NEAR(dataset_percent, 100.0 * field["dataset.bytes"].integer / used, 0.01);
+  EXPECT_GT(std::stod(field["fragmentation"].str), 0.0);
+
+  EXPECT_EQ(Str(t.Run({"MEMORY", "STATS", "x"})),
+            "(error) ERR wrong number of arguments for 'memory|stats' command");
+  EXPECT_EQ(Str(t.Run({"MEMORY", "PURGE"})), "OK");
+  EXPECT_EQ(Str(t.Run({"MEMORY", "MALLOC-STATS"})),
+            "Stats not supported for the current allocator");
+  const Reply help = t.Run({"MEMORY", "HELP"});
+  ASSERT_EQ(help.elems.size(), 14u);
+  EXPECT_EQ(help.elems[0].str, "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+  const Reply config_help = t.Run({"CONFIG", "HELP"});
+  ASSERT_EQ(config_help.elems.size(), 11u);
+  EXPECT_EQ(config_help.elems[1].str, "GET <pattern>");
+  EXPECT_EQ(Str(t.Run({"CONFIG", "HELP", "x"})),
+            "(error) ERR wrong number of arguments for 'config|help' command");
 }
 
 TEST(Transactions, MultiExecDiscard) {
