@@ -10,6 +10,7 @@
 #   or any command redis-benchmark can send, after the options:
 #   bench/ab_servers.sh 5 "-n 400000 -r 100000 -P 16 hset row:__rand_int__ f1 v1 f2 v2" A B
 #
+# A server named redis-server (Debian's, as a reference) runs with persistence off.
 # Every server runs with --maxmemory 2gb on a free port. -n in the arguments sets the divisor:
 # n requests per test redis-benchmark reports (SET and GET: 2 x n).
 set -euo pipefail
@@ -21,7 +22,9 @@ N=$(echo "$ARGS" | sed 's/.*-n \([0-9]*\).*/\1/')
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for r in $(seq "$ROUNDS"); do
   for B in "$@"; do
-    "$B" --port "$PORT" --maxmemory 2gb >/dev/null 2>&1 &
+    extra=()  # redis-server may be one of them: persistence off
+    [ "$(basename "$B")" = redis-server ] && extra=(--save "" --appendonly no)
+    "$B" --port "$PORT" --maxmemory 2gb "${extra[@]}" >/dev/null 2>&1 &
     PID=$!
     for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
     c0=$(cpu "$PID")

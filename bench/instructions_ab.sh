@@ -8,8 +8,11 @@
 #
 # One line per build and round: total instructions (start-up included, the same for all) and
 # instructions per request of `redis-benchmark -t set,get -n 100000 -r 50000 -c 10 -P 16 -d 64`
-# (200,000 requests). Rounds of one build differ by about 0.1% (the random keys).
+# (200,000 requests). Rounds of one build differ by about 0.1% (the random keys). Another load:
+# AB_LOAD="redis-benchmark's arguments" AB_REQUESTS=the number of requests they send.
 set -euo pipefail
+LOAD=${AB_LOAD:-"-t set,get -n 100000 -r 50000 -c 10 -P 16 -d 64"}
+REQUESTS=${AB_REQUESTS:-200000}
 ROUNDS=$1
 shift
 command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
@@ -22,10 +25,11 @@ for r in $(seq "$ROUNDS"); do
       --maxmemory 256mb --threads 1 >/dev/null 2>&1 &
     PID=$!
     for _ in $(seq 300); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    redis-benchmark -p "$PORT" -q -t set,get -n 100000 -r 50000 -c 10 -P 16 -d 64 >/dev/null
+    # shellcheck disable=SC2086 # LOAD is a list of arguments
+    redis-benchmark -p "$PORT" -q $LOAD >/dev/null
     kill "$PID"
     wait "$PID" 2>/dev/null || true
     total=$(callgrind_annotate "$OUT/cg.out" 2>/dev/null | grep "PROGRAM TOTALS" | awk '{gsub(",", "", $1); print $1}')
-    echo "round $r $B: instructions $total per request $(echo "scale=1; $total / 200000" | bc)"
+    echo "round $r $B: instructions $total per request $(echo "scale=1; $total / $REQUESTS" | bc)"
   done
 done

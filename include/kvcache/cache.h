@@ -93,9 +93,10 @@ struct ItemView {
   int64_t expires_at_ms = 0;  // 0: never
   size_t memory_bytes = 0;    // what the item costs the budget
   // Update callbacks only: the value's own bytes when the callback may change them in place (a
-  // value in a block of its own, large values, that no Handle pins, so no one else sees it), with
-  // room for `capacity` bytes from `writable` on; then Mutation::Action::kPatched keeps the
-  // change. nullptr otherwise.
+  // value that no Handle pins, so no one else sees it), with room for `capacity` bytes from
+  // `writable` on; then Mutation::Action::kPatched keeps the change. A large value, in a block
+  // of its own, may grow into the block's spare room; a small one, in its item's chunk, keeps
+  // its size (capacity is its size). nullptr otherwise.
   char* writable = nullptr;
   size_t capacity = 0;
 };
@@ -122,7 +123,8 @@ struct Mutation {
     kStore,      // store value/kind/expires_at_ms (replacing any item)
     kSetExpiry,  // keep the value, set expires_at_ms (0: never expires)
     kPatched,    // the callback changed the value in place (ItemView::writable), which now has
-                 // patched_size bytes (at most ItemView::capacity); kind and expiry stay
+                 // patched_size bytes (at most ItemView::capacity; exactly that for a value in
+                 // its item's chunk); kind and expiry stay
   };
   Action action = Action::kKeep;
   std::string value;

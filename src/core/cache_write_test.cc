@@ -194,8 +194,9 @@ TEST(Update, EraseAndKeepAndErrors) {
   EXPECT_FALSE(c.cache->Contains("k"));
 }
 
-// An Update may change a large value where it lies, and grow it into the room a store reserved,
-// only while no Handle pins it: a pinned value stays as its reader saw it.
+// An Update may change a value where it lies only while no Handle pins it (a pinned value stays as
+// its reader saw it): a large value may grow into the room a store reserved, a small one keeps its
+// size.
 TEST(Update, PatchesInPlaceOnlyWhatNoOneReads) {
   Clocked c;
   const std::string big(100000, 'a');
@@ -232,20 +233,44 @@ TEST(Update, PatchesInPlaceOnlyWhatNoOneReads) {
   EXPECT_EQ(h.value().substr(big.size()), std::string(40000, 'b'));
   EXPECT_EQ(h.kind(), ValueKind::kHash);
   EXPECT_EQ(c.cache->Stats().item_bytes, bytes) << "the same block: the same charge";
-  // Pinned (h), or small: not writable; and a patch then is refused, changing nothing.
-  for (const char* k : {"big", "small"}) {
-    Status st = c.cache->Update(k, [&](const ItemView* cur, Mutation* m) {
-      EXPECT_EQ(cur->writable, nullptr) << k;
-      m->action = Mutation::Action::kPatched;
-      m->patched_size = 1;
-    });
-    EXPECT_TRUE(st.IsInvalidArgument()) << k << ": " << st.ToString();
-  }
+  // Pinned (h): not writable; and a patch then is refused, changing nothing.
+  Status st = c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
+    EXPECT_EQ(cur->writable, nullptr);
+    m->action = Mutation::Action::kPatched;
+    m->patched_size = 1;
+  });
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
   EXPECT_EQ(h.value()[0], 'z');
-  EXPECT_EQ(c.cache->Get("small").value(), "s");
+  // A small value, in its item's chunk, can change but not its size (the key follows it).
+  st = c.cache->Update("small", [&](const ItemView* cur, Mutation* m) {
+    ASSERT_NE(cur->writable, nullptr);
+    EXPECT_EQ(cur->capacity, 1u);
+    m->action = Mutation::Action::kPatched;
+    m->patched_size = 0;
+  });
+  EXPECT_TRUE(st.IsInvalidArgument()) << "shorter: " << st.ToString();
+  ASSERT_TRUE(c.cache
+                  ->Update("small",
+                           [&](const ItemView* cur, Mutation* m) {
+                             cur->writable[0] = 't';
+                             m->action = Mutation::Action::kPatched;
+                             m->patched_size = 1;
+                           })
+                  .ok());
+  Handle small = c.cache->Get("small");
+  EXPECT_EQ(small.value(), "t");
+  st = c.cache->Update("small", [&](const ItemView* cur, Mutation* m) {
+    EXPECT_EQ(cur->writable, nullptr) << "pinned";
+    m->action = Mutation::Action::kPatched;
+    m->patched_size = 1;
+  });
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_EQ(small.value(), "t");
+  EXPECT_EQ(c.cache->Get("small").key(), "small") << "the key after the value is intact";
+  small.Reset();
   h.Reset();
   // Unpinned again; a size past the capacity is refused.
-  Status st = c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
+  st = c.cache->Update("big", [&](const ItemView* cur, Mutation* m) {
     ASSERT_NE(cur->writable, nullptr);
     m->action = Mutation::Action::kPatched;
     m->patched_size = cur->capacity + 1;

@@ -291,11 +291,16 @@ class Shard final : public ShardCore {
       // this holds exclusively, so nothing can start reading the value while fn changes it.
       // Acquire: the last Handle's reads of the value happen before its unpin (a release).
       Item* it = arena_->At(old);
-      if (it->external() &&
-          (it->state.load(std::memory_order_acquire) & state::kRefMask) == 1) {
-        ExternalBlock* b = it->ext();
-        view.writable = b->value();
-        view.capacity = malloc_usable_size(b) - ExternalBlock::ValueOffset(b->key_size);
+      if ((it->state.load(std::memory_order_acquire) & state::kRefMask) == 1) {
+        if (it->external()) {
+          ExternalBlock* b = it->ext();
+          view.writable = b->value();
+          view.capacity = malloc_usable_size(b) - ExternalBlock::ValueOffset(b->key_size);
+        } else if (!view.value.empty()) {
+          // The key follows the value in the chunk: the value can change, not its size.
+          view.writable = it->inline_value();
+          view.capacity = view.value.size();
+        }
         capacity = view.capacity;
       }
       fn(&view, &m);
@@ -316,15 +321,19 @@ class Shard final : public ShardCore {
       case Mutation::Action::kSetExpiry:
         if (old != kNullRef) st = SetExpiryLocked(hash, old, m.expires_at_ms);
         break;
-      case Mutation::Action::kPatched:
-        if (capacity == 0 || m.patched_size > capacity) {
+      case Mutation::Action::kPatched: {
+        Item* it = arena_->At(old);
+        if (capacity == 0 || m.patched_size > capacity ||
+            (!it->external() && m.patched_size != capacity)) {
           st = Status::InvalidArgument("an in-place change of a value that offered no room");
           break;
         }
-        arena_->At(old)->ext()->value_size = m.patched_size;  // the block, so the weight, stays
+        if (it->external())
+          it->ext()->value_size = m.patched_size;  // the block, so the weight, stays
         TouchLocked(old);
         NotifyChange(key, old);
         break;
+      }
       case Mutation::Action::kStore: {
         const size_t size = m.fill ? m.fill_size : m.value.size();
         const bool external = NeedsExternal(key.size(), size, m.kind);

@@ -543,8 +543,21 @@ bool HashEditor::Patch(std::string* out) const {
 }
 
 size_t HashEditor::PatchInPlace(char* value, size_t capacity) const {
+  if (value != base_.encoded_.data()) return 0;
+  if (!base_.indexed()) {
+    // A list changes in place only where every change overwrites a value with one of its size.
+    for (const Change& c : changes_) {
+      if (c.changed && !Stays(c)) return 0;
+    }
+    if (base_.encoded_.size() > capacity) return 0;
+    for (const Change& c : changes_) {
+      if (c.changed)
+        std::memcpy(value + (c.base_value.data() - value), c.value.data(), c.value.size());
+    }
+    return base_.encoded_.size();
+  }
   PatchPlan plan;
-  if (value != base_.encoded_.data() || !PlanPatch(&plan) || plan.size > capacity) return 0;
+  if (!PlanPatch(&plan) || plan.size > capacity) return 0;
   ApplyPatch(plan, value);
   return plan.size;
 }

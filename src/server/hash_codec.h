@@ -158,9 +158,10 @@ class HashEditor {
   // all entries encoded again (a list keeps a changed field in its place).
   std::string Encode() const;
   // The same change made to `value` itself, the loaded encoding's own bytes, when it is an
-  // indexed hash that the change keeps compact and leaves within `capacity` bytes: the new
-  // size, or 0 (nothing changed; Encode then). So a write to a big hash that no one else is
-  // reading costs what it changes, not the hash's size.
+  // indexed hash that the change keeps compact and leaves within `capacity` bytes, or a list
+  // whose changes all overwrite values with ones of the same size: the new size, or 0 (nothing
+  // changed; Encode then). So a write to a hash that no one else is reading costs what it
+  // changes, not the hash's size (and, for a small hash, not a new item).
   size_t PatchInPlace(char* value, size_t capacity) const;
   // Room worth keeping after a new encoding of this many bytes, for PatchInPlace to grow into.
   static size_t GrowthRoom(size_t encoded_bytes);

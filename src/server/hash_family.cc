@@ -329,8 +329,9 @@ bool EditHash(CommandContext& c, FunctionRef<bool(HashEditor&)> edit) {
       m->action = Action::kErase;
       return;
     }
-    // A big hash that no one is reading is changed where it lies; otherwise a new value, with
-    // room to grow in place later if it is being changed (a hash written once gets none).
+    // A hash that no one is reading is changed where it lies when the change fits (a small one
+    // only when it keeps its size); otherwise a new value, with room to grow in place later if
+    // it is large and being changed (a hash written once gets none).
     if (cur != nullptr && cur->writable != nullptr) {
       m->patched_size = hash.PatchInPlace(cur->writable, cur->capacity);
       if (m->patched_size != 0) {

@@ -325,6 +325,31 @@ TEST_F(HashFamily, HGetAllOfABigHashRunsInStepsAndStaysWhole) {
   EXPECT_EQ(t_.Run({"HKEYS", "big"}).elems.size(), static_cast<size_t>(kFields));
 }
 
+// A small hash that no one is reading is changed where it lies when every change keeps a
+// value's size (a feature overwritten with a value of its width); a reader's pinned copy stays
+// as it was, and any other change makes a new value.
+TEST_F(HashFamily, SameSizeWritesToASmallHashChangeItInPlace) {
+  ASSERT_EQ(Run({"HSET", "h", "a", "1111", "b", "2222"}), "(integer) 2");
+  auto where = [&] { return cache().Get(EngineKey("h")).value().data(); };
+  const char* before = where();
+  EXPECT_EQ(Run({"HSET", "h", "a", "3333"}), "(integer) 0");
+  EXPECT_EQ(Run({"HINCRBY", "h", "b", "1"}), "(integer) 2223");
+  EXPECT_EQ(where(), before) << "changed in place";
+  EXPECT_EQ(Run({"HGETALL", "h"}), "[a, 3333, b, 2223]");
+  {
+    Handle reader = cache().Get(EngineKey("h"));
+    EXPECT_EQ(Run({"HSET", "h", "a", "4444"}), "(integer) 0");
+    EXPECT_EQ(reader.value(), EncodeHash({{"a", "3333"}, {"b", "2223"}})) << "the pinned copy";
+  }
+  EXPECT_EQ(Run({"HGETALL", "h"}), "[a, 4444, b, 2223]");
+  before = where();
+  EXPECT_EQ(Run({"HSET", "h", "a", "55555"}), "(integer) 0");
+  EXPECT_NE(where(), before) << "a value of another size makes a new item";
+  EXPECT_EQ(Run({"HGETALL", "h"}), "[a, 55555, b, 2223]");
+  EXPECT_EQ(Run({"HDEL", "h", "b"}), "(integer) 1");
+  EXPECT_EQ(Run({"HGETALL", "h"}), "[a, 55555]");
+}
+
 TEST_F(HashFamily, LargeValuesAreSentWhole) {
   // Past the zero-copy threshold, values are referenced in the pinned item rather than copied.
   const std::string a(100 << 10, 'a');
