@@ -62,7 +62,12 @@ std::string Status::ToString() const {
   static const char* const kNames[] = {"OK",          "NotFound", "InvalidArgument", "NoSpace",
                                        "Unavailable", "IOError",  "Aborted"};
   if (ok()) return "OK";
-  return std::string(kNames[static_cast<int>(code_)]) + ": " + message_;
+  return std::string(kNames[static_cast<int>(code_)]) + ": " + message();
+}
+
+const std::string& Status::EmptyMessage() {
+  static const std::string empty;
+  return empty;
 }
 
 void ValueBuffer::Reset() {

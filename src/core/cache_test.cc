@@ -22,6 +22,28 @@ std::unique_ptr<Cache> Make(const std::string& policy, size_t bytes = 8 << 20,
 
 class EveryPolicy : public ::testing::TestWithParam<std::string> {};
 
+// Status is a value: an error's copies keep its code and message, OK carries neither.
+TEST(Status, CopiesKeepCodeAndMessage) {
+  const Status ok;
+  EXPECT_TRUE(ok.ok());
+  EXPECT_EQ(ok.message(), "");
+  EXPECT_EQ(ok.ToString(), "OK");
+  Status err = Status::NoSpace("everything left is pinned");
+  Status copy = err;
+  EXPECT_TRUE(copy.IsNoSpace());
+  EXPECT_EQ(copy.message(), "everything left is pinned");
+  copy = Status::InvalidArgument("");
+  EXPECT_TRUE(copy.IsInvalidArgument());
+  EXPECT_EQ(copy.ToString(), "InvalidArgument: ");
+  copy = err;
+  Status moved = std::move(copy);
+  EXPECT_EQ(moved.ToString(), "NoSpace: everything left is pinned");
+  EXPECT_EQ(err.message(), "everything left is pinned") << "the original is untouched";
+  moved = ok;
+  EXPECT_TRUE(moved.ok());
+  EXPECT_EQ(moved.message(), "");
+}
+
 TEST_P(EveryPolicy, PutGetOverwriteErase) {
   auto c = Make(GetParam());
   ASSERT_TRUE(c->Put("alpha", "one").ok());
