@@ -39,15 +39,33 @@ std::vector<size_t> KeyPositions(const CommandSpec& spec, std::span<const std::s
   return at;
 }
 
-void CommandRegistry::Add(CommandSpec spec) {
-  spec.id = static_cast<uint32_t>(specs_.size());
-  by_name_[spec.name] = spec.id;
-  specs_.push_back(spec);
+uint32_t CommandRegistry::NameHash(std::string_view name) {
+  uint32_t h = 2166136261u;
+  // `| 0x20` lowers a letter; other bytes that it merges only share a bucket.
+  for (char c : name) h = (h ^ static_cast<uint8_t>(c | 0x20)) * 16777619u;
+  return h ^ (h >> 15);
 }
 
-const CommandSpec* CommandRegistry::Find(std::string_view lower) const {
-  auto it = by_name_.find(lower);
-  return it == by_name_.end() ? nullptr : &specs_[it->second];
+void CommandRegistry::Add(CommandSpec spec) {
+  if (specs_.size() >= kSlots / 2) {
+    std::fprintf(stderr, "kvcache: more commands than CommandRegistry::kSlots / 2\n");
+    std::abort();
+  }
+  spec.id = static_cast<uint32_t>(specs_.size());
+  specs_.push_back(spec);
+  names_.emplace_back(spec.name);
+  size_t i = NameHash(spec.name) & (kSlots - 1);
+  // A name added again takes its slot over.
+  while (slots_[i] != 0 && names_[slots_[i] - 1] != names_.back()) i = (i + 1) & (kSlots - 1);
+  slots_[i] = spec.id + 1;
+}
+
+const CommandSpec* CommandRegistry::Find(std::string_view name) const {
+  for (size_t i = NameHash(name) & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+    const uint32_t s = slots_[i];
+    if (s == 0) return nullptr;
+    if (EqualsIgnoreCase(name, names_[s - 1])) return &specs_[s - 1];
+  }
 }
 
 void RegisterAllCommands(CommandRegistry* r) {
@@ -255,22 +273,10 @@ std::string UnknownCommandText(std::span<const std::string_view> args) {
   return text + rest;
 }
 
-bool LowerName(std::string_view name, char* buf, size_t cap, std::string_view* out) {
-  if (name.size() > cap) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    buf[i] = AsciiLower(name[i]);
-  }
-  *out = std::string_view(buf, name.size());
-  return true;
-}
-
 }  // namespace
 
 bool Server::IsWriteCommand(std::string_view name) const {
-  char buf[64];
-  std::string_view lower;
-  if (!LowerName(name, buf, sizeof(buf), &lower)) return false;
-  const CommandSpec* spec = commands_.Find(lower);
+  const CommandSpec* spec = commands_.Find(name);
   return spec != nullptr && (spec->flags & cmd::kWrite) != 0;
 }
 
@@ -300,10 +306,7 @@ bool Server::PauseHolds(const Connection& conn, const CommandSpec& spec) {
   // As Redis: an EXEC whose transaction writes is held back as a write.
   if (std::string_view(spec.name) != "exec") return false;
   for (const std::vector<std::string>& q : conn.queued) {
-    char buf[64];
-    std::string_view lower;
-    if (!LowerName(q[0], buf, sizeof(buf), &lower)) continue;
-    const CommandSpec* s = commands_.Find(lower);
+    const CommandSpec* s = commands_.Find(q[0]);
     if (s != nullptr && (s->flags & cmd::kWrite)) return true;
   }
   return false;
@@ -311,10 +314,7 @@ bool Server::PauseHolds(const Connection& conn, const CommandSpec& spec) {
 
 void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
   WorkerStats& stats = stats_for(conn.worker());
-  char buf[64];
-  std::string_view lower;
-  const CommandSpec* spec = nullptr;
-  if (LowerName(args[0], buf, sizeof(buf), &lower)) spec = commands_.Find(lower);
+  const CommandSpec* spec = commands_.Find(args[0]);
   if (spec == nullptr) {
     if (conn.in_multi) conn.multi_failed = true;
     conn.reply().Error(UnknownCommandText(args));
@@ -448,10 +448,7 @@ void Server::ExecuteLocked(Connection& conn, const CommandSpec& spec,
 }
 
 void ExecuteQueued(Server& server, Connection& conn, std::span<const std::string_view> args) {
-  char buf[64];
-  std::string_view lower;
-  const CommandSpec* spec = nullptr;
-  if (LowerName(args[0], buf, sizeof(buf), &lower)) spec = server.commands().Find(lower);
+  const CommandSpec* spec = server.commands().Find(args[0]);
   if (spec == nullptr) {
     conn.reply().Error(UnknownCommandText(args));
     return;

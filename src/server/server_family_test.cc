@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -532,6 +533,31 @@ TEST(Server, TimeMemoryDebugShutdown) {
   EXPECT_FALSE(t.server().shutting_down());
   EXPECT_EQ(t.Run({"SHUTDOWN", "NOSAVE"}).type, Reply::kNull) << "no reply: the connection closes";
   EXPECT_TRUE(t.server().shutting_down());
+}
+
+// Every command is found by its name in any case, and nothing else is.
+TEST(Server, CommandNamesAreFoundInAnyCase) {
+  TestClient t;
+  const CommandRegistry& r = t.server().commands();
+  for (const CommandSpec& spec : r.all()) {
+    std::string upper = spec.name, mixed = spec.name;
+    for (size_t i = 0; i < upper.size(); ++i) {
+      upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(upper[i])));
+      if (i % 2 == 0) mixed[i] = upper[i];
+    }
+    EXPECT_EQ(r.Find(spec.name), &spec);
+    EXPECT_EQ(r.Find(upper), &spec) << upper;
+    EXPECT_EQ(r.Find(mixed), &spec) << mixed;
+    EXPECT_EQ(r.Find(upper + "x"), nullptr) << upper;
+    EXPECT_EQ(r.Find(upper.substr(0, upper.size() - 1)), nullptr) << upper;
+  }
+  for (const std::string& name :
+       {std::string(), std::string("g"), std::string("gett"), std::string("get\0", 4),
+        std::string("g_t"), std::string("GE\x14"), std::string("s\xc5t")}) {
+    EXPECT_EQ(r.Find(name), nullptr) << name;
+  }
+  EXPECT_EQ(r.Find(std::string(100000, 'a')), nullptr);
+  EXPECT_EQ(Str(t.Run({"gEt", "k"})), "(nil)");
 }
 
 // What Redis 7.0.15 answered for the same commands.
