@@ -41,6 +41,22 @@ bool String2ll(const char* s, size_t len, int64_t* value) {
   return true;
 }
 
+// The usual header line read in one pass: at p, the prefix byte ('*' or '$') and 1 to 18 digits
+// without a leading zero, then '\r' and one more byte, all before end. Sets *value and *cr (the
+// '\r'). False for anything else, which the general path (FindHeaderEnd, String2ll) then reads,
+// with its errors.
+inline bool ReadShortHeader(const char* p, const char* end, int64_t* value, const char** cr) {
+  const char* q = p + 1;
+  if (end - q < 3 || *q < '1' || *q > '9') return false;
+  int64_t v = *q++ - '0';
+  const char* last = std::min(end, p + 19);
+  while (q < last && *q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+  if (end - q < 2 || *q != '\r') return false;
+  *value = v;
+  *cr = q;
+  return true;
+}
+
 // isspace() in the C locale, which is what sdssplitargs() sees.
 inline bool IsSpace(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
@@ -264,14 +280,23 @@ bool RequestParser::FindHeaderEnd(const char* data, size_t size, std::string_vie
 ParseResult RequestParser::ParseMultibulk(const char* data, size_t size, bool authenticated,
                                           size_t* consumed) {
   size_t cr = 0;
+  const char* quick_cr;
   if (!have_count_) {
-    ParseResult wait;
-    if (!FindHeaderEnd(data, size, "Protocol error: too big mbulk count string", &cr, &wait)) {
-      return wait;
-    }
     int64_t count = 0;
-    if (!String2ll(data + pos_ + 1, cr - pos_ - 1, &count) ||
-        Exceeds(count, limits_->max_multibulk_len)) {
+    if (scan_from_ == pos_ && ReadShortHeader(data + pos_, data + size, &count, &quick_cr)) {
+      cr = static_cast<size_t>(quick_cr - data);
+      scanned_ += cr - pos_ + 1;
+      scan_from_ = cr;
+    } else {
+      ParseResult wait;
+      if (!FindHeaderEnd(data, size, "Protocol error: too big mbulk count string", &cr, &wait)) {
+        return wait;
+      }
+      if (!String2ll(data + pos_ + 1, cr - pos_ - 1, &count)) {
+        return Fail("Protocol error: invalid multibulk length");
+      }
+    }
+    if (Exceeds(count, limits_->max_multibulk_len)) {
       return Fail("Protocol error: invalid multibulk length");
     }
     if (!authenticated && Exceeds(count, limits_->unauth_max_args)) {
@@ -292,21 +317,28 @@ ParseResult RequestParser::ParseMultibulk(const char* data, size_t size, bool au
 
   while (args_left_ > 0) {
     if (bulk_len_ < 0) {
-      ParseResult wait;
-      if (!FindHeaderEnd(data, size, "Protocol error: too big bulk count string", &cr, &wait)) {
-        return wait;
-      }
-      if (data[pos_] != '$') {
-        std::string message = "Protocol error: expected '$', got '";
-        message += data[pos_];
-        message += '\'';
-        return Fail(message);
-      }
       int64_t len = 0;
-      if (!String2ll(data + pos_ + 1, cr - pos_ - 1, &len) || len < 0 ||
-          Exceeds(len, limits_->max_bulk_len)) {
-        return Fail("Protocol error: invalid bulk length");
+      if (scan_from_ == pos_ && data[pos_] == '$' &&
+          ReadShortHeader(data + pos_, data + size, &len, &quick_cr)) {
+        cr = static_cast<size_t>(quick_cr - data);
+        scanned_ += cr - pos_ + 1;
+        scan_from_ = cr;
+      } else {
+        ParseResult wait;
+        if (!FindHeaderEnd(data, size, "Protocol error: too big bulk count string", &cr, &wait)) {
+          return wait;
+        }
+        if (data[pos_] != '$') {
+          std::string message = "Protocol error: expected '$', got '";
+          message += data[pos_];
+          message += '\'';
+          return Fail(message);
+        }
+        if (!String2ll(data + pos_ + 1, cr - pos_ - 1, &len) || len < 0) {
+          return Fail("Protocol error: invalid bulk length");
+        }
       }
+      if (Exceeds(len, limits_->max_bulk_len)) return Fail("Protocol error: invalid bulk length");
       if (!authenticated && Exceeds(len, limits_->unauth_max_bulk_len)) {
         return Fail("Protocol error: unauthenticated bulk length");
       }

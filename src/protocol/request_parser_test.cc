@@ -192,6 +192,35 @@ TEST(RequestParser, InvalidBulkLength) {
   EXPECT_EQ(Error("*1\r\n$11\r\n", true, limits), "Protocol error: invalid bulk length");
 }
 
+// Lengths of every width, read whole (short headers take a one-pass path) and a byte at a time
+// (the general one): the same result, up to the largest long long.
+TEST(RequestParser, BulkLengthsOfEveryWidth) {
+  ParserLimits limits;
+  limits.max_bulk_len = SIZE_MAX;
+  for (size_t digits = 1; digits <= 20; ++digits) {
+    const std::string length = "1" + std::string(digits - 1, '0');
+    const std::string in = "*1\r\n$" + length + "\r\n";
+    Parsed whole = ParseOnce(in, true, limits);
+    if (digits <= 19) {
+      EXPECT_EQ(whole.result, ParseResult::kNeedMore) << length;
+      EXPECT_EQ(whole.bytes_needed, in.size() + std::stoull(length) + 2) << length;
+    } else {
+      EXPECT_EQ(Error(in, true, limits), "Protocol error: invalid bulk length");
+    }
+    RequestParser bytewise(&limits);
+    ParseResult r = ParseResult::kNeedMore;
+    size_t consumed = 0;
+    for (size_t n = 1; n <= in.size() && r == ParseResult::kNeedMore; ++n) {
+      r = bytewise.Parse(in.data(), n, true, &consumed);
+    }
+    EXPECT_EQ(r, whole.result) << length;
+  }
+  // A header whose '\r' is the buffer's last byte waits for the byte after it.
+  EXPECT_EQ(ParseOnce("*1\r\n$3\r").result, ParseResult::kNeedMore);
+  EXPECT_EQ(ParseOnce("*1\r").result, ParseResult::kNeedMore);
+  EXPECT_EQ(ParseOnce("*1\r\n$3\r\nabc\r\n").result, ParseResult::kCommand);
+}
+
 TEST(RequestParser, TooBigMbulkCountString) {
   ParserLimits limits;
   std::string header = "*" + std::string(limits.max_inline_len - 1, '1');  // 64 KiB in all
