@@ -197,6 +197,14 @@ size_t Connection::PrefetchKeys(size_t from) {
     size_t consumed = 0;
     const protocol::ParseResult r = lookahead_.Parse(p, left, authenticated, &consumed);
     if (r != protocol::ParseResult::kCommand && r != protocol::ParseResult::kEmpty) break;
+    // An inline command's escaped words lie in the parser's own storage: only arrays are kept.
+    if (r == protocol::ParseResult::kCommand && *p == '*') {
+      ahead_.push_back({static_cast<size_t>(p - in_.data()), consumed, ahead_spans_.size(),
+                        lookahead_.args().size(), authenticated});
+      for (std::string_view a : lookahead_.args()) {
+        ahead_spans_.emplace_back(static_cast<size_t>(a.data() - in_.data()), a.size());
+      }
+    }
     if (r == protocol::ParseResult::kCommand && lookahead_.args().size() >= 2) {
       const std::string_view key = lookahead_.args()[1];
       // Only views of the input buffer: an inline argument with escapes views the parser's
@@ -225,8 +233,26 @@ size_t Connection::PrefetchKeys(size_t from) {
   return static_cast<size_t>(p - in_.data());
 }
 
+bool Connection::TakeParsedAhead(std::vector<std::string_view>* args, size_t* consumed) {
+  if (parser_.in_progress()) return false;
+  while (ahead_next_ < ahead_.size() && ahead_[ahead_next_].start < in_start_) ++ahead_next_;
+  if (ahead_next_ == ahead_.size()) return false;
+  const ParsedAhead& a = ahead_[ahead_next_];
+  if (a.start != in_start_ || a.authenticated != authenticated) return false;
+  ++ahead_next_;
+  args->clear();
+  for (size_t i = a.first_span; i < a.first_span + a.spans; ++i) {
+    args->emplace_back(in_.data() + ahead_spans_[i].first, ahead_spans_[i].second);
+  }
+  *consumed = a.consumed;
+  return true;
+}
+
 bool Connection::ProcessInput() {
   if (!blocked) AfterReply();  // a deferred command's reply is complete
+  ahead_.clear();              // offsets into the buffer as it was at the last call
+  ahead_spans_.clear();
+  ahead_next_ = 0;
   // From a request's start only: not while a large argument arrives.
   auto can_prefetch = [&] { return !blocked && large_args_.empty() && !receiving_large_arg(); };
   size_t prefetched = in_start_;  // input up to here has been looked at
@@ -238,11 +264,27 @@ bool Connection::ProcessInput() {
     prefetched = PrefetchKeys(in_start_);
     until_next = kPrefetchWindow / 2;
   }
+  // Half-way through a window, the next one's keys start loading.
+  auto next_window = [&] {
+    if (until_next != 0 && --until_next == 0 && prefetched > in_start_ && prefetched < in_end_ &&
+        can_prefetch()) {
+      prefetched = PrefetchKeys(prefetched);
+      until_next = kPrefetchWindow / 2;
+    }
+  };
   server_.world().lock_shared();
   bool ok = true;
   while (in_start_ < in_end_ && !close_after_reply && !output_blocked() && !blocked &&
          !receiving_large_arg()) {
     size_t consumed = 0;
+    if (TakeParsedAhead(&ahead_args_, &consumed)) {
+      BeforeCommand();
+      server_.Execute(*this, ahead_args_);
+      if (!blocked) AfterReply();
+      in_start_ += consumed;
+      next_window();
+      continue;
+    }
     protocol::ParseResult r =
         parser_.Parse(in_.data() + in_start_, in_end_ - in_start_, authenticated, &consumed);
     if (r == protocol::ParseResult::kNeedMore) {
@@ -261,11 +303,7 @@ bool Connection::ProcessInput() {
     }
     in_start_ += consumed;
     large_args_.clear();  // the command has run (or copied what it keeps)
-    if (until_next != 0 && --until_next == 0 && prefetched > in_start_ && prefetched < in_end_ &&
-        can_prefetch()) {
-      prefetched = PrefetchKeys(prefetched);
-      until_next = kPrefetchWindow / 2;
-    }
+    next_window();
   }
   server_.world().unlock_shared();
   if (query_bytes() > static_cast<size_t>(server_.config().client_query_buffer_limit)) {

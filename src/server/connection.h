@@ -149,8 +149,13 @@ class Connection {
   void StartSkipping();  // until AfterReply
   void EndSkipping();
   // Prefetches the keys of up to kPrefetchWindow complete requests from offset `from` of the
-  // input buffer; returns the offset after the last one looked at.
+  // input buffer; returns the offset after the last one looked at. Records the arrays it
+  // parsed in ahead_, for TakeParsedAhead.
   size_t PrefetchKeys(size_t from);
+  // The request at in_start_ as the lookahead parsed it, when it did so with the same
+  // authentication (whose limits differ) and parser_ is between requests: its arguments into
+  // *args and its length into *consumed.
+  bool TakeParsedAhead(std::vector<std::string_view>* args, size_t* consumed);
   bool ReadSome();
   // After the parser asked for more: if it waits for a large bulk, starts receiving it into a
   // LargeArg. Returns true when the bulk was already complete (parsing can go on).
@@ -167,6 +172,19 @@ class Connection {
   uint64_t id_;
   protocol::RequestParser parser_;
   protocol::RequestParser lookahead_;  // PrefetchKeys' own, so parser_'s state is untouched
+  // Arrays the lookahead parsed, in order: offsets into in_, valid during one ProcessInput (the
+  // buffer may move between reads), so that the loop does not parse them a second time.
+  struct ParsedAhead {
+    size_t start;
+    size_t consumed;
+    size_t first_span;  // in ahead_spans_
+    size_t spans;
+    bool authenticated;
+  };
+  std::vector<ParsedAhead> ahead_;
+  size_t ahead_next_ = 0;                               // the first of ahead_ not yet run or passed
+  std::vector<std::pair<size_t, size_t>> ahead_spans_;  // an argument's offset and length
+  std::vector<std::string_view> ahead_args_;
   protocol::ReplyBuilder reply_;
   std::vector<char> in_;
   size_t in_start_ = 0;

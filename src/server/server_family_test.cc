@@ -1297,5 +1297,46 @@ TEST(Protocol, UnauthenticatedClientsMaySendOnlySmallRequests) {
   EXPECT_EQ(Str(r[0]), "(error) ERR Protocol error: unauthenticated bulk length");
 }
 
+// A pipeline's arrays are parsed once, ahead, and run as parsed; a request the lookahead read
+// with other authentication limits than it runs under is parsed again, so the limits are those
+// of the moment it runs.
+TEST(Protocol, RequestsParsedAheadRunUnderTheLimitsOfTheirTurn) {
+  ServerConfig config;
+  config.requirepass = "pw";
+  auto set = [](const std::string& key, const std::string& value) {
+    return "*3\r\n$3\r\nSET\r\n$" + std::to_string(key.size()) + "\r\n" + key + "\r\n$" +
+           std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  };
+  const std::string big(20000, 'v');  // past what an unauthenticated client may send
+  // Read ahead unauthenticated (the lookahead stops at the large SET), run authenticated.
+  TestClient t(config);
+  std::vector<Reply> r = t.RunRaw("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n" + set("b", big) +
+                                  "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(Str(r[1]), "OK");
+  EXPECT_EQ(r[2].str, big);
+  // Read ahead authenticated, run after RESET has ended the authentication.
+  r = t.RunRaw(set("a", "1") + "*1\r\n$5\r\nRESET\r\n" + set("c", big) +
+               "*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(Str(r[0]), "OK");
+  EXPECT_EQ(Str(r[1]), "RESET");
+  EXPECT_EQ(Str(r[2]), "(error) ERR Protocol error: unauthenticated bulk length");
+  EXPECT_TRUE(t.closed());
+  // Arrays, inline commands and empty arrays mixed, each run once and in order.
+  TestClient u;
+  std::string pipeline;
+  for (int i = 0; i < 100; ++i) {
+    pipeline += set("k" + std::to_string(i), std::to_string(i));
+    pipeline += i % 3 == 0 ? "INCR k" + std::to_string(i) + "\r\n" : "*0\r\n";
+  }
+  r = u.RunRaw(pipeline);
+  ASSERT_EQ(r.size(), 100u + 34);
+  for (int i = 0, at = 0; i < 100; ++i) {
+    EXPECT_EQ(Str(r[at++]), "OK");
+    if (i % 3 == 0) EXPECT_EQ(r[at++].integer, i + 1);
+  }
+}
+
 }  // namespace
 }  // namespace kvcache::server
