@@ -113,6 +113,10 @@ class RequestParser {
   // set when found. Otherwise *wait says what to answer: kNeedMore (no '\r' yet, or it is the
   // last byte: Redis then waits for one more), or the failure `too_long` once the incomplete
   // line is longer than the inline limit.
+  // The header line at pos_ when it has the usual shape and nothing of it was scanned yet
+  // (ReadShortHeader in the .cc): its number and '\r' at once, the scan moved as FindHeaderEnd
+  // moves it. False otherwise, with nothing changed.
+  bool ShortHeader(const char* data, size_t size, int64_t* value, size_t* cr);
   bool FindHeaderEnd(const char* data, size_t size, std::string_view too_long, size_t* cr,
                      ParseResult* wait);
   bool SplitInline(const char* line, size_t length);

@@ -1334,7 +1334,9 @@ TEST(Protocol, RequestsParsedAheadRunUnderTheLimitsOfTheirTurn) {
   ASSERT_EQ(r.size(), 100u + 34);
   for (int i = 0, at = 0; i < 100; ++i) {
     EXPECT_EQ(Str(r[at++]), "OK");
-    if (i % 3 == 0) EXPECT_EQ(r[at++].integer, i + 1);
+    if (i % 3 == 0) {
+      EXPECT_EQ(r[at++].integer, i + 1);
+    }
   }
 }
 
