@@ -22,6 +22,10 @@
 #include "server/tick_clock.h"
 
 namespace kvcache::server {
+namespace {
+// ASCII only, as Redis's command names and keywords are; no locale lookup per character.
+inline char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+}  // namespace
 
 std::vector<size_t> KeyPositions(const CommandSpec& spec, std::span<const std::string_view> args) {
   std::vector<size_t> at;
@@ -70,10 +74,7 @@ void CommandRegistry::Add(CommandSpec spec) {
     const std::string_view lower = names_[s - 1];  // registered in lower case
     if (lower.size() != name.size()) continue;
     size_t k = 0;
-    while (k < lower.size() &&
-           (name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]) == lower[k]) {
-      ++k;
-    }
+    while (k < lower.size() && AsciiLower(name[k]) == lower[k]) ++k;
     if (k == lower.size()) return &specs_[s - 1];
   }
 }
@@ -207,11 +208,6 @@ std::string FormatDouble(long double v) {
   if (s == "-0") s = "0";
   return s;
 }
-
-namespace {
-// ASCII only, as Redis's command names and keywords are; no locale lookup per character.
-inline char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-}  // namespace
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

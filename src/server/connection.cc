@@ -277,28 +277,27 @@ bool Connection::ProcessInput() {
   while (in_start_ < in_end_ && !close_after_reply && !output_blocked() && !blocked &&
          !receiving_large_arg()) {
     size_t consumed = 0;
+    // The request as the lookahead parsed it, or parsed now; none for an empty one.
+    std::span<const std::string_view> args;
     if (TakeParsedAhead(&ahead_args_, &consumed)) {
+      args = ahead_args_;
+    } else {
+      protocol::ParseResult r =
+          parser_.Parse(in_.data() + in_start_, in_end_ - in_start_, authenticated, &consumed);
+      if (r == protocol::ParseResult::kNeedMore) {
+        if (StartLargeArg()) continue;
+        break;
+      }
+      if (r == protocol::ParseResult::kError) {
+        reply_.Error("ERR " + parser_.error());
+        close_after_reply = true;
+        break;
+      }
+      if (r == protocol::ParseResult::kCommand) args = parser_.args();
+    }
+    if (!args.empty()) {
       BeforeCommand();
-      server_.Execute(*this, ahead_args_);
-      if (!blocked) AfterReply();
-      in_start_ += consumed;
-      next_window();
-      continue;
-    }
-    protocol::ParseResult r =
-        parser_.Parse(in_.data() + in_start_, in_end_ - in_start_, authenticated, &consumed);
-    if (r == protocol::ParseResult::kNeedMore) {
-      if (StartLargeArg()) continue;
-      break;
-    }
-    if (r == protocol::ParseResult::kError) {
-      reply_.Error("ERR " + parser_.error());
-      close_after_reply = true;
-      break;
-    }
-    if (r == protocol::ParseResult::kCommand) {
-      BeforeCommand();
-      server_.Execute(*this, parser_.args());
+      server_.Execute(*this, args);
       if (!blocked) AfterReply();
     }
     in_start_ += consumed;
