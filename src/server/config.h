@@ -52,6 +52,10 @@ struct ServerConfig {
   int64_t slowlog_max_len = 128;
   // LATENCY: commands that took at least this many milliseconds are sampled (0: off).
   int64_t latency_monitor_threshold = 0;
+  // How long one step of a command run in steps (Server::RunInSteps) works, in microseconds,
+  // before its event loop serves the other clients. Not a setting: tests set 0, one unit of
+  // work a step, so that what they check does not depend on the machine's speed.
+  int64_t step_time_us = 1000;
   // Per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats) and the percentiles
   // INFO reports, as Redis 7.0's settings of the same names.
   bool latency_tracking = true;

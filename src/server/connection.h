@@ -50,6 +50,7 @@ class Connection {
   int fd() const { return fd_; }
   uint64_t id() const { return id_; }
   Worker* worker() const { return worker_; }
+  Server& server() const { return server_; }
   // Where the running command's reply goes: the client, or nowhere while CLIENT REPLY has
   // turned replies off or skips this command.
   protocol::ReplyBuilder& reply() { return *reply_to_; }

@@ -16,7 +16,7 @@ namespace {
 
 class KeyspaceFamily : public ::testing::Test {
  protected:
-  KeyspaceFamily() : t_(ServerConfig{}, [this] { return now_.load(); }) {}
+  KeyspaceFamily() : t_(OneUnitSteps(), [this] { return now_.load(); }) {}
   std::string Run(const std::vector<std::string>& args) { return t_.Run(args).ToString(); }
   Cache& cache() { return t_.server().cache(); }
   static std::string Key(const std::string& key, uint8_t db = 0) {

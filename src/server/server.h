@@ -37,8 +37,6 @@ class OriginService;
 
 // SLOWLOG keeps at most this much of an argument, as Redis (SLOWLOG_ENTRY_MAX_STRING).
 inline constexpr size_t kLoggedArgBytes = 128;
-// How long one step of a RunInSteps command works before its event loop serves the others.
-inline constexpr std::chrono::microseconds kStepTime{1000};
 // A value of at least this size that a command builds anew or copies (SETRANGE, APPEND, COPY)
 // is built in steps (RunInSteps), not in one go under a lock.
 inline constexpr size_t kBuildInStepsBytes = 8 << 20;
@@ -232,6 +230,10 @@ class Server {
   OriginService* origin() { return origin_.get(); }
 
   Cache& cache() { return *cache_; }
+  // When a step of a RunInSteps command that starts now is to stop (ServerConfig::step_time_us).
+  std::chrono::steady_clock::time_point StepDeadline() const {
+    return std::chrono::steady_clock::now() + std::chrono::microseconds(config_.step_time_us);
+  }
   ServerConfig& config() { return config_; }
   const CommandRegistry& commands() const { return commands_; }
   internal::RwSpinLock& world() { return world_; }

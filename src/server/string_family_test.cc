@@ -12,7 +12,7 @@ namespace {
 
 class StringFamily : public ::testing::Test {
  protected:
-  StringFamily() : t_(ServerConfig{}, [this] { return now_.load(); }) {}
+  StringFamily() : t_(OneUnitSteps(), [this] { return now_.load(); }) {}
   std::string Run(const std::vector<std::string>& args) { return t_.Run(args).ToString(); }
   // A hash under `key` in db 0, to check WRONGTYPE without depending on the hash commands.
   void PutHash(const std::string& key) {

@@ -33,6 +33,14 @@ struct Reply {
 // Decodes one reply from data; returns bytes used, 0 if incomplete.
 size_t DecodeReply(const std::string& data, size_t pos, Reply* out);
 
+// A configuration whose commands run in steps (Server::RunInSteps) take one unit of work a step,
+// so that a test sees steps however fast the machine is.
+inline ServerConfig OneUnitSteps() {
+  ServerConfig c;
+  c.step_time_us = 0;
+  return c;
+}
+
 class TestClient {
  public:
   explicit TestClient(ServerConfig config = {}, std::function<int64_t()> clock = nullptr);
