@@ -240,6 +240,7 @@ bool Connection::TakeParsedAhead(std::vector<std::string_view>* args, size_t* co
   const ParsedAhead& a = ahead_[ahead_next_];
   if (a.start != in_start_ || a.authenticated != authenticated) return false;
   ++ahead_next_;
+  ++run_from_lookahead_;
   args->clear();
   for (size_t i = a.first_span; i < a.first_span + a.spans; ++i) {
     args->emplace_back(in_.data() + ahead_spans_[i].first, ahead_spans_[i].second);
@@ -259,16 +260,23 @@ bool Connection::ProcessInput() {
   size_t until_next = 0;          // requests to run before the next window
   // Not while a request is partly parsed: the lookahead would parse it again from its start
   // at every read, which for one DEL of 100k keys arriving 16 KiB at a time was 57% of the
-  // server's time (quadratic in the request's size).
-  if (input_buffered() > 0 && can_prefetch() && !parser_.in_progress()) {
-    prefetched = PrefetchKeys(in_start_);
-    until_next = kPrefetchWindow / 2;
+  // server's time (quadratic in the request's size). The first window then starts once that
+  // request has run: a bulk load's reads (16 KiB through `redis-cli --pipe`) nearly all end
+  // inside a request, and without it no key of the next read was prefetched.
+  if (input_buffered() > 0 && can_prefetch()) {
+    if (parser_.in_progress()) {
+      until_next = 1;
+    } else {
+      prefetched = PrefetchKeys(in_start_);
+      until_next = kPrefetchWindow / 2;
+    }
   }
   // Half-way through a window, the next one's keys start loading.
   auto next_window = [&] {
-    if (until_next != 0 && --until_next == 0 && prefetched > in_start_ && prefetched < in_end_ &&
-        can_prefetch()) {
-      prefetched = PrefetchKeys(prefetched);
+    const size_t from = std::max(prefetched, in_start_);
+    if (until_next != 0 && --until_next == 0 && from < in_end_ && can_prefetch() &&
+        !parser_.in_progress()) {
+      prefetched = PrefetchKeys(from);
       until_next = kPrefetchWindow / 2;
     }
   };

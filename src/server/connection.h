@@ -46,6 +46,8 @@ class Connection {
 
   // For tests and the in-process runner: feeds bytes as if read from the socket.
   void FeedForTest(std::string_view bytes);
+  // Requests run as the prefetch's lookahead parsed them (whose keys it prefetched), for tests.
+  uint64_t run_from_lookahead() const { return run_from_lookahead_; }
 
   int fd() const { return fd_; }
   uint64_t id() const { return id_; }
@@ -186,6 +188,7 @@ class Connection {
   size_t ahead_next_ = 0;                               // the first of ahead_ not yet run or passed
   std::vector<std::pair<size_t, size_t>> ahead_spans_;  // an argument's offset and length
   std::vector<std::string_view> ahead_args_;
+  uint64_t run_from_lookahead_ = 0;
   protocol::ReplyBuilder reply_;
   std::vector<char> in_;
   size_t in_start_ = 0;

@@ -1340,5 +1340,29 @@ TEST(Protocol, RequestsParsedAheadRunUnderTheLimitsOfTheirTurn) {
   }
 }
 
+// A bulk load's reads nearly all end inside a request (`redis-cli --pipe` reads 16 KiB at a
+// time). The requests after the one completed by the next read are still prefetched, i.e. run
+// from the lookahead, and their replies are the same whatever the split.
+TEST(Protocol, RequestsAfterOneSplitAcrossReadsAreReadAhead) {
+  std::string pipeline;
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = "key:" + std::to_string(i);
+    pipeline += "*3\r\n$3\r\nSET\r\n$" + std::to_string(key.size()) + "\r\n" + key + "\r\n$2\r\nv" +
+                std::to_string(i % 10) + "\r\n";
+  }
+  for (size_t split = 1; split < 40; split += 3) {
+    TestClient t;
+    std::vector<Reply> r = t.RunRaw(pipeline.substr(0, split));  // a SET here is 32-33 bytes
+    const uint64_t before = t.conn().run_from_lookahead();
+    std::vector<Reply> rest = t.RunRaw(pipeline.substr(split));
+    r.insert(r.end(), rest.begin(), rest.end());
+    ASSERT_EQ(r.size(), 100u) << split;
+    for (const Reply& reply : r) EXPECT_EQ(Str(reply), "OK");
+    // All but the request split in two (and the first if the split fell between two).
+    EXPECT_GE(t.conn().run_from_lookahead() - before, 98u) << split;
+    EXPECT_EQ(Str(t.Run({"GET", "key:99"})), "v9");
+  }
+}
+
 }  // namespace
 }  // namespace kvcache::server
