@@ -814,11 +814,13 @@ Status Server::Start() {
       close(probe);
     }
   }
+  // Read before the first worker starts: from then on a client's CONFIG SET may change config_.
+  const int backlog = static_cast<int>(config_.tcp_backlog);
   for (int i = 0; i < threads; ++i) {
     std::vector<int> fds;
     for (const std::string& addr : addrs) {
       std::string error;
-      int fd = Listen(addr, port_, static_cast<int>(config_.tcp_backlog), &error);
+      int fd = Listen(addr, port_, backlog, &error);
       if (fd < 0) return Status::IOError(error);
       if (port_ == 0) {  // an ephemeral port: every later socket takes the same one
         sockaddr_storage a{};
