@@ -92,11 +92,12 @@ void RegisterAllCommands(CommandRegistry* r) {
 CommandContext::CommandContext(Server& s, Connection& c, std::span<const std::string_view> a)
     : args(a), server(s), conn(c), reply(c.reply()), cache(s.cache()) {}
 
-uint8_t CommandContext::db() const { return conn.db; }
+uint8_t CommandContext::db() const { return server.StoredDb(conn.db); }
 
 std::string_view CommandContext::KeyOf(std::string_view user_key) {
-  if (!DbKeyNeedsPrefix(conn.db, user_key)) return user_key;  // no copy in the common case
-  key_buffers_.push_back(std::make_unique<std::string>(EngineKey(conn.db, user_key)));
+  const uint8_t stored = db();
+  if (!DbKeyNeedsPrefix(stored, user_key)) return user_key;  // no copy in the common case
+  key_buffers_.push_back(std::make_unique<std::string>(EngineKey(stored, user_key)));
   return *key_buffers_.back();
 }
 

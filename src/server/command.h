@@ -113,6 +113,8 @@ class CommandContext {
   std::string_view KeyOf(std::string_view user_key);
   // The client's key of an engine key.
   static std::string_view UserKey(std::string_view engine_key) { return UserKeyOf(engine_key); }
+  // The engine key space of the selected database (Server::StoredDb; conn.db is the number the
+  // client selected).
   uint8_t db() const;
   int64_t NowMs() const { return cache.NowMs(); }
 

@@ -187,7 +187,8 @@ constexpr size_t kPrefetchWindow = 32;
 }  // namespace
 
 size_t Connection::PrefetchKeys(size_t from) {
-  if (db != 0) return in_end_;  // other databases' engine keys would need building first
+  // Other databases' engine keys would need building first.
+  if (server_.StoredDb(db) != 0) return in_end_;
   const char* p = in_.data() + from;
   size_t left = in_end_ - from;
   std::string_view keys[kPrefetchWindow];    // of reads

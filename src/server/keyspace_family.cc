@@ -43,7 +43,7 @@ const char* TypeName(ValueKind kind) {
 bool InDb(std::string_view engine_key, uint8_t db) { return DbOf(engine_key) == db; }
 
 // A database number argument: Redis reads an int (getIntFromObjectOrReply), then checks the
-// range.
+// range. *db is the number's engine key space (Server::StoredDb).
 bool ParseDb(CommandContext& c, std::string_view arg, uint8_t* db) {
   int64_t v;
   if (!ParseInt64(arg, &v)) {
@@ -58,7 +58,7 @@ bool ParseDb(CommandContext& c, std::string_view arg, uint8_t* db) {
     c.reply.Error("ERR DB index is out of range");
     return false;
   }
-  *db = static_cast<uint8_t>(v);
+  *db = c.server.StoredDb(static_cast<uint8_t>(v));
   return true;
 }
 
@@ -447,6 +447,43 @@ void CmdFlushDb(CommandContext& c) {
   c.reply.SimpleString("OK");
 }
 
+// SWAPDB: the two databases exchange their key spaces in the engine's key (db_key.h) through
+// Server::StoredDb, in O(1) like Redis's pointer swap; a client that selected one sees the
+// other's keys at its next command. Transactions watching keys of either fail, as in Redis.
+void CmdSwapDb(CommandContext& c) {
+  // Redis reads each as an int (getIntFromObjectOrReply): a number past its range is invalid.
+  auto parse = [&](size_t i, int64_t* v) {
+    return ParseInt64(c.arg(i), v) && *v >= INT_MIN && *v <= INT_MAX;
+  };
+  int64_t a, b;
+  if (!parse(1, &a)) return c.reply.Error("ERR invalid first DB index");
+  if (!parse(2, &b)) return c.reply.Error("ERR invalid second DB index");
+  const int64_t dbs = c.server.config().databases;
+  if (a < 0 || a >= dbs || b < 0 || b >= dbs) return c.reply.Error("ERR DB index is out of range");
+  if (c.server.origin() != nullptr) {
+    // The slower tier holds keys under their engine key space, which SWAPDB would exchange in
+    // the cache but not there (nor across a restart).
+    return c.reply.Error("ERR SWAPDB is not supported with a slower tier (origin)");
+  }
+  if (a != b) {
+    const uint8_t stored_a = c.server.StoredDb(static_cast<uint8_t>(a));
+    const uint8_t stored_b = c.server.StoredDb(static_cast<uint8_t>(b));
+    // A watched key of either changes if it exists on either side (touchAllWatchedKeysInDb).
+    WatchTable& watches = c.server.watches();
+    if (watches.active()) {
+      for (const std::string& key : watches.Keys()) {
+        const uint8_t space = DbOf(key);
+        if (space != stored_a && space != stored_b) continue;
+        const std::string other =
+            EngineKey(space == stored_a ? stored_b : stored_a, UserKeyOf(key));
+        if (c.cache.Contains(key) || c.cache.Contains(other)) watches.Touch(key);
+      }
+    }
+    c.server.SwapDbs(static_cast<uint8_t>(a), static_cast<uint8_t>(b));
+  }
+  c.reply.SimpleString("OK");
+}
+
 void CmdFlushAll(CommandContext& c) {
   if (!ParseFlushMode(c)) return;
   TouchWatchedBeforeFlush(c, -1);
@@ -602,6 +639,8 @@ void RegisterKeyspaceFamily(CommandRegistry* r) {
           "Moves a key to another database."});
   r->Add({"flushdb", -1, kWrite | kExclusive, 0, 0, 0, CmdFlushDb, "server",
           "Removes all keys from the current database."});
+  r->Add(
+      {"swapdb", 3, kWf | kExclusive, 0, 0, 0, CmdSwapDb, "server", "Swaps two Redis databases."});
   r->Add({"flushall", -1, kWrite | kExclusive, 0, 0, 0, CmdFlushAll, "server",
           "Removes all keys from all databases."});
   r->Add({"expire", -3, kWf, 1, 1, 1, CmdExpire, "generic",

@@ -694,6 +694,77 @@ TEST_F(KeyspaceFamily, FlushDbClearsOnlyTheCurrentDatabase) {
   EXPECT_EQ(Run({"FLUSHDB", "SYNC", "ASYNC"}), "(error) ERR syntax error");
 }
 
+// SWAPDB exchanges two databases for every client at once, commands that name a database
+// (MOVE, COPY ... DB) and the keyspace statistics included; and fails the transactions that
+// watch a key of either which exists on either side (Redis's touchAllWatchedKeysInDb).
+TEST_F(KeyspaceFamily, SwapDb) {
+  std::unique_ptr<Connection> other = t_.NewConnection();
+  auto on_other = [&](const std::vector<std::string>& args) {
+    return t_.RunOn(*other, args).ToString();
+  };
+  EXPECT_EQ(Run({"SET", "zero", "0"}), "OK");
+  EXPECT_EQ(Run({"SET", "shared", "from 0"}), "OK");
+  EXPECT_EQ(on_other({"SELECT", "1"}), "OK");
+  EXPECT_EQ(on_other({"SET", "one", "1"}), "OK");
+  EXPECT_EQ(on_other({"SET", "shared", "from 1"}), "OK");
+  EXPECT_EQ(on_other({"EXPIRE", "one", "100"}), "(integer) 1");
+  EXPECT_EQ(on_other({"SET", "also", "1"}), "OK");
+
+  EXPECT_EQ(Run({"SWAPDB", "0", "1"}), "OK");
+  EXPECT_EQ(Run({"GET", "shared"}), "from 1");
+  EXPECT_EQ(Run({"GET", "zero"}), "(nil)");
+  EXPECT_EQ(Run({"TTL", "one"}), "(integer) 100");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 3");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT", "100", "MATCH", "o*"}), "[0, [one]]");
+  EXPECT_EQ(on_other({"GET", "shared"}), "from 0") << "a client in db 1 sees db 0's keys";
+  EXPECT_EQ(on_other({"EXISTS", "zero", "shared", "one"}), "(integer) 2");
+  const std::string keyspace = t_.Run({"INFO", "keyspace"}).str;
+  EXPECT_NE(keyspace.find("db0:keys=3,expires=1,"), std::string::npos) << keyspace;
+  EXPECT_NE(keyspace.find("db1:keys=2,expires=0,"), std::string::npos) << keyspace;
+
+  // Database numbers in arguments name the swapped databases too.
+  EXPECT_EQ(Run({"MOVE", "also", "1"}), "(integer) 1");
+  EXPECT_EQ(on_other({"GET", "also"}), "1");
+  EXPECT_EQ(Run({"COPY", "one", "copied", "DB", "1"}), "(integer) 1");
+  EXPECT_EQ(on_other({"GET", "copied"}), "1");
+  // Swapped back, and a database swapped with itself, change nothing.
+  EXPECT_EQ(Run({"SWAPDB", "1", "0"}), "OK");
+  EXPECT_EQ(Run({"SWAPDB", "0", "0"}), "OK");
+  EXPECT_EQ(Run({"GET", "shared"}), "from 0");
+  EXPECT_EQ(Run({"GET", "also"}), "1");
+  // Three databases in a cycle.
+  EXPECT_EQ(on_other({"SELECT", "2"}), "OK");
+  EXPECT_EQ(on_other({"SET", "two", "2"}), "OK");
+  EXPECT_EQ(Run({"SWAPDB", "0", "2"}), "OK");
+  EXPECT_EQ(Run({"SWAPDB", "1", "2"}), "OK");
+  EXPECT_EQ(Run({"GET", "two"}), "2");
+  EXPECT_EQ(on_other({"GET", "one"}), "1") << "db 2 holds what db 1 held";
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Run({"GET", "zero"}), "0") << "db 1 holds what db 0 held";
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+
+  // WATCH: a key that exists on the other side only fails EXEC; one on neither side does not.
+  EXPECT_EQ(Run({"WATCH", "only-in-3"}), "OK");
+  EXPECT_EQ(on_other({"SELECT", "3"}), "OK");
+  EXPECT_EQ(on_other({"SET", "only-in-3", "x"}), "OK");
+  EXPECT_EQ(Run({"MULTI"}), "OK");
+  EXPECT_EQ(Run({"PING"}), "QUEUED");
+  EXPECT_EQ(on_other({"SWAPDB", "0", "3"}), "OK");
+  EXPECT_EQ(Run({"EXEC"}), "(nil)");
+  EXPECT_EQ(Run({"WATCH", "nowhere"}), "OK");
+  EXPECT_EQ(Run({"MULTI"}), "OK");
+  EXPECT_EQ(Run({"PING"}), "QUEUED");
+  EXPECT_EQ(on_other({"SWAPDB", "0", "3"}), "OK");
+  EXPECT_EQ(Run({"EXEC"}), "[PONG]");
+
+  EXPECT_EQ(Run({"SWAPDB", "x", "1"}), "(error) ERR invalid first DB index");
+  EXPECT_EQ(Run({"SWAPDB", "1", "1.5"}), "(error) ERR invalid second DB index");
+  EXPECT_EQ(Run({"SWAPDB", "4294967296", "x"}), "(error) ERR invalid first DB index");
+  EXPECT_EQ(Run({"SWAPDB", "0", "16"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Run({"SWAPDB", "-1", "0"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Run({"SWAPDB", "0"}), "(error) ERR wrong number of arguments for 'swapdb' command");
+}
+
 TEST_F(KeyspaceFamily, FlushAll) {
   EXPECT_EQ(Run({"SET", "a", "v"}), "OK");
   PutHash("h", 5);
@@ -896,7 +967,7 @@ TEST_F(KeyspaceFamily, ExpiryIsPerDatabase) {
 
 TEST_F(KeyspaceFamily, RegistryFlags) {
   const CommandRegistry& r = t_.server().commands();
-  for (const char* name : {"rename", "renamenx", "copy", "move", "flushdb", "flushall"}) {
+  for (const char* name : {"rename", "renamenx", "copy", "move", "flushdb", "flushall", "swapdb"}) {
     ASSERT_NE(r.Find(name), nullptr) << name;
     EXPECT_TRUE(r.Find(name)->flags & cmd::kExclusive) << name;
   }

@@ -55,7 +55,7 @@ bool Server::LoadKeysFirst(Connection& conn, const CommandSpec& spec,
     return false;
   }
   std::vector<std::string> missing, present;
-  for (std::string& k : KeysOf(spec, args, conn.db)) {
+  for (std::string& k : KeysOf(spec, args, StoredDb(conn.db))) {
     if (!cache_->Contains(k) && !origin_->KnownAbsent(k)) {
       missing.push_back(std::move(k));
     } else {
@@ -114,7 +114,7 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
     SetArgs set;
     if (!ParseSetArgs(c, &set)) return true;
     KeyWrite w;
-    w.key = EngineKey(conn.db, args[1]);
+    w.key = EngineKey(c.db(), args[1]);
     w.value.assign(args[2]);
     w.condition = set.options.condition;
     w.keep_ttl = set.options.keep_ttl;
@@ -125,19 +125,19 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
   } else if (name == "setex" || name == "psetex") {
     KeyWrite w;
     if (!ParseExpiryArg(c, name == "setex", args[2], spec.name, &w.expires_at_ms)) return true;
-    w.key = EngineKey(conn.db, args[1]);
+    w.key = EngineKey(c.db(), args[1]);
     w.value.assign(args[3]);
     writes.push_back(std::move(w));
   } else if (name == "setnx") {
     KeyWrite w;
-    w.key = EngineKey(conn.db, args[1]);
+    w.key = EngineKey(c.db(), args[1]);
     w.value.assign(args[2]);
     w.condition = WriteOptions::Condition::kIfAbsent;
     writes.push_back(std::move(w));
     reply = Reply::kSetNx;
   } else if (name == "getset") {
     KeyWrite w;
-    w.key = EngineKey(conn.db, args[1]);
+    w.key = EngineKey(c.db(), args[1]);
     w.value.assign(args[2]);
     writes.push_back(std::move(w));
     want_previous = true;
@@ -149,7 +149,7 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
     }
     for (size_t i = 1; i < args.size(); i += 2) {
       KeyWrite w;
-      w.key = EngineKey(conn.db, args[i]);
+      w.key = EngineKey(c.db(), args[i]);
       w.value.assign(args[i + 1]);
       writes.push_back(std::move(w));
     }
@@ -158,7 +158,7 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
     if (!ParseTensorWrites(c, &tensors)) return true;
     for (TensorWrite& t : tensors) {
       KeyWrite w;
-      w.key = EngineKey(conn.db, t.key);
+      w.key = EngineKey(c.db(), t.key);
       w.value = std::move(t.value);
       w.kind = ValueKind::kTensor;
       writes.push_back(std::move(w));
@@ -166,7 +166,7 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
   } else if (name == "del" || name == "unlink") {
     for (size_t i = 1; i < args.size(); ++i) {
       KeyWrite w;
-      w.key = EngineKey(conn.db, args[i]);
+      w.key = EngineKey(c.db(), args[i]);
       w.erase = true;
       w.condition = WriteOptions::Condition::kIfPresent;
       writes.push_back(std::move(w));
@@ -179,7 +179,7 @@ bool WriteThroughCommand(Server& server, Connection& conn, const CommandSpec& sp
       return true;
     }
     KeyWrite w;
-    w.key = EngineKey(conn.db, args[1]);
+    w.key = EngineKey(c.db(), args[1]);
     w.kind = ValueKind::kHash;
     w.transform = [fields = CopyArgs(args.subspan(2)), del, counter, wrong_type](
                       const std::string* cur, std::string* value, bool* erase) {

@@ -384,7 +384,10 @@ WorkerStats::~WorkerStats() {
 
 // ---------------------------------------------------------------- Server
 
-Server::Server(const ServerConfig& config) : config_(config) { RegisterAllCommands(&commands_); }
+Server::Server(const ServerConfig& config) : config_(config) {
+  RegisterAllCommands(&commands_);
+  for (size_t db = 0; db < db_map_.size(); ++db) db_map_[db].store(static_cast<uint8_t>(db));
+}
 
 Server::~Server() {
   for (auto& w : workers_) w->Join();

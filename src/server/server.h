@@ -8,6 +8,7 @@
 // take it exclusively, which is what makes them atomic, as a single-threaded Redis is.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -239,6 +240,15 @@ class Server {
   internal::RwSpinLock& world() { return world_; }
   // The keys clients WATCH (MULTI/EXEC's optimistic locking).
   WatchTable& watches() { return watches_; }
+  // The engine's key space (db_key.h) that holds a client's database `db`: the same number
+  // until SWAPDB exchanges two. Read by every command; changed only under the exclusive world
+  // lock, while none runs (relaxed atomics for the prefetch, which runs outside the lock).
+  uint8_t StoredDb(uint8_t db) const { return db_map_[db].load(std::memory_order_relaxed); }
+  void SwapDbs(uint8_t a, uint8_t b) {
+    const uint8_t stored_a = StoredDb(a);
+    db_map_[a].store(StoredDb(b), std::memory_order_relaxed);
+    db_map_[b].store(stored_a, std::memory_order_relaxed);
+  }
   protocol::ParserLimits& parser_limits() { return parser_limits_; }
   std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
   WorkerStats& stats_for(Worker* w) { return w != nullptr ? w->stats() : local_stats_; }
@@ -354,6 +364,7 @@ class Server {
   CommandRegistry commands_;
   internal::RwSpinLock world_;
   WatchTable watches_;  // before workers_: their connections unwatch when destroyed
+  std::array<std::atomic<uint8_t>, 256> db_map_;  // StoredDb; the identity until a SWAPDB
   protocol::ParserLimits parser_limits_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int> listen_fds_;

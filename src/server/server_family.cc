@@ -1018,7 +1018,7 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
   if (wanted("keyspace", true)) {
     out += "# Keyspace\r\n";
     for (int64_t db = 0; db < s.config().databases; ++db) {
-      KeySpaceStats k = s.cache().KeySpace(static_cast<uint8_t>(db));
+      KeySpaceStats k = s.cache().KeySpace(s.StoredDb(static_cast<uint8_t>(db)));
       if (k.items == 0) continue;
       out += "db" + std::to_string(db) + ":keys=" + std::to_string(k.items) +
              ",expires=" + std::to_string(k.expiring) + ",avg_ttl=0\r\n";
@@ -1375,7 +1375,7 @@ void ReplyMemoryStats(CommandContext& c) {
   const uint64_t rss = RssBytes();
   std::vector<std::pair<uint8_t, uint64_t>> dbs;
   for (int64_t db = 0; db < c.server.config().databases; ++db) {
-    const KeySpaceStats k = c.cache.KeySpace(static_cast<uint8_t>(db));
+    const KeySpaceStats k = c.cache.KeySpace(c.server.StoredDb(static_cast<uint8_t>(db)));
     if (k.items != 0) dbs.emplace_back(static_cast<uint8_t>(db), k.items);
   }
   auto percent = [](uint64_t part, uint64_t whole) {

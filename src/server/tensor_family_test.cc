@@ -547,6 +547,11 @@ TEST(TensorOrigin, WriteThroughStoresTensorsTheOriginGivesBack) {
   EXPECT_EQ(t.Run({"GET", "s"}).ToString(), "plain");
   EXPECT_EQ(t.Run({"TENSOR.GET", "big", "META"}).ToString(), "[u8, [(integer) 100000]]");
   EXPECT_EQ(t.Run({"GET", "big"}).str, big);
+  // The origin keeps keys under their database: SWAPDB, which the cache alone would see, is
+  // refused.
+  EXPECT_EQ(t.Run({"SWAPDB", "0", "1"}).ToString(),
+            "(error) ERR SWAPDB is not supported with a slower tier (origin)");
+  EXPECT_EQ(t.Run({"GET", "s"}).ToString(), "plain");
 }
 
 TEST(TensorOrigin, WriteBackFlushesClientTensorsButNotLoadedRows) {
