@@ -736,6 +736,28 @@ def test_slowlog_through_redis_py(server):
     assert r.slowlog_len() == 1  # the reset itself
 
 
+def test_swapdb_publishes_a_snapshot_loaded_beside_the_live_one(server):
+    """A feature snapshot loaded into database 1 replaces database 0's for every client at once,
+    the clients that stay connected to database 0 (spread over the workers) included."""
+    import numpy as np
+    readers = [server.client(db=0) for _ in range(4)]
+    loader = server.client(db=1)
+    old = np.arange(16, dtype=np.float32)
+    for i in range(100):
+        readers[0].set(f"feat:{i}", old.tobytes())
+    pipe = loader.pipeline(transaction=False)
+    for i in range(100):
+        pipe.set(f"feat:{i}", (old + i).tobytes())
+    pipe.execute()
+    assert all(r.get("feat:7") == old.tobytes() for r in readers)
+    assert loader.swapdb(0, 1)
+    for r in readers:
+        assert np.array_equal(np.frombuffer(r.get("feat:7"), dtype=np.float32), old + 7)
+        assert r.dbsize() == 100
+    assert loader.get("feat:7") == old.tobytes()  # the previous snapshot, to flush or keep
+    assert loader.flushdb() and loader.dbsize() == 0 and readers[1].dbsize() == 100
+
+
 def test_config_rewrite_without_a_file(server):
     with pytest.raises(redis.ResponseError, match="running without a config file"):
         server.client().execute_command("CONFIG", "REWRITE")
