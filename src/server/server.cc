@@ -102,7 +102,7 @@ Worker::~Worker() {
   if (event_fd_ >= 0) close(event_fd_);
 }
 
-Status Worker::Start(std::vector<int> listen_fds) {
+Status Worker::Prepare(std::vector<int> listen_fds) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || event_fd_ < 0) return Status::IOError(strerror(errno));
@@ -115,8 +115,11 @@ Status Worker::Start(std::vector<int> listen_fds) {
     ev.data.fd = fd;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
-  thread_ = std::thread([this] { Run(); });
   return Status::OK();
+}
+
+void Worker::Launch() {
+  thread_ = std::thread([this] { Run(); });
 }
 
 void Worker::Wake() {
@@ -817,7 +820,6 @@ Status Server::Start() {
       close(probe);
     }
   }
-  // Read before the first worker starts: from then on a client's CONFIG SET may change config_.
   const int backlog = static_cast<int>(config_.tcp_backlog);
   for (int i = 0; i < threads; ++i) {
     std::vector<int> fds;
@@ -835,7 +837,7 @@ Status Server::Start() {
       listen_fds_.push_back(fd);
       fds.push_back(fd);
     }
-    Status st = workers_[i]->Start(std::move(fds));
+    Status st = workers_[i]->Prepare(std::move(fds));
     if (!st.ok()) return st;
   }
   if (pipe2(shutdown_pipe_, O_CLOEXEC) != 0) return Status::IOError(strerror(errno));
@@ -843,6 +845,9 @@ Status Server::Start() {
       "kvcache-server ready to accept connections on {}:{} (workers={}, maxmemory={}, "
       "maxmemory-policy={}{})",
       addrs[0], port_, threads, maxmemory, engine_policy_, evict ? "" : ", noeviction");
+  // Only now may a client run a command, which may change config_ (CONFIG SET) or wake every
+  // worker (SHUTDOWN): the threads start once everything above is set up.
+  for (auto& w : workers_) w->Launch();
   return Status::OK();
 }
 

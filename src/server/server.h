@@ -105,8 +105,12 @@ class Worker {
  public:
   Worker(Server& server, int index);
   ~Worker();
-  // REQUIRES: the sockets are bound and listening (non-blocking).
-  Status Start(std::vector<int> listen_fds);
+  // Sets up the worker's event loop on its sockets. REQUIRES: they are bound and listening
+  // (non-blocking).
+  Status Prepare(std::vector<int> listen_fds);
+  // Starts its thread. The server prepares every worker first: a client of the first could
+  // otherwise wake the others (SHUTDOWN, CLIENT KILL) before they have an event loop.
+  void Launch();
   void Wake();  // async-signal-safe
   void Join();
   int index() const { return index_; }
