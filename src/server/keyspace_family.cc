@@ -118,9 +118,9 @@ void CmdType(CommandContext& c) {
 
 // ---- KEYS, SCAN, RANDOMKEY
 
-// KEYS and RANDOMKEY walk the keyspace in steps (Server::StepDeadline), between which the event loop
-// serves the other clients (Server::RunInSteps): over 1M keys KEYS's walk takes ~300 ms, which
-// used to be a stall for every client of that thread.
+// KEYS and RANDOMKEY walk the keyspace in steps (Server::StepDeadline), between which the event
+// loop serves the other clients (Server::RunInSteps): over 1M keys KEYS's walk takes ~300 ms,
+// which used to be a stall for every client of that thread.
 
 // One KEYS command's walk, resumed step by step. A key present during the whole walk is listed
 // exactly once (Cache::Scan), whatever other clients do between the steps; one added or removed
@@ -430,19 +430,26 @@ void OpFlushDb(Cache& cache, uint8_t db) {
   } while (cursor != 0);
 }
 
-// Clear() tells the change listener nothing, so the watched keys a flush removes are touched
-// here first (as Redis's touchAllWatchedKeysInDb: those that exist). db < 0: every database.
-void TouchWatchedBeforeFlush(CommandContext& c, int db) {
+// Clear() and SWAPDB tell the change listener nothing, so the watched keys of key space `db`
+// (db < 0: every one) that they change are touched here first, as Redis's
+// touchAllWatchedKeysInDb does: those that exist, or with `replaced_with` (SWAPDB), that exist
+// in that key space either.
+void TouchWatchedInDb(CommandContext& c, int db, int replaced_with = -1) {
   WatchTable& watches = c.server.watches();
   if (!watches.active()) return;
   for (const std::string& key : watches.Keys()) {
-    if ((db < 0 || DbOf(key) == db) && c.cache.Contains(key)) watches.Touch(key);
+    if (db >= 0 && DbOf(key) != db) continue;
+    if (c.cache.Contains(key) ||
+        (replaced_with >= 0 &&
+         c.cache.Contains(EngineKey(static_cast<uint8_t>(replaced_with), UserKeyOf(key))))) {
+      watches.Touch(key);
+    }
   }
 }
 
 void CmdFlushDb(CommandContext& c) {
   if (!ParseFlushMode(c)) return;
-  TouchWatchedBeforeFlush(c, c.db());
+  TouchWatchedInDb(c, c.db());
   OpFlushDb(c.cache, c.db());
   c.reply.SimpleString("OK");
 }
@@ -468,17 +475,8 @@ void CmdSwapDb(CommandContext& c) {
   if (a != b) {
     const uint8_t stored_a = c.server.StoredDb(static_cast<uint8_t>(a));
     const uint8_t stored_b = c.server.StoredDb(static_cast<uint8_t>(b));
-    // A watched key of either changes if it exists on either side (touchAllWatchedKeysInDb).
-    WatchTable& watches = c.server.watches();
-    if (watches.active()) {
-      for (const std::string& key : watches.Keys()) {
-        const uint8_t space = DbOf(key);
-        if (space != stored_a && space != stored_b) continue;
-        const std::string other =
-            EngineKey(space == stored_a ? stored_b : stored_a, UserKeyOf(key));
-        if (c.cache.Contains(key) || c.cache.Contains(other)) watches.Touch(key);
-      }
-    }
+    TouchWatchedInDb(c, stored_a, stored_b);
+    TouchWatchedInDb(c, stored_b, stored_a);
     c.server.SwapDbs(static_cast<uint8_t>(a), static_cast<uint8_t>(b));
   }
   c.reply.SimpleString("OK");
@@ -486,7 +484,7 @@ void CmdSwapDb(CommandContext& c) {
 
 void CmdFlushAll(CommandContext& c) {
   if (!ParseFlushMode(c)) return;
-  TouchWatchedBeforeFlush(c, -1);
+  TouchWatchedInDb(c, -1);
   c.cache.Clear();
   c.reply.SimpleString("OK");
 }

@@ -820,12 +820,11 @@ Status Server::Start() {
       close(probe);
     }
   }
-  const int backlog = static_cast<int>(config_.tcp_backlog);
   for (int i = 0; i < threads; ++i) {
     std::vector<int> fds;
     for (const std::string& addr : addrs) {
       std::string error;
-      int fd = Listen(addr, port_, backlog, &error);
+      int fd = Listen(addr, port_, static_cast<int>(config_.tcp_backlog), &error);
       if (fd < 0) return Status::IOError(error);
       if (port_ == 0) {  // an ephemeral port: every later socket takes the same one
         sockaddr_storage a{};
