@@ -25,6 +25,6 @@ TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/cache_resize_test \
 # connections' state (CLIENT LIST, WATCH, MONITOR) and the settings (CONFIG SET).
 cmake --build build-tsan -j "$JOBS" --target kvcache-server
 TSAN_OPTIONS="halt_on_error=1" KVCACHE_BIN_DIR="$PWD/build-tsan/bin" \
-  /usr/bin/python3 -m pytest -q tests/test_server_clients.py
+  /usr/bin/python3 -m pytest -q tests/test_server_clients.py tests/test_pubsub.py
 
 /usr/bin/python3 -m pytest -q tests/

@@ -177,6 +177,10 @@ def seed_keys(conn):
     conn.call(b"SET", b"n", b"3.5")
 
 
+SUBSCRIBING = {"SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "SSUBSCRIBE",
+               "SUNSUBSCRIBE"}
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_random_commands_never_break_the_server(bin_dir, threads):
     count = int(os.environ.get("KVCACHE_FUZZ_COMMANDS", "20000"))
@@ -187,7 +191,10 @@ def test_random_commands_never_break_the_server(bin_dir, threads):
     try:
         admin = Conn(server.port)
         table = command_table(admin)
-        names = sorted(table)
+        # Not the subscribing commands: a subscriber is sent one reply per channel and the
+        # messages published meanwhile, which this one-reply-per-command loop cannot pair up
+        # (test_pubsub.py drives them). PUBLISH, SPUBLISH and PUBSUB stay.
+        names = sorted(n for n in table if n not in SUBSCRIBING)
         assert "GET" in names and "HSET" in names and "TENSOR.SET" in names
         seed_keys(admin)
         conns = [Conn(server.port) for _ in range(4)]

@@ -255,6 +255,10 @@ void ReplyBuilder::SetHeader(size_t count) {
   Header(resp3_ ? '~' : '*', static_cast<int64_t>(count));
 }
 
+void ReplyBuilder::PushHeader(size_t count) {
+  Header(resp3_ ? '>' : '*', static_cast<int64_t>(count));
+}
+
 // Redis 7.0's addReplyDouble: "%.17g", with infinities spelled out (RESP2 as a bulk string).
 void ReplyBuilder::Double(double value) {
   char buf[32];

@@ -70,6 +70,8 @@ class ReplyBuilder {
   void MapHeader(size_t count);
   // RESP2: an array.
   void SetHeader(size_t count);
+  // An out-of-band message (pub/sub): RESP3 ">count", RESP2 an array.
+  void PushHeader(size_t count);
   // RESP3 ",<%.17g>" (",inf", ",-inf", ",nan"); RESP2 the same text as a bulk string.
   void Double(double value);
   // RESP3 "#t" / "#f"; RESP2 the integer 1 / 0.

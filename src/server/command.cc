@@ -87,6 +87,25 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterTransactionFamily(r);
   RegisterOriginFamily(r);
   RegisterTensorFamily(r);
+  RegisterPubSubFamily(r);
+}
+
+void ReplyHelp(CommandContext& c, std::span<const char* const> lines) {
+  c.reply.ArrayHeader(lines.size());
+  for (const char* line : lines) c.reply.SimpleString(line);
+}
+
+bool SubArity(CommandContext& c, int arity) {
+  const size_t n = c.argc();
+  if (arity > 0 ? n == static_cast<size_t>(arity) : n >= static_cast<size_t>(-arity)) return true;
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+  };
+  c.reply.Error("ERR wrong number of arguments for '" + lower(c.arg(0)) + "|" + lower(c.arg(1)) +
+                "' command");
+  return false;
 }
 
 CommandContext::CommandContext(Server& s, Connection& c, std::span<const std::string_view> a)
@@ -280,6 +299,22 @@ std::string UnknownCommandText(std::span<const std::string_view> args) {
   return text + rest;
 }
 
+// Redis's full name of a command, "client|id" for a container's subcommand.
+std::string FullName(const CommandSpec& spec, std::span<const std::string_view> args) {
+  static constexpr std::string_view kContainers[] = {"client", "command", "config", "latency",
+                                                     "memory", "object",  "pubsub", "slowlog"};
+  std::string name = spec.name;
+  if (args.size() < 2 ||
+      std::find(std::begin(kContainers), std::end(kContainers), name) == std::end(kContainers)) {
+    return name;
+  }
+  name.push_back('|');
+  for (const char ch : args[1]) {
+    name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  }
+  return name;
+}
+
 }  // namespace
 
 bool Server::IsWriteCommand(std::string_view name) const {
@@ -329,13 +364,11 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
   }
   const bool arity_ok = spec->arity > 0 ? args.size() == static_cast<size_t>(spec->arity)
                                         : args.size() >= static_cast<size_t>(-spec->arity);
-  if (!arity_ok) {
+  // As Redis's rejectCommand: `text` (without "ERR ") fails the transaction, and a refused EXEC
+  // answers EXECABORT, in a transaction or not, and ends any transaction and its WATCH.
+  auto reject = [&](const std::string& text) {
     WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
-    const std::string text =
-        std::string("wrong number of arguments for '") + spec->name + "' command";
     if (std::string_view(spec->name) == "exec") {
-      // As Redis (rejectCommand, execCommandAbort): a refused EXEC answers EXECABORT, in a
-      // transaction or not, and ends any transaction and its WATCH.
       conn.in_multi = false;
       conn.multi_failed = false;
       conn.queued.clear();
@@ -345,12 +378,21 @@ void Server::Execute(Connection& conn, std::span<const std::string_view> args) {
     }
     if (conn.in_multi) conn.multi_failed = true;
     conn.reply().Error("ERR " + text);
-    return;
+  };
+  if (!arity_ok) {
+    return reject(std::string("wrong number of arguments for '") + spec->name + "' command");
   }
   if (!conn.authenticated && !(spec->flags & cmd::kNoAuth) && !config_.requirepass.empty()) {
     WorkerStats::Add(stats.per_command[spec->id].rejected, 1);
     conn.reply().Error("NOAUTH Authentication required.");
     return;
+  }
+  if (conn.subs != nullptr && conn.subs->total() != 0 && conn.reply().resp_version() == 2 &&
+      !(spec->flags & cmd::kSubscribed)) {
+    // Redis's RESP2 subscriber context: only (un)subscribing, PING, QUIT and RESET.
+    return reject("Can't execute '" + FullName(*spec, args) +
+                  "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+                  "this context");
   }
   if (conn.monitor && (spec->flags & (cmd::kWrite | cmd::kReadOnly))) {
     // As Redis, which treats a monitor as a replica: no keyspace commands (so none that defers).

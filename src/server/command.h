@@ -41,6 +41,10 @@ inline constexpr uint32_t kNoLoad = 1 << 10;
 // Runs at once inside MULTI instead of being queued: MULTI, EXEC, DISCARD, QUIT and RESET, as
 // in Redis, where every other command is queued (not reported by COMMAND INFO).
 inline constexpr uint32_t kNotQueued = 1 << 11;
+inline constexpr uint32_t kPubSub = 1 << 12;  // "pubsub"
+// Allowed while a RESP2 client is subscribed to a channel: the (P|S)(UN)SUBSCRIBEs, PING, QUIT
+// and RESET, as in Redis (not reported by COMMAND INFO).
+inline constexpr uint32_t kSubscribed = 1 << 13;
 }  // namespace cmd
 
 class CommandContext;
@@ -85,6 +89,12 @@ class CommandRegistry {
   std::vector<uint32_t> slots_ = std::vector<uint32_t>(kSlots);  // id + 1; 0: empty
 };
 
+// A HELP subcommand's text, a status line each.
+void ReplyHelp(CommandContext& c, std::span<const char* const> lines);
+// Redis 7's check of a container command's subcommand arity (positive: exactly, negative: at
+// least), with its text: "wrong number of arguments for 'client|setname' command".
+bool SubArity(CommandContext& c, int arity);
+
 // Every family adds its table here.
 void RegisterStringFamily(CommandRegistry* r);
 void RegisterKeyspaceFamily(CommandRegistry* r);
@@ -93,6 +103,7 @@ void RegisterServerFamily(CommandRegistry* r);
 void RegisterTransactionFamily(CommandRegistry* r);
 void RegisterOriginFamily(CommandRegistry* r);
 void RegisterTensorFamily(CommandRegistry* r);
+void RegisterPubSubFamily(CommandRegistry* r);
 void RegisterAllCommands(CommandRegistry* r);
 
 // What a handler works with. Valid for one command.

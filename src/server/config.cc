@@ -103,6 +103,50 @@ ConfigEntry StringEntry(const char* name, bool mut, std::string ServerConfig::*f
           }};
 }
 
+// client-output-buffer-limit <class> <hard> <soft> <seconds> [...]: each group sets its class,
+// the others keep theirs; Redis's errors.
+ConfigEntry OutputBufferLimitEntry() {
+  static constexpr const char* kClasses[] = {"normal", "slave", "pubsub"};
+  return {"client-output-buffer-limit", true,
+          [](const ServerConfig& c) {
+            std::string out;
+            for (int i = 0; i < 3; ++i) {
+              const OutputBufferLimit& l = c.obuf_limits[i];
+              out += (i ? " " : "") + std::string(kClasses[i]) + " " + std::to_string(l.hard) +
+                     " " + std::to_string(l.soft) + " " + std::to_string(l.seconds);
+            }
+            return out;
+          },
+          [](ServerConfig* c, std::string_view v) {
+            const std::vector<std::string> w = SplitSpaces(std::string(v));
+            if (w.empty() || w.size() % 4 != 0) {
+              return Status::InvalidArgument(
+                  "Wrong number of arguments in buffer limit configuration.");
+            }
+            OutputBufferLimit next[3] = {c->obuf_limits[0], c->obuf_limits[1], c->obuf_limits[2]};
+            for (size_t i = 0; i < w.size(); i += 4) {
+              const std::string cls = Lower(w[i]);
+              const int k = cls == "normal"                      ? kObufNormal
+                            : cls == "slave" || cls == "replica" ? kObufReplica
+                            : cls == "pubsub"                    ? kObufPubSub
+                                                                 : -1;
+              if (k < 0) {
+                return Status::InvalidArgument(
+                    "Invalid client class specified in buffer limit configuration.");
+              }
+              OutputBufferLimit l;
+              if (!ParseMemory(w[i + 1], &l.hard) || !ParseMemory(w[i + 2], &l.soft) ||
+                  !ParseInt(w[i + 3], &l.seconds) || l.hard < 0 || l.soft < 0 || l.seconds < 0) {
+                return Status::InvalidArgument(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+              }
+              next[k] = l;
+            }
+            std::copy(std::begin(next), std::end(next), c->obuf_limits);
+            return Status::OK();
+          }};
+}
+
 std::vector<ConfigEntry> BuildTable() {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   std::vector<ConfigEntry> t;
@@ -125,6 +169,7 @@ std::vector<ConfigEntry> BuildTable() {
   t.push_back(MemoryEntry("proto-max-bulk-len", true, &ServerConfig::proto_max_bulk_len, 1 << 20));
   t.push_back(MemoryEntry("client-query-buffer-limit", true,
                           &ServerConfig::client_query_buffer_limit, 1 << 20));
+  t.push_back(OutputBufferLimitEntry());
   t.push_back(BoolEntry("protected-mode", true, &ServerConfig::protected_mode));
   t.push_back(IntEntry("timeout", true, &ServerConfig::timeout, 0, kMax / 1000));
   t.push_back(IntEntry("databases", false, &ServerConfig::databases, 1, 256));

@@ -16,6 +16,15 @@
 
 namespace kvcache::server {
 
+// client-output-buffer-limit, per class of client: a hard limit, a soft one, and for how many
+// seconds the soft one may be passed (bytes, bytes, seconds; 0 is no limit).
+struct OutputBufferLimit {
+  int64_t hard = 0;
+  int64_t soft = 0;
+  int64_t seconds = 0;
+};
+enum OutputBufferClass { kObufNormal = 0, kObufReplica = 1, kObufPubSub = 2 };
+
 struct ServerConfig {
   std::string bind = "127.0.0.1";
   int64_t port = 6379;
@@ -27,6 +36,11 @@ struct ServerConfig {
   int64_t maxclients = 10000;
   int64_t proto_max_bulk_len = int64_t{512} << 20;
   int64_t client_query_buffer_limit = int64_t{1} << 30;
+  // Redis's defaults. Only the pubsub class is enforced: a normal client's output is bounded by
+  // reading no more of its requests while much is unsent, and there are no replicas.
+  OutputBufferLimit obuf_limits[3] = {{0, 0, 0},
+                                      {int64_t{256} << 20, int64_t{64} << 20, 60},
+                                      {int64_t{32} << 20, int64_t{8} << 20, 60}};
   bool protected_mode = true;
   int64_t timeout = 0;  // idle client timeout in seconds; 0: never
   int64_t databases = 16;

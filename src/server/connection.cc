@@ -46,6 +46,7 @@ Connection::Connection(Server& server, Worker* worker, int fd, uint64_t id, std:
 Connection::~Connection() {
   server_.watches().UnwatchAll(&watch);
   if (monitor) server_.RemoveMonitor(*this);
+  server_.pubsub().UnsubscribeAll(*this);
   if (fd_ >= 0) close(fd_);
 }
 

@@ -14,6 +14,7 @@
 #include "kvcache/cache.h"
 #include "protocol/reply_builder.h"
 #include "protocol/request_parser.h"
+#include "server/pubsub.h"
 #include "server/watch_table.h"
 
 namespace kvcache::server {
@@ -81,6 +82,8 @@ class Connection {
   bool blocked = false;
   bool in_exec = false;
   bool monitor = false;      // MONITOR: sent every command the server runs
+  std::unique_ptr<Subscriptions> subs;  // pub/sub, from the first (UN)SUBSCRIBE
+  std::atomic<size_t> subscribed{0};    // subs->total(), for other threads (CLIENT KILL TYPE)
   bool keys_loaded = false;  // read-through has loaded this command's keys: misses are final
   // The values read through for the command being run (engine key, pinned value), so that it
   // finds each one even if the policy evicted it again while the batch was being stored (a

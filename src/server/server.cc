@@ -194,11 +194,32 @@ void Worker::Post(uint64_t conn_id, Completion done) {
   Wake();
 }
 
+void Worker::PostPush(uint64_t conn_id, Completion done) {
+  {
+    std::lock_guard<std::mutex> l(mailbox_mu_);
+    pushes_.emplace_back(conn_id, std::move(done));
+  }
+  Wake();
+}
+
 void Worker::RunCompletions() {
   std::vector<std::pair<uint64_t, Completion>> ready;
+  std::vector<std::pair<uint64_t, Completion>> pushes;
   {
     std::lock_guard<std::mutex> l(mailbox_mu_);
     ready.swap(mailbox_);
+    pushes.swap(pushes_);
+  }
+  for (auto& [id, push] : pushes) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    Connection* c = it->second;
+    push(*c);
+    if (c->kill_requested.load(std::memory_order_relaxed) || !c->OnWritable()) {
+      Close(c);
+    } else {
+      UpdateInterest(c);
+    }
   }
   for (auto& [id, done] : ready) {
     auto it = by_id_.find(id);
@@ -210,6 +231,7 @@ void Worker::RunCompletions() {
 void Worker::Finish(Connection* c, const Completion& done) {
   c->blocked = false;  // the completion may defer again (read-through, then write-through)
   done(*c);
+  DrainPushes(*c);  // what pub/sub left while the command ran, if it has completed
   if (!c->Resume() || c->kill_requested.load(std::memory_order_relaxed)) {
     Close(c);
   } else {
@@ -506,6 +528,10 @@ void Server::ApplyConfig() {
     while (slowlog_.size() > static_cast<uint64_t>(config_.slowlog_max_len)) slowlog_.pop_back();
   }
   latency_tracking_.store(config_.latency_tracking, std::memory_order_relaxed);
+  const OutputBufferLimit& pubsub = config_.obuf_limits[kObufPubSub];
+  pubsub_hard_.store(pubsub.hard, std::memory_order_relaxed);
+  pubsub_soft_.store(pubsub.soft, std::memory_order_relaxed);
+  pubsub_soft_seconds_.store(pubsub.seconds, std::memory_order_relaxed);
   const int64_t latency_ms = config_.latency_monitor_threshold;
   latency_ticks_.store(latency_ms <= 0 ? UINT64_MAX
                                        : static_cast<uint64_t>(static_cast<double>(latency_ms) *
@@ -929,6 +955,21 @@ bool Server::EndWait(Connection& conn) {
   return true;
 }
 
+std::function<void(Completion)> Server::Pusher(Connection& conn) {
+  Worker* w = conn.worker();
+  const uint64_t id = conn.id();
+  Connection* local = &conn;
+  return [this, w, id, local](Completion done) {
+    if (w != nullptr) {
+      w->PostPush(id, std::move(done));
+      return;
+    }
+    std::lock_guard<std::mutex> l(local_mu_);
+    local_pushes_.emplace_back(local, std::move(done));
+    local_cv_.notify_all();
+  };
+}
+
 std::function<void(Completion)> Server::Poster(Connection& conn) {
   Worker* w = conn.worker();
   const uint64_t id = conn.id();
@@ -977,17 +1018,21 @@ void Server::PostStep(Connection& conn, const CommandSpec* spec, Step step) {
 
 size_t Server::RunLocalCompletions(int timeout_ms) {
   std::vector<std::pair<Connection*, Completion>> ready;
+  std::vector<std::pair<Connection*, Completion>> pushes;
   {
     std::unique_lock<std::mutex> l(local_mu_);
     local_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
-                       [&] { return !local_mailbox_.empty(); });
+                       [&] { return !local_mailbox_.empty() || !local_pushes_.empty(); });
     ready.swap(local_mailbox_);
+    pushes.swap(local_pushes_);
   }
+  for (auto& [conn, push] : pushes) push(*conn);
   for (auto& [conn, done] : ready) {
     conn->blocked = false;
     done(*conn);
+    DrainPushes(*conn);
   }
-  return ready.size();
+  return ready.size() + pushes.size();
 }
 
 void Server::RegisterClient(Connection* c, Worker* w) {

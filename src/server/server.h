@@ -29,6 +29,7 @@
 #include "protocol/request_parser.h"
 #include "server/command.h"
 #include "server/config.h"
+#include "server/pubsub.h"
 #include "server/watch_table.h"
 
 namespace kvcache::server {
@@ -117,6 +118,9 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   // Thread-safe: queues `done` for connection `conn_id`; dropped if it has closed by then.
   void Post(uint64_t conn_id, Completion done);
+  // The same for what is not the end of a deferred command (a pub/sub message): `done` runs
+  // whether the connection is waiting for a completion or not, and leaves it as it was.
+  void PostPush(uint64_t conn_id, Completion done);
   // On the worker's thread, for one of its connections. WAIT: answers it at `deadline_ms`
   // unless its wait (number `token`) has ended before (Server::EndWait).
   void AddWaitDeadline(int64_t deadline_ms, uint64_t conn_id, uint64_t token);
@@ -149,6 +153,7 @@ class Worker {
   WorkerStats stats_;
   std::mutex mailbox_mu_;
   std::vector<std::pair<uint64_t, Completion>> mailbox_;
+  std::vector<std::pair<uint64_t, Completion>> pushes_;  // PostPush's, under mailbox_mu_
   std::multimap<int64_t, std::pair<uint64_t, uint64_t>> wait_deadlines_;  // -> (conn id, token)
   std::vector<uint64_t> postponed_;  // connections holding a command back for CLIENT PAUSE
 };
@@ -244,6 +249,16 @@ class Server {
   internal::RwSpinLock& world() { return world_; }
   // The keys clients WATCH (MULTI/EXEC's optimistic locking).
   WatchTable& watches() { return watches_; }
+  PubSub& pubsub() { return pubsub_; }
+  // client-output-buffer-limit's pubsub class, for any thread.
+  OutputBufferLimit pubsub_output_limit() const {
+    return {pubsub_hard_.load(std::memory_order_relaxed),
+            pubsub_soft_.load(std::memory_order_relaxed),
+            pubsub_soft_seconds_.load(std::memory_order_relaxed)};
+  }
+  // How to reach conn with a push from any thread (Worker::PostPush; in-process, the local
+  // mailbox, which RunLocalCompletions runs).
+  std::function<void(Completion)> Pusher(Connection& conn);
   // The engine's key space (db_key.h) that holds a client's database `db`: the same number
   // until SWAPDB exchanges two. Read by every command; changed only under the exclusive world
   // lock, while none runs (relaxed atomics for the prefetch, which runs outside the lock).
@@ -368,6 +383,7 @@ class Server {
   CommandRegistry commands_;
   internal::RwSpinLock world_;
   WatchTable watches_;  // before workers_: their connections unwatch when destroyed
+  PubSub pubsub_;       // the same
   std::array<std::atomic<uint8_t>, 256> db_map_;  // StoredDb; the identity until a SWAPDB
   protocol::ParserLimits parser_limits_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -402,6 +418,7 @@ class Server {
   std::atomic<uint64_t> slowlog_ticks_{UINT64_MAX};
   std::atomic<uint64_t> latency_ticks_{UINT64_MAX};  // latency-monitor-threshold; MAX: off
   std::atomic<bool> latency_tracking_{true};
+  std::atomic<int64_t> pubsub_hard_{0}, pubsub_soft_{0}, pubsub_soft_seconds_{0};
   void AddLatencySample(const char* event, uint64_t ticks);
   std::mutex latency_mu_;
   std::map<std::string, LatencyEvent, std::less<>> latency_;  // the threshold in ticks; MAX: off
@@ -424,6 +441,7 @@ class Server {
   std::mutex local_mu_;
   std::condition_variable local_cv_;
   std::vector<std::pair<Connection*, Completion>> local_mailbox_;
+  std::vector<std::pair<Connection*, Completion>> local_pushes_;
   int64_t start_ms_ = 0;
   int port_ = 0;
   std::unique_ptr<MetricSamples> metrics_ = std::make_unique<MetricSamples>();

@@ -44,26 +44,16 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// A HELP subcommand's text, a status line each.
-void ReplyHelp(CommandContext& c, std::span<const char* const> lines) {
-  c.reply.ArrayHeader(lines.size());
-  for (const char* line : lines) c.reply.SimpleString(line);
-}
-
-// Redis 7's check of a container command's subcommand arity (positive: exactly, negative: at
-// least), with its text: "wrong number of arguments for 'client|setname' command".
-bool SubArity(CommandContext& c, int arity) {
-  const size_t n = c.argc();
-  if (arity > 0 ? n == static_cast<size_t>(arity) : n >= static_cast<size_t>(-arity)) return true;
-  c.reply.Error("ERR wrong number of arguments for '" + Lower(c.arg(0)) + "|" + Lower(c.arg(1)) +
-                "' command");
-  return false;
-}
-
 // ---- connection
 
 void CmdPing(CommandContext& c) {
   if (c.argc() > 2) return c.reply.Error("ERR wrong number of arguments for 'ping' command");
+  if (c.conn.subs != nullptr && c.conn.subs->total() != 0 && c.reply.resp_version() == 2) {
+    // A RESP2 subscriber's PING, as Redis answers it: ["pong", the argument or ""].
+    c.reply.ArrayHeader(2);
+    c.reply.Bulk("pong");
+    return c.reply.Bulk(c.argc() == 2 ? c.arg(1) : std::string_view());
+  }
   if (c.argc() == 2) return c.reply.Bulk(c.arg(1));
   c.reply.SimpleString("PONG");
 }
@@ -172,6 +162,7 @@ void CmdReset(CommandContext& c) {
   c.conn.queued.clear();
   c.server.watches().UnwatchAll(&c.conn.watch);
   if (c.conn.monitor) c.server.RemoveMonitor(c.conn);
+  c.server.pubsub().UnsubscribeAll(c.conn);
   c.conn.name.clear();
   c.conn.authenticated = c.server.config().requirepass.empty();
   c.conn.set_resp_version(2);
@@ -181,26 +172,59 @@ void CmdReset(CommandContext& c) {
 
 // ---- CLIENT
 
+// CLIENT LIST and CLIENT KILL's TYPE: a subscribed client is of type pubsub, every other one
+// normal (none here is a master or replica).
+enum class ClientType { kAny, kNormal, kPubSub, kNone };
+
+// Parses a TYPE value; false (with Redis's error) for an unknown one.
+bool ParseClientType(CommandContext& c, std::string_view value, ClientType* type) {
+  if (EqualsIgnoreCase(value, "normal")) {
+    *type = ClientType::kNormal;
+  } else if (EqualsIgnoreCase(value, "pubsub")) {
+    *type = ClientType::kPubSub;
+  } else if (EqualsIgnoreCase(value, "replica") || EqualsIgnoreCase(value, "slave") ||
+             EqualsIgnoreCase(value, "master")) {
+    *type = ClientType::kNone;
+  } else {
+    c.reply.Error("ERR Unknown client type '" + std::string(value) + "'");
+    return false;
+  }
+  return true;
+}
+
+bool IsOfType(const Connection* conn, ClientType type) {
+  const bool pubsub = conn->subscribed.load(std::memory_order_relaxed) != 0;
+  return type == ClientType::kAny || (type == ClientType::kNormal && !pubsub) ||
+         (type == ClientType::kPubSub && pubsub);
+}
+
 // REQUIRES: the world lock held exclusively (the fields commands change are stable), and
 // conn->Publish() called if conn is the caller's own connection.
 std::string ClientLine(Server& s, Connection* conn, int64_t now) {
   const Connection::Published& p = conn->published;
   const size_t qbuf = p.qbuf.load(std::memory_order_relaxed);
   const size_t capacity = p.capacity.load(std::memory_order_relaxed);
+  // Redis's flags in its order: O(monitor) P(subscribed) x(MULTI) b(blocked), else N.
+  std::string flags;
+  if (conn->monitor) flags += 'O';
+  if (conn->subscribed.load(std::memory_order_relaxed) != 0) flags += 'P';
+  if (conn->in_multi) flags += 'x';
+  if (conn->wait_token.load(std::memory_order_relaxed) != 0) flags += 'b';
+  if (flags.empty()) flags = "N";
+  const auto subs = [&](SubKind kind) {
+    return conn->subs == nullptr ? size_t{0} : conn->subs->of[static_cast<size_t>(kind)].size();
+  };
   char buf[1024];
   std::snprintf(buf, sizeof(buf),
                 "id=%" PRIu64 " addr=%s laddr=%s fd=%d name=%s age=%" PRId64 " idle=%" PRId64
-                " flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu "
+                " flags=%s db=%d sub=%zu psub=%zu ssub=%zu multi=%d qbuf=%zu qbuf-free=%zu "
                 "argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r "
                 "cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
                 conn->id(), conn->peer.c_str(), conn->local.c_str(), conn->fd(), conn->name.c_str(),
                 (now - conn->created_ms) / 1000,
-                (now - p.last_active_ms.load(std::memory_order_relaxed)) / 1000,
-                conn->in_multi                                          ? "x"
-                : conn->monitor                                         ? "O"
-                : conn->wait_token.load(std::memory_order_relaxed) != 0 ? "b"
-                                                                        : "N",
-                conn->db, conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, qbuf,
+                (now - p.last_active_ms.load(std::memory_order_relaxed)) / 1000, flags.c_str(),
+                conn->db, subs(SubKind::kChannel), subs(SubKind::kPattern), subs(SubKind::kShard),
+                conn->in_multi ? static_cast<int>(conn->queued.size()) : -1, qbuf,
                 capacity - std::min(qbuf, capacity), capacity,
                 p.omem.load(std::memory_order_relaxed),
                 capacity + p.allocated.load(std::memory_order_relaxed),
@@ -278,16 +302,12 @@ void CmdClient(CommandContext& c) {
     c.conn.Publish();
     c.reply.Verbatim("txt", ClientLine(c.server, &c.conn, c.NowMs()));
   } else if (EqualsIgnoreCase(sub, "LIST")) {
-    // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id...]: every client here is normal.
-    bool none = false, by_id = false;
+    // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id...].
+    ClientType type = ClientType::kAny;
+    bool by_id = false;
     std::vector<uint64_t> ids;
     if (c.argc() == 4 && EqualsIgnoreCase(c.arg(2), "TYPE")) {
-      const std::string_view type = c.arg(3);
-      none = !EqualsIgnoreCase(type, "normal");
-      if (none && !EqualsIgnoreCase(type, "master") && !EqualsIgnoreCase(type, "replica") &&
-          !EqualsIgnoreCase(type, "slave") && !EqualsIgnoreCase(type, "pubsub")) {
-        return c.reply.Error("ERR Unknown client type '" + std::string(type) + "'");
-      }
+      if (!ParseClientType(c, c.arg(3), &type)) return;
     } else if (c.argc() > 3 && EqualsIgnoreCase(c.arg(2), "ID")) {
       by_id = true;
       for (size_t i = 3; i < c.argc(); ++i) {
@@ -310,7 +330,8 @@ void CmdClient(CommandContext& c) {
     }
     c.conn.Publish();
     c.server.ForEachClient([&](Connection* conn, Worker*) {
-      if (none || (by_id && std::find(ids.begin(), ids.end(), conn->id()) == ids.end())) {
+      if (!IsOfType(conn, type) ||
+          (by_id && std::find(ids.begin(), ids.end(), conn->id()) == ids.end())) {
         return;
       }
       out += ClientLine(c.server, conn, now);
@@ -328,7 +349,7 @@ void CmdClient(CommandContext& c) {
     std::string addr, laddr;
     int64_t id = 0;        // 0: any
     int64_t max_age = -1;  // -1: any
-    bool no_type = false;  // TYPE that no client here has (replica, master, pubsub)
+    ClientType type = ClientType::kAny;
     bool old_form = c.argc() == 3;
     bool skip_me = !old_form;
     if (old_form) {
@@ -346,14 +367,7 @@ void CmdClient(CommandContext& c) {
         } else if (EqualsIgnoreCase(name, "LADDR")) {
           laddr.assign(value);
         } else if (EqualsIgnoreCase(name, "TYPE")) {
-          if (EqualsIgnoreCase(value, "normal")) {
-            no_type = false;
-          } else if (EqualsIgnoreCase(value, "replica") || EqualsIgnoreCase(value, "slave") ||
-                     EqualsIgnoreCase(value, "master") || EqualsIgnoreCase(value, "pubsub")) {
-            no_type = true;
-          } else {
-            return c.reply.Error("ERR Unknown client type '" + std::string(value) + "'");
-          }
+          if (!ParseClientType(c, value, &type)) return;
         } else if (EqualsIgnoreCase(name, "USER")) {
           // Every client is the default user: there are no others.
           if (value != "default") {
@@ -377,7 +391,7 @@ void CmdClient(CommandContext& c) {
     int64_t killed = 0;
     const int64_t now = c.NowMs();
     c.server.ForEachClient([&](Connection* conn, Worker* w) {
-      if (no_type || (id != 0 && conn->id() != static_cast<uint64_t>(id)) ||
+      if (!IsOfType(conn, type) || (id != 0 && conn->id() != static_cast<uint64_t>(id)) ||
           (!addr.empty() && conn->peer != addr) || (!laddr.empty() && conn->local != laddr) ||
           (skip_me && conn == &c.conn) ||
           (max_age >= 0 && (now - conn->created_ms) / 1000 <= max_age)) {
@@ -495,6 +509,7 @@ std::vector<const char*> FlagNames(uint32_t f) {
   if (f & cmd::kNoMulti) out.push_back("no_multi");
   if (f & cmd::kLoading) out.push_back("loading");
   if (f & cmd::kStale) out.push_back("stale");
+  if (f & cmd::kPubSub) out.push_back("pubsub");
   return out;
 }
 
@@ -930,8 +945,9 @@ std::string InfoText(CommandContext& c, const std::vector<std::string>& sections
     }
     AppendField(&out, "keyspace_hits", cs.hits);
     AppendField(&out, "keyspace_misses", cs.misses);
-    AppendField(&out, "pubsub_channels", 0);  // no pub/sub
-    AppendField(&out, "pubsub_patterns", 0);
+    AppendField(&out, "pubsub_channels", c.server.pubsub().Count(SubKind::kChannel));
+    AppendField(&out, "pubsub_patterns", c.server.pubsub().Count(SubKind::kPattern));
+    AppendField(&out, "pubsubshard_channels", c.server.pubsub().Count(SubKind::kShard));
     AppendField(&out, "total_forks", 0);  // nothing forks: no persistence
     AppendField(&out, "sync_full", 0);    // no replication
     AppendField(&out, "sync_partial_ok", 0);
@@ -1567,13 +1583,16 @@ void CmdShutdown(CommandContext& c) {
 void RegisterServerFamily(CommandRegistry* r) {
   using namespace cmd;
   const uint32_t kConn = kNoAuth | kFast | kLoading | kStale;
-  r->Add({"ping", -1, kFast, 0, 0, 0, CmdPing, "connection", "Returns the server's liveliness response."});
+  r->Add({"ping", -1, kFast | kSubscribed, 0, 0, 0, CmdPing, "connection",
+          "Returns the server's liveliness response."});
   r->Add({"echo", 2, kFast, 0, 0, 0, CmdEcho, "connection", "Returns the given string."});
   r->Add({"auth", -2, kConn, 0, 0, 0, CmdAuth, "connection", "Authenticates the connection."});
   r->Add({"hello", -1, kConn, 0, 0, 0, CmdHello, "connection", "Handshakes with the Redis server."});
   r->Add({"select", 2, kFast | kLoading | kStale, 0, 0, 0, CmdSelect, "connection", "Changes the selected database."});
-  r->Add({"quit", -1, kConn | kNotQueued, 0, 0, 0, CmdQuit, "connection", "Closes the connection."});
-  r->Add({"reset", 1, kConn | kNotQueued, 0, 0, 0, CmdReset, "connection", "Resets the connection."});
+  r->Add({"quit", -1, kConn | kNotQueued | kSubscribed, 0, 0, 0, CmdQuit, "connection",
+          "Closes the connection."});
+  r->Add({"reset", 1, kConn | kNotQueued | kSubscribed, 0, 0, 0, CmdReset, "connection",
+          "Resets the connection."});
   r->Add({"client", -2, kAdmin | kLoading | kStale, 0, 0, 0, CmdClient, "connection", "A container for client connection commands."});
   r->Add({"command", -1, kLoading | kStale, 0, 0, 0, CmdCommand, "server", "Returns detailed information about all commands."});
   r->Add({"info", -1, kLoading | kStale, 0, 0, 0, CmdInfo, "server", "Returns information and statistics about the server."});

@@ -23,7 +23,7 @@ std::string Reply::ToString() const {
     case kBool:
       return integer ? "(true)" : "(false)";
     default: {
-      std::string s = type == kMap ? "{" : "[";
+      std::string s = type == kMap ? "{" : type == kPush ? ">[" : "[";
       for (size_t i = 0; i < elems.size(); ++i) {
         if (i) s += type == kMap && i % 2 == 1 ? ": " : ", ";
         s += elems[i].ToString();
@@ -96,6 +96,8 @@ size_t DecodeReply(const std::string& d, size_t pos, Reply* out) {
     }
     case '~':
       return aggregate(Reply::kSet, std::strtoll(line.c_str(), nullptr, 10));
+    case '>':
+      return aggregate(Reply::kPush, std::strtoll(line.c_str(), nullptr, 10));
     case '%':
       return aggregate(Reply::kMap, 2 * std::strtoll(line.c_str(), nullptr, 10));
     default:
@@ -188,7 +190,7 @@ std::vector<Reply> TestClient::RunInSteps(Connection& conn, const std::string& r
   *steps = 0;
   while (conn.blocked) {
     between();
-    if (server_->RunLocalCompletions(10000) != 1) throw std::runtime_error("no step");
+    if (server_->RunLocalCompletions(10000) == 0) throw std::runtime_error("no step");
     ++*steps;
   }
   if (!conn.ProcessInput()) throw std::runtime_error("the connection closed");

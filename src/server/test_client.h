@@ -18,7 +18,9 @@ namespace kvcache::server {
 
 // A decoded reply.
 struct Reply {
-  enum Type { kSimple, kError, kInteger, kBulk, kNull, kArray, kMap, kSet, kDouble, kBool, kVerbatim };
+  enum Type { kSimple, kError, kInteger, kBulk, kNull, kArray, kMap, kSet, kDouble, kBool, kVerbatim,
+              kPush };
+
   Type type = kNull;
   std::string str;  // simple, error, bulk, verbatim (text only), double (as sent)
   int64_t integer = 0;  // integer, bool
@@ -26,7 +28,8 @@ struct Reply {
 
   bool is_error() const { return type == kError; }
   bool is_null() const { return type == kNull; }
-  // "OK", "bar", "(nil)", "(integer) 3", "(error) ERR ...", "[a, b]": for readable assertions.
+  // "OK", "bar", "(nil)", "(integer) 3", "(error) ERR ...", "[a, b]", a RESP3 push ">[a, b]":
+  // for readable assertions.
   std::string ToString() const;
 };
 
