@@ -82,8 +82,6 @@ class Connection {
   bool blocked = false;
   bool in_exec = false;
   bool monitor = false;      // MONITOR: sent every command the server runs
-  std::unique_ptr<Subscriptions> subs;  // pub/sub, from the first (UN)SUBSCRIBE
-  std::atomic<size_t> subscribed{0};    // subs->total(), for other threads (CLIENT KILL TYPE)
   bool keys_loaded = false;  // read-through has loaded this command's keys: misses are final
   // The values read through for the command being run (engine key, pinned value), so that it
   // finds each one even if the policy evicted it again while the batch was being stored (a
@@ -215,6 +213,9 @@ class Connection {
   bool parked() const {
     return wait_token.load(std::memory_order_relaxed) != 0 || !postponed.empty();
   }
+  // Pub/sub (after the fields every request uses, which keep their places).
+  std::unique_ptr<Subscriptions> subs;  // from the first (UN)SUBSCRIBE
+  std::atomic<size_t> subscribed{0};    // subs->total(), for other threads (CLIENT KILL TYPE)
 };
 
 }  // namespace kvcache::server

@@ -14,7 +14,7 @@ namespace kvcache::server {
 namespace {
 
 size_t MessageBytes(const PushMessage& m) {
-  return m.pattern.size() + m.channel.size() + m.payload->size() + 64;
+  return m.pattern.size() + m.published->channel.size() + m.published->payload.size() + 64;
 }
 
 void WritePush(protocol::ReplyBuilder& out, const PushMessage& m) {
@@ -26,8 +26,8 @@ void WritePush(protocol::ReplyBuilder& out, const PushMessage& m) {
     out.PushHeader(3);
     out.Bulk(m.kind == SubKind::kShard ? "smessage" : "message");
   }
-  out.Bulk(m.channel);
-  out.Bulk(*m.payload);
+  out.Bulk(m.published->channel);
+  out.Bulk(m.published->payload);
 }
 
 }  // namespace
@@ -36,7 +36,9 @@ bool PubSub::Subscribe(Connection& conn, SubKind kind, std::string_view name) {
   const auto k = static_cast<size_t>(kind);
   std::lock_guard<std::mutex> l(mu_);
   if (!conn.subs->of[k].emplace(name).second) return false;
-  names_[k][std::string(name)].push_back(&conn);
+  auto it = names_[k].find(name);
+  if (it == names_[k].end()) it = names_[k].emplace(name, std::vector<Connection*>()).first;
+  it->second.push_back(&conn);
   conn.subscribed.store(conn.subs->total(), std::memory_order_relaxed);
   return true;
 }
@@ -48,7 +50,7 @@ bool PubSub::Unsubscribe(Connection& conn, SubKind kind, std::string_view name) 
   auto own = conn.subs->of[k].find(name);
   if (own == conn.subs->of[k].end()) return false;
   conn.subs->of[k].erase(own);
-  auto it = names_[k].find(std::string(name));
+  auto it = names_[k].find(name);
   std::erase(it->second, &conn);
   if (it->second.empty()) names_[k].erase(it);
   conn.subscribed.store(conn.subs->total(), std::memory_order_relaxed);
@@ -71,14 +73,21 @@ void PubSub::UnsubscribeAll(Connection& conn) {
 
 size_t PubSub::Publish(Connection& from, SubKind kind, std::string_view channel,
                        std::string_view message) {
-  auto payload = std::make_shared<const std::string>(message);
+  std::shared_ptr<const Published> published;  // made for the first receiver
+  auto message_for = [&](SubKind how, const std::string& pattern) {
+    if (published == nullptr) {
+      published =
+          std::make_shared<const Published>(Published{std::string(channel), std::string(message)});
+    }
+    return PushMessage{how, pattern, published};
+  };
+  static const std::string kNoPattern;
   size_t receivers = 0;
   std::lock_guard<std::mutex> l(mu_);
-  const std::string name(channel);
-  if (auto it = names_[static_cast<size_t>(kind)].find(name);
+  if (auto it = names_[static_cast<size_t>(kind)].find(channel);
       it != names_[static_cast<size_t>(kind)].end()) {
     for (Connection* to : it->second) {
-      Deliver(from, to, PushMessage{kind, {}, name, payload});
+      Deliver(from, to, message_for(kind, kNoPattern));
       ++receivers;
     }
   }
@@ -86,7 +95,7 @@ size_t PubSub::Publish(Connection& from, SubKind kind, std::string_view channel,
     for (const auto& [pattern, subscribers] : names_[static_cast<size_t>(SubKind::kPattern)]) {
       if (!GlobMatch(pattern, channel)) continue;
       for (Connection* to : subscribers) {
-        Deliver(from, to, PushMessage{SubKind::kPattern, pattern, name, payload});
+        Deliver(from, to, message_for(SubKind::kPattern, pattern));
         ++receivers;
       }
     }
@@ -132,13 +141,13 @@ std::vector<std::string> PubSub::Names(SubKind kind, std::string_view pattern) c
 
 size_t PubSub::Subscribers(SubKind kind, std::string_view name) const {
   std::lock_guard<std::mutex> l(mu_);
-  auto it = names_[static_cast<size_t>(kind)].find(std::string(name));
+  auto it = names_[static_cast<size_t>(kind)].find(name);
   return it == names_[static_cast<size_t>(kind)].end() ? 0 : it->second.size();
 }
 
 void DrainPushes(Connection& conn) {
   if (conn.subs == nullptr || conn.blocked) return;  // Worker::Finish drains once it is not
-  std::vector<PushMessage> messages;
+  std::vector<PushMessage>& messages = conn.subs->draining;
   {
     std::lock_guard<std::mutex> l(conn.subs->box->mu);
     messages.swap(conn.subs->box->pending);
@@ -147,10 +156,11 @@ void DrainPushes(Connection& conn) {
   for (const PushMessage& m : messages) {
     // A message published before the client unsubscribed, which it no longer expects (in
     // RESP2 it would be taken for the reply to its next command).
-    const std::string& name = m.kind == SubKind::kPattern ? m.pattern : m.channel;
+    const std::string& name = m.kind == SubKind::kPattern ? m.pattern : m.published->channel;
     if (!conn.subs->of[static_cast<size_t>(m.kind)].contains(name)) continue;
     WritePush(conn.output(), m);
   }
+  messages.clear();
   // Redis's checkClientOutputBufferLimits, on the unsent output.
   const OutputBufferLimit limit = conn.server().pubsub_output_limit();
   const auto pending = static_cast<int64_t>(conn.output().PendingBytes());

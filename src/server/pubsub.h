@@ -29,12 +29,17 @@ class Connection;
 
 enum class SubKind : uint8_t { kChannel = 0, kPattern = 1, kShard = 2 };
 
+// What PUBLISH sent, shared by all its receivers.
+struct Published {
+  std::string channel;
+  std::string payload;
+};
+
 // A message on its way to one subscriber.
 struct PushMessage {
   SubKind kind;  // how the subscriber subscribed (a pattern: `pattern` is set)
   std::string pattern;
-  std::string channel;
-  std::shared_ptr<const std::string> payload;  // shared by all its receivers
+  std::shared_ptr<const Published> published;
 };
 
 // What other threads leave for a subscriber.
@@ -52,6 +57,9 @@ struct Subscriptions {
   // Posts a push to the connection's worker (Server::Pusher).
   std::function<void(std::function<void(Connection&)>)> post;
   int64_t soft_since_ms = 0;  // when the output passed the soft limit (0: it is under it)
+  // What DrainPushes takes out of the box: it keeps its capacity, and the box gets the empty
+  // one's, so that a steady stream of messages allocates no vector.
+  std::vector<PushMessage> draining;
   // Channels plus patterns: the count (UN)SUBSCRIBE and P(UN)SUBSCRIBE reply with.
   size_t count() const { return of[0].size() + of[1].size(); }
   size_t total() const { return count() + of[2].size(); }
@@ -79,8 +87,16 @@ class PubSub {
  private:
   void Deliver(Connection& from, Connection* to, PushMessage msg);
 
+  // Looked up by string_view, without making a string of the channel.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using NameTable =
+      std::unordered_map<std::string, std::vector<Connection*>, NameHash, std::equal_to<>>;
+
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::vector<Connection*>> names_[3];
+  NameTable names_[3];
 };
 
 // On the connection's thread: writes what its mailbox holds (messages for what it still

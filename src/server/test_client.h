@@ -18,9 +18,20 @@ namespace kvcache::server {
 
 // A decoded reply.
 struct Reply {
-  enum Type { kSimple, kError, kInteger, kBulk, kNull, kArray, kMap, kSet, kDouble, kBool, kVerbatim,
-              kPush };
-
+  enum Type {
+    kSimple,
+    kError,
+    kInteger,
+    kBulk,
+    kNull,
+    kArray,
+    kMap,
+    kSet,
+    kDouble,
+    kBool,
+    kVerbatim,
+    kPush
+  };
   Type type = kNull;
   std::string str;  // simple, error, bulk, verbatim (text only), double (as sent)
   int64_t integer = 0;  // integer, bool
