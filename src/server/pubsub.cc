@@ -104,10 +104,12 @@ size_t PubSub::Publish(Connection& from, SubKind kind, std::string_view channel,
 }
 
 void PubSub::Deliver(Connection& from, Connection* to, PushMessage msg) {
-  if (to == &from) {
+  if (to == &from && !from.in_exec) {
     WritePush(from.output(), msg);  // before PUBLISH's own reply, on the caller's thread
     return;
   }
+  // Inside EXEC the message would land in the middle of EXEC's reply array (where Redis 7.0
+  // writes it; 7.2 sends it after the reply): it goes through the mailbox, after the reply.
   PushBox& box = *to->subs->box;
   const auto hard = static_cast<size_t>(to->server().pubsub_output_limit().hard);
   bool post;

@@ -138,6 +138,12 @@ TEST_F(PubSubTest, Resp3SubscriberGetsPushesAndRunsAnyCommand) {
   // Its own message comes before PUBLISH's reply, as Redis writes it.
   EXPECT_EQ(Send(*a, {"PUBLISH", "r3", "self"}),
             ">3\r\n$7\r\nmessage\r\n$2\r\nr3\r\n$4\r\nself\r\n:1\r\n");
+  // Inside EXEC it follows EXEC's reply, as Redis 7.2 sends it (7.0 wrote it inside the array).
+  Send(*a, {"MULTI"});
+  Send(*a, {"PUBLISH", "r3", "inexec"});
+  Send(*a, {"SET", "k", "v"});
+  EXPECT_EQ(Send(*a, {"EXEC"}),
+            "*2\r\n:1\r\n+OK\r\n>3\r\n$7\r\nmessage\r\n$2\r\nr3\r\n$6\r\ninexec\r\n");
   EXPECT_EQ(Send(*a, {"PSUBSCRIBE", "r*"}), ">3\r\n$10\r\npsubscribe\r\n$2\r\nr*\r\n:2\r\n");
   EXPECT_EQ(Str({"PUBLISH", "r3", "two"}), "(integer) 2");
   EXPECT_EQ(Delivered(*a),
