@@ -955,32 +955,25 @@ bool Server::EndWait(Connection& conn) {
   return true;
 }
 
-std::function<void(Completion)> Server::Pusher(Connection& conn) {
-  Worker* w = conn.worker();
-  const uint64_t id = conn.id();
-  Connection* local = &conn;
-  return [this, w, id, local](Completion done) {
-    if (w != nullptr) {
-      w->PostPush(id, std::move(done));
-      return;
-    }
-    std::lock_guard<std::mutex> l(local_mu_);
-    local_pushes_.emplace_back(local, std::move(done));
-    local_cv_.notify_all();
-  };
-}
+std::function<void(Completion)> Server::Poster(Connection& conn) { return Sender(conn, false); }
 
-std::function<void(Completion)> Server::Poster(Connection& conn) {
+std::function<void(Completion)> Server::Pusher(Connection& conn) { return Sender(conn, true); }
+
+std::function<void(Completion)> Server::Sender(Connection& conn, bool push) {
   Worker* w = conn.worker();
   const uint64_t id = conn.id();
   Connection* local = &conn;
-  return [this, w, id, local](Completion done) {
+  return [this, w, id, local, push](Completion done) {
     if (w != nullptr) {
-      w->Post(id, std::move(done));
+      if (push) {
+        w->PostPush(id, std::move(done));
+      } else {
+        w->Post(id, std::move(done));
+      }
       return;
     }
     std::lock_guard<std::mutex> l(local_mu_);
-    local_mailbox_.emplace_back(local, std::move(done));
+    (push ? local_pushes_ : local_mailbox_).emplace_back(local, std::move(done));
     local_cv_.notify_all();
   };
 }

@@ -365,6 +365,8 @@ class Server {
   Status InitOrigin();
   // What hands a completion to the connection's thread, callable from any thread.
   std::function<void(Completion)> Poster(Connection& conn);
+  // Poster (push false) and Pusher (true).
+  std::function<void(Completion)> Sender(Connection& conn, bool push);
   using Step = std::shared_ptr<std::function<bool(Connection&)>>;
   // Posts the next step of a RunInSteps command.
   void PostStep(Connection& conn, const CommandSpec* spec, Step step);
