@@ -4,6 +4,7 @@ import concurrent.futures
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -833,3 +834,67 @@ def test_protected_mode(start_server):
     with socket.create_connection((ip, s2.port), timeout=5) as c:
         c.sendall(b"PING\r\n")
         assert c.recv(4096) == b"-NOAUTH Authentication required.\r\n"
+
+
+def test_starts_from_debians_redis_conf(bin_dir, tmp_path, start_server):
+    """Debian's stock /etc/redis/redis.conf, with its port, PID file, log file and directory
+    moved to a temporary directory, loads as it is: the server daemonizes, writes its PID file,
+    binds "127.0.0.1 -::1" (the second optional), answers, shows the Redis settings that mean
+    nothing here through CONFIG GET (keeping their immutability), refuses keyspace
+    notifications, and removes the PID file when SIGTERM stops it."""
+    src = "/etc/redis/redis.conf"
+    if not os.path.exists(src):
+        pytest.skip("redis-server's config file is not installed")
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+    text = open(src).read()
+    moved = {"port": str(number), "pidfile": str(tmp_path / "kv.pid"),
+             "logfile": str(tmp_path / "kv.log"), "dir": str(tmp_path)}
+    for name, value in moved.items():
+        text, n = re.subn(rf"^{name} .*$", f"{name} {value}", text, flags=re.M)
+        assert n == 1, name
+    assert re.search(r"^daemonize yes$", text, re.M), "Debian's file daemonizes"
+    conf = tmp_path / "redis.conf"
+    conf.write_text(text)
+    done = subprocess.run([str(bin_dir / "kvcache-server"), "--config", str(conf)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr  # the parent returns once the daemon is forked
+    pidfile = tmp_path / "kv.pid"
+    deadline = time.monotonic() + 20
+    r = redis.Redis(port=number)
+    while True:
+        try:
+            if pidfile.exists() and r.ping():
+                break
+        except redis.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "the daemon did not come up"
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    try:
+        assert r.config_get("daemonize") == {"daemonize": "yes"}
+        assert r.config_get("dbfilename") == {"dbfilename": "dump.rdb"}
+        assert r.config_get("oom-score-adj-values") == {"oom-score-adj-values": "0 200 800"}
+        assert r.config_set("hash-max-listpack-entries", "1000")
+        assert r.config_get("hash-max-listpack-entries") == {"hash-max-listpack-entries": "1000"}
+        with pytest.raises(redis.ResponseError, match="can't set immutable config"):
+            r.config_set("set-proc-title", "no")
+        with pytest.raises(redis.ResponseError, match="no keyspace notifications"):
+            r.config_set("notify-keyspace-events", "Ex")
+        assert r.set("k", "v") and r.get("k") == b"v"
+        assert "ready to accept connections" in (tmp_path / "kv.log").read_text()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while pidfile.exists():  # removed on the way out
+        assert time.monotonic() < deadline, "the PID file stayed"
+        time.sleep(0.05)
+
+    # An optional address that cannot be bound is left out; a required one is an error.
+    s = start_server("--bind", "127.0.0.1 -192.0.2.1")
+    assert s.client().ping()
+    bad = subprocess.run([str(bin_dir / "kvcache-server"), "--port", "0", "--bind",
+                          "127.0.0.1 192.0.2.1"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "192.0.2.1" in bad.stderr, bad.stderr

@@ -209,6 +209,85 @@ std::vector<ConfigEntry> BuildTable() {
   t.push_back(BoolEntry("latency-tracking", true, &ServerConfig::latency_tracking));
   t.push_back(StringEntry("latency-tracking-info-percentiles", true,
                           &ServerConfig::latency_tracking_info_percentiles, ValidPercentiles));
+  t.push_back(BoolEntry("daemonize", false, &ServerConfig::daemonize));
+  t.push_back(StringEntry("pidfile", false, &ServerConfig::pidfile));
+  t.push_back(StringEntry("dir", false, &ServerConfig::dir));
+  t.push_back(StringEntry(
+      "notify-keyspace-events", true, &ServerConfig::notify_keyspace_events,
+      [](std::string_view v) { return v.empty(); },
+      "\"\" (kvcache sends no keyspace notifications)"));
+  // Redis 7.0's settings that mean nothing to this server, with Redis's defaults: accepted and
+  // shown, so that a Redis config file (Debian's /etc/redis/redis.conf) loads. `false`: Redis
+  // refuses to change it at runtime.
+  static constexpr struct {
+    const char* name;
+    const char* value;
+    bool mut;
+  } kIgnored[] = {
+      {"acllog-max-len", "128", true},
+      {"activerehashing", "yes", true},
+      {"always-show-logo", "no", true},
+      {"aof-load-truncated", "yes", true},
+      {"aof-rewrite-incremental-fsync", "yes", true},
+      {"aof-timestamp-enabled", "no", true},
+      {"aof-use-rdb-preamble", "yes", true},
+      {"appenddirname", "appendonlydir", false},
+      {"appendfilename", "appendonly.aof", false},
+      {"appendfsync", "everysec", true},
+      {"auto-aof-rewrite-min-size", "67108864", true},
+      {"auto-aof-rewrite-percentage", "100", true},
+      {"dbfilename", "dump.rdb", true},
+      {"disable-thp", "yes", false},
+      {"dynamic-hz", "yes", true},
+      {"hash-max-listpack-entries", "512", true},
+      {"hash-max-listpack-value", "64", true},
+      {"hll-sparse-max-bytes", "3000", true},
+      {"jemalloc-bg-thread", "yes", true},
+      {"lazyfree-lazy-eviction", "no", true},
+      {"lazyfree-lazy-expire", "no", true},
+      {"lazyfree-lazy-server-del", "no", true},
+      {"lazyfree-lazy-user-del", "no", true},
+      {"lazyfree-lazy-user-flush", "no", true},
+      {"list-compress-depth", "0", true},
+      {"list-max-listpack-size", "-2", true},
+      {"no-appendfsync-on-rewrite", "no", true},
+      {"oom-score-adj", "no", true},
+      {"oom-score-adj-values", "0 200 800", true},
+      {"proc-title-template", "{title} {listen-addr} {server-mode}", true},
+      {"rdb-del-sync-files", "no", true},
+      {"rdb-save-incremental-fsync", "yes", true},
+      {"rdbchecksum", "yes", false},
+      {"rdbcompression", "yes", true},
+      {"repl-disable-tcp-nodelay", "no", true},
+      {"repl-diskless-load", "disabled", true},
+      {"repl-diskless-sync", "yes", true},
+      {"repl-diskless-sync-delay", "5", true},
+      {"repl-diskless-sync-max-replicas", "0", true},
+      {"replica-lazy-flush", "no", true},
+      {"replica-priority", "100", true},
+      {"replica-read-only", "yes", true},
+      {"replica-serve-stale-data", "yes", true},
+      {"set-max-intset-entries", "512", true},
+      {"set-proc-title", "yes", false},
+      {"stop-writes-on-bgsave-error", "yes", true},
+      {"stream-node-max-bytes", "4096", true},
+      {"stream-node-max-entries", "100", true},
+      {"supervised", "no", false},
+      {"zset-max-listpack-entries", "128", true},
+      {"zset-max-listpack-value", "64", true},
+  };
+  for (const auto& s : kIgnored) {
+    const std::string name = s.name, usual = s.value;
+    t.push_back({s.name, s.mut,
+                 [name, usual](const ServerConfig& c) {
+                   auto it = c.ignored.find(name);
+                   return it == c.ignored.end() ? usual : it->second;
+                 },
+                 [name](ServerConfig* c, std::string_view v) {
+                   c->ignored[name] = std::string(v);
+                   return Status::OK();
+                 }});
+  }
   t.push_back(StringEntry("save", true, &ServerConfig::save));
   t.push_back(StringEntry("appendonly", true, &ServerConfig::appendonly,
                           [](std::string_view v) { return v == "no"; }));

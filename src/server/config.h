@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,6 +78,16 @@ struct ServerConfig {
   // Persistence is not a cache's job; these answer what clients ask (redis-benchmark reads them).
   std::string save;
   std::string appendonly = "no";
+  // Process settings of a Redis config file: run in the background, write the PID to a file,
+  // work in a directory (main.cc).
+  bool daemonize = false;
+  std::string pidfile;
+  std::string dir;
+  // Keyspace notifications are not sent: only "" (none), Redis's default, is accepted.
+  std::string notify_keyspace_events;
+  // Redis settings that mean nothing here (persistence, replication, encodings, process title),
+  // kept as given so that a Redis config file loads and CONFIG GET answers (IgnoredSettings).
+  std::map<std::string, std::string, std::less<>> ignored;
   // Not a setting: the absolute path of the file given with --config, for CONFIG REWRITE.
   std::string config_file;
 };

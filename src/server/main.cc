@@ -7,9 +7,12 @@
 // same names as Redis-style "name value" lines. Flags override the file.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -65,9 +68,33 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // As Redis: into `dir` first (a relative logfile or pidfile is then in it), then into the
+  // background before any thread starts, with the PID written once it is the daemon's.
+  if (!config.dir.empty() && chdir(config.dir.c_str()) != 0) {
+    std::fprintf(stderr, "kvcache-server: Can't chdir to '%s': %s\n", config.dir.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  if (config.daemonize && daemon(/*nochdir=*/1, /*noclose=*/0) != 0) {
+    std::fprintf(stderr, "kvcache-server: daemonize: %s\n", std::strerror(errno));
+    return 1;
+  }
   kvcache::server::LogLevel level = kvcache::server::LogLevel::kInfo;
   kvcache::server::ParseLogLevel(config.loglevel, &level);
   if (!kvcache::server::SetupLogging(level, config.logfile)) return 1;
+  const std::string pidfile = !config.pidfile.empty()
+                                  ? config.pidfile
+                                  : (config.daemonize ? "/var/run/kvcache-server.pid" : "");
+  if (!pidfile.empty()) {
+    std::FILE* f = std::fopen(pidfile.c_str(), "w");
+    if (f == nullptr) {
+      kvcache::server::Log(kvcache::server::LogLevel::kWarning, "Failed to write PID file: {}",
+                           std::strerror(errno));
+    } else {
+      std::fprintf(f, "%d\n", static_cast<int>(getpid()));
+      std::fclose(f);
+    }
+  }
 
   kvcache::server::Server server(config);
   // SIGTERM and SIGINT are handled from before the server starts: clients may use it as soon as
@@ -92,10 +119,12 @@ int main(int argc, char** argv) {
     g_server = nullptr;
     kvcache::server::Log(kvcache::server::LogLevel::kError, "kvcache-server: {}", st.message());
     std::fprintf(stderr, "kvcache-server: %s\n", st.message().c_str());
+    if (!pidfile.empty()) unlink(pidfile.c_str());
     return 1;
   }
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   server.Wait();
   g_server = nullptr;
+  if (!pidfile.empty()) unlink(pidfile.c_str());  // as Redis removes it on shutdown
   return 0;
 }

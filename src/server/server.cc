@@ -821,7 +821,26 @@ bool Server::ReclaimStep() {
 Status Server::Start() {
   int threads = static_cast<int>(config_.threads);
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::string> addrs = SplitSpaces(config_.bind);
+  port_ = static_cast<int>(config_.port);
+  std::vector<std::string> addrs;
+  for (std::string addr : SplitSpaces(config_.bind)) {
+    if (addr.empty() || addr[0] != '-') {
+      addrs.push_back(addr);
+      continue;
+    }
+    // Redis's "-addr" (Debian's redis.conf binds "127.0.0.1 -::1"): optional, left out when it
+    // cannot be bound, such as ::1 on a machine without IPv6.
+    addr.erase(0, 1);
+    std::string error;
+    const int probe = Bind(addr, port_, /*reuseport=*/false, &error);
+    if (probe < 0) {
+      Log(LogLevel::kWarning, "Could not create server TCP listening socket {}:{}: {}", addr, port_,
+          error);
+      continue;
+    }
+    close(probe);
+    addrs.push_back(addr);
+  }
   // What the ready line reports, read before the workers start: from then on a client's CONFIG
   // SET may change the settings.
   const std::string maxmemory =
@@ -830,7 +849,6 @@ Status Server::Start() {
           : "0 (no limit: a budget of " + std::to_string(cache_->Stats().capacity) + " bytes)";
   const bool evict = evict_;
   if (addrs.empty()) addrs.push_back("127.0.0.1");
-  port_ = static_cast<int>(config_.port);
   for (int i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i));
   }
@@ -1043,7 +1061,7 @@ bool Server::ProtectedModeRefuses(const std::string& peer_ip) const {
   // Protected mode matters only when the server listens beyond the loopback interface.
   bool only_loopback = true;
   for (const std::string& a : SplitSpaces(config_.bind)) {
-    if (!IsLoopback(a)) only_loopback = false;
+    if (!IsLoopback(a[0] == '-' ? a.substr(1) : a)) only_loopback = false;
   }
   return !only_loopback && !IsLoopback(peer_ip);
 }
