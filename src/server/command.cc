@@ -98,12 +98,7 @@ void ReplyHelp(CommandContext& c, std::span<const char* const> lines) {
 bool SubArity(CommandContext& c, int arity) {
   const size_t n = c.argc();
   if (arity > 0 ? n == static_cast<size_t>(arity) : n >= static_cast<size_t>(-arity)) return true;
-  auto lower = [](std::string_view s) {
-    std::string out(s);
-    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return out;
-  };
-  c.reply.Error("ERR wrong number of arguments for '" + lower(c.arg(0)) + "|" + lower(c.arg(1)) +
+  c.reply.Error("ERR wrong number of arguments for '" + Lower(c.arg(0)) + "|" + Lower(c.arg(1)) +
                 "' command");
   return false;
 }
@@ -229,6 +224,12 @@ std::string FormatDouble(long double v) {
   return s;
 }
 
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -303,16 +304,12 @@ std::string UnknownCommandText(std::span<const std::string_view> args) {
 std::string FullName(const CommandSpec& spec, std::span<const std::string_view> args) {
   static constexpr std::string_view kContainers[] = {"client", "command", "config", "latency",
                                                      "memory", "object",  "pubsub", "slowlog"};
-  std::string name = spec.name;
+  const std::string name = spec.name;
   if (args.size() < 2 ||
       std::find(std::begin(kContainers), std::end(kContainers), name) == std::end(kContainers)) {
     return name;
   }
-  name.push_back('|');
-  for (const char ch : args[1]) {
-    name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
-  }
-  return name;
+  return name + "|" + Lower(args[1]);
 }
 
 }  // namespace

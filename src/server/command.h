@@ -203,5 +203,7 @@ bool ParseLongDouble(std::string_view s, long double* v);  // as Redis's INCRBYF
 // Redis's shortest round-trip format for doubles (INCRBYFLOAT replies, %.17Lg then trimmed).
 std::string FormatDouble(long double v);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+// s in lower case (ASCII).
+std::string Lower(std::string_view s);
 
 }  // namespace kvcache::server

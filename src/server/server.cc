@@ -582,7 +582,8 @@ void Server::MaybeLogSlow(Connection& conn, const CommandSpec& spec,
 void Server::AddMonitor(Connection& conn) {
   std::lock_guard<std::mutex> l(monitors_mu_);
   conn.monitor = true;
-  monitors_.push_back({conn.id(), Poster(conn), std::make_shared<MonitorOutbox>()});
+  // Its lines are pushes, not the end of a deferred command of its own.
+  monitors_.push_back({conn.id(), Pusher(conn), std::make_shared<MonitorOutbox>()});
   monitor_count_.store(monitors_.size(), std::memory_order_relaxed);
 }
 

@@ -38,12 +38,6 @@ bool ValidClientName(std::string_view name) {
   return true;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
-
 // ---- connection
 
 void CmdPing(CommandContext& c) {
